@@ -1,0 +1,11 @@
+"""pt2q: quantization for torch.export programs.
+
+Public names follow ``torchao.quantization.pt2e``. Submodules:
+``pt2q.quantizer`` (specs, Quantizer), ``pt2q.observer``, ``pt2q.fake_quantize``,
+``pt2q.quantize_pt2e`` (prepare_pt2e, prepare_qat_pt2e, convert_pt2e),
+``pt2q.quantizers``, ``pt2q.lowering``, ``pt2q.debugger``.
+"""
+
+import torch.ao.quantization.fx._decomposed  # noqa: F401  registers torch.ops.quantized_decomposed
+
+__version__ = "0.1.0"

@@ -1,0 +1,81 @@
+"""The observer interface every pt2q observer (and fake-quantizer) implements.
+
+Contract used by ``prepare_pt2e`` / ``convert_pt2e``:
+
+* constructed with keyword arguments only: ``dtype``, ``quant_min``, ``quant_max``, ``qscheme``,
+  ``ch_axis`` (per-channel only), ``is_dynamic``, plus the observer's own (``eps``,
+  ``reduce_range``, ``averaging_constant``, ...). Prepare builds each observer as
+  ``spec.observer_or_fake_quant_ctr.with_args(**fields_of_the_spec)()``.
+* ``forward(x)`` records statistics and returns ``x`` unchanged (fake-quantizers return the
+  fake-quantized tensor). Non-finite data raises ``NonFiniteObservationError`` naming
+  ``self.node_name`` (prepare sets it to the graph node the observer watches).
+* ``calculate_qparams()`` -> ``(scale, zero_point)``; raises ``ObserverNotCalibratedError``
+  (naming the node) if nothing was observed.
+* ``has_observed`` tells whether any data was seen; convert uses it to refuse uncalibrated
+  activation observers.
+* optional ``convert(model, observer_node)``: an observer that wants to emit its own ops
+  replaces ``observer_node`` itself; convert then skips its default q/dq rewrite.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from pt2q.observer.partial import with_args
+
+__all__ = [
+    "ObserverBase",
+    "ObserverNotCalibratedError",
+    "NonFiniteObservationError",
+]
+
+
+class ObserverNotCalibratedError(RuntimeError):
+    """calculate_qparams() on an observer that never saw data."""
+
+
+class NonFiniteObservationError(ValueError):
+    """NaN or inf in observed data."""
+
+
+class ObserverBase(ABC, nn.Module):
+    """Base of all observers: records statistics of the tensors flowing through it."""
+
+    with_args: ClassVar[Any] = classmethod(with_args)
+
+    def __init__(
+        self,
+        dtype: torch.dtype = torch.uint8,
+        is_dynamic: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.is_dynamic = is_dynamic
+        # Set by prepare: the fx node this observer watches, for error messages.
+        self.node_name: str = "<unattached observer>"
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def calculate_qparams(self, **kwargs: Any) -> Any: ...
+
+    @property
+    def has_observed(self) -> bool:
+        """Whether forward() has seen any data (observers without statistics say True)."""
+        return True
+
+    def _check_finite(self, x: torch.Tensor) -> None:
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            n_nan = int(torch.isnan(x).sum())
+            n_inf = int(torch.isinf(x).sum())
+            raise NonFiniteObservationError(
+                f"{type(self).__name__} at node '{self.node_name}' observed non-finite values "
+                f"({n_nan} NaN, {n_inf} inf of {x.numel()} elements, shape {tuple(x.shape)}); "
+                "calibration data (or the model) produces NaN/inf here"
+            )
