@@ -1,0 +1,57 @@
+"""The one place where numeric tolerances live, in units of quantization steps (scales).
+
+Every numeric assertion in tests, checks and benchmarks takes its tolerance from here, so the
+policy is written once. A "step" is the quantization scale of the tensor being compared: a
+tolerance of 1 step on a uint8 output with scale s allows |a - b| <= 1 * s elementwise.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "KERNEL_VS_SCALAR_REFERENCE_STEPS",
+    "KERNEL_VS_FLOAT_REFERENCE_STEPS",
+    "QDQ_VS_HAND_REFERENCE_STEPS",
+    "LOWERED_VS_REFERENCE_STEPS",
+    "max_error_in_steps",
+    "assert_within_steps",
+]
+
+# A NEON/SIMD kernel against the scalar C reference: bit-exact.
+KERNEL_VS_SCALAR_REFERENCE_STEPS = 0
+# Any integer kernel against a float computation of the same quantized math: one step
+# (the final requantize rounds once).
+KERNEL_VS_FLOAT_REFERENCE_STEPS = 1
+# A converted (reference) program against a hand-written q/dq computation: exact in the
+# quantized domain; one step allowed for float re-association in the op between q/dq.
+QDQ_VS_HAND_REFERENCE_STEPS = 1
+# A lowered program (oneDNN / NEON ops) against the reference program, per quantized output:
+# accumulation order and fused requantization may move a value by one step at a rounding tie.
+LOWERED_VS_REFERENCE_STEPS = 1
+
+
+def max_error_in_steps(
+    actual: torch.Tensor, expected: torch.Tensor, scale: float | torch.Tensor
+) -> float:
+    """Largest elementwise |actual - expected| in units of ``scale`` (per-channel scales broadcast)."""
+    diff = (actual.double() - expected.double()).abs() / torch.as_tensor(scale, dtype=torch.float64)
+    return float(diff.max()) if diff.numel() else 0.0
+
+
+def assert_within_steps(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    scale: float | torch.Tensor,
+    steps: int,
+    what: str,
+) -> None:
+    """Raise AssertionError naming ``what`` if any element is more than ``steps`` scales off."""
+    if actual.shape != expected.shape:
+        raise AssertionError(
+            f"{what}: shape {tuple(actual.shape)} != expected {tuple(expected.shape)}"
+        )
+    err = max_error_in_steps(actual, expected, scale)
+    # A tiny slack absorbs float64 division noise at exactly `steps` steps.
+    if err > steps + 1e-6:
+        raise AssertionError(f"{what}: max error {err:.4f} quantization steps > allowed {steps}")
