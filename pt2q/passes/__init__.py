@@ -1,0 +1,1 @@
+"""Graph passes used by prepare/convert (one pass per file)."""
