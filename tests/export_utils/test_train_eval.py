@@ -40,7 +40,10 @@ def _settings(gm: torch.fx.GraphModule) -> list[tuple[str, tuple[object, ...]]]:
     for node in gm.graph.nodes:
         if node.target in (aten.dropout.default, aten.batch_norm.default):
             out.append(
-                (node.target.__name__, tuple(a for a in node.args if not isinstance(a, torch.fx.Node)))
+                (
+                    node.target.__name__,
+                    tuple(a for a in node.args if not isinstance(a, torch.fx.Node)),
+                )
             )
     return out
 
