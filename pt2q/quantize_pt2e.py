@@ -1,0 +1,117 @@
+"""The public flow: ``prepare_pt2e`` / ``prepare_qat_pt2e`` / ``convert_pt2e``.
+
+Same names and signatures as ``torchao.quantization.pt2e.quantize_pt2e``. Differences, on
+purpose: prepare works on a copy (the user's exported model is never mutated), convert refuses
+activation observers that never saw data instead of writing default qparams, and every error
+names the node or argument at fault. Each function is a straight list of named passes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch.fx import GraphModule
+
+from pt2q.convert.calibration import check_calibrated, observe_constants
+from pt2q.convert.fold import fold_constant_quantize
+from pt2q.convert.qdq import replace_observers_with_qdq
+from pt2q.errors import NotPreparedError
+from pt2q.passes.fold_bn import fold_bn_into_preceding_op
+from pt2q.pipeline import run_pass
+from pt2q.prepare.checks import require_exported_graph_module
+from pt2q.prepare.groups import plan_sharing
+from pt2q.prepare.insert import insert_observers
+from pt2q.prepare.observers import create_observers
+from pt2q.qat import fold_conv_bn_qat, fuse_conv_bn_qat
+from pt2q.quantizer.quantizer import Quantizer
+
+__all__ = ["prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "PT2Q_META_KEY"]
+
+# model.meta[PT2Q_META_KEY]: {"stage": "prepared" | "converted", "is_qat": bool,
+#                             "observers": {module name: [described keys]}}
+PT2Q_META_KEY = "pt2q"
+
+
+def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphModule:
+    api = "prepare_qat_pt2e" if is_qat else "prepare_pt2e"
+    require_exported_graph_module(model, api)
+    if not isinstance(quantizer, Quantizer):
+        raise TypeError(
+            f"{api}: quantizer must be a pt2q.quantizer.Quantizer subclass instance, "
+            f"got {type(quantizer).__name__}"
+        )
+    if model.meta.get(PT2Q_META_KEY, {}).get("stage") is not None:
+        stage = model.meta[PT2Q_META_KEY]["stage"]
+        raise NotPreparedError(f"{api}: the model is already {stage}; pass the exported model")
+    model = copy.deepcopy(model)  # the user's model is never mutated
+    if not is_qat:
+        run_pass(api, "fold_bn_into_preceding_op", fold_bn_into_preceding_op, model)
+    model = run_pass(api, "transform_for_annotation", quantizer.transform_for_annotation, model)
+    run_pass(api, "annotate", quantizer.annotate, model)
+    run_pass(api, "validate", quantizer.validate, model)
+    if is_qat:
+        run_pass(api, "fuse_conv_bn_qat", fuse_conv_bn_qat, model)
+    plan = run_pass(api, "plan_sharing", plan_sharing, model)
+    obs_of = run_pass(api, "create_observers", create_observers, plan, is_qat)
+    run_pass(api, "prepare_obs_or_fq_callback", quantizer.prepare_obs_or_fq_callback, model, obs_of)
+    served = run_pass(api, "insert_observers", insert_observers, model, plan, obs_of)
+    model.meta[PT2Q_META_KEY] = {
+        "stage": "prepared",
+        "is_qat": is_qat,
+        "observers": {name: [str(k) for k in keys] for name, keys in served.items()},
+    }
+    return model
+
+
+def prepare_pt2e(model: GraphModule, quantizer: Quantizer) -> GraphModule:
+    """Annotate ``model`` with ``quantizer`` and insert observers; returns a new GraphModule.
+
+    ``model`` must come from ``torch.export.export(m, args).module()``. Batch norms following
+    conv/linear are folded first. Run calibration data through the result, then convert_pt2e.
+    """
+    return _prepare(model, quantizer, is_qat=False)
+
+
+def prepare_qat_pt2e(model: GraphModule, quantizer: Quantizer) -> GraphModule:
+    """Like prepare_pt2e with fake-quantizers for training; conv+bn become the simulated-fusion
+    training form. Export the model in train mode."""
+    return _prepare(model, quantizer, is_qat=True)
+
+
+def convert_pt2e(
+    model: GraphModule,
+    use_reference_representation: bool = False,
+    fold_quantize: bool = True,
+) -> GraphModule:
+    """Replace observers with ``quantized_decomposed`` q/dq ops (in place, like torchao).
+
+    With ``fold_quantize`` the quantization of weights is computed now and stored as int8
+    constants, so only their dequantize stays in the graph.
+    """
+    api = "convert_pt2e"
+    require_exported_graph_module(model, api)
+    info = model.meta.get(PT2Q_META_KEY, {})
+    if info.get("stage") != "prepared":
+        found = info.get("stage", "not prepared by pt2q")
+        raise NotPreparedError(
+            f"{api} expects a model returned by prepare_pt2e / prepare_qat_pt2e and calibrated; "
+            f"this one is {found}"
+        )
+    if use_reference_representation:
+        raise NotImplementedError(
+            f"{api}(use_reference_representation=True): the integer reference representation "
+            "is not implemented in pt2q; use the default q/dq form"
+        )
+    if info.get("is_qat"):
+        run_pass(api, "fold_conv_bn_qat", fold_conv_bn_qat, model)
+    run_pass(api, "observe_constants", observe_constants, model)
+    run_pass(api, "check_calibrated", check_calibrated, model)
+    run_pass(api, "replace_observers_with_qdq", replace_observers_with_qdq, model)
+    if fold_quantize:
+        run_pass(api, "fold_constant_quantize", fold_constant_quantize, model)
+    model.graph.lint()
+    model.recompile()
+    info["stage"] = "converted"
+    return model
+
+
