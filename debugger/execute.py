@@ -1,0 +1,185 @@
+"""Running graphs with per-handle recording and per-group substitution.
+
+Everything the debugger measures is one of three runs of an ``fx.Interpreter``:
+
+  * recorded run: run a graph, keep the value of ``out[h]`` for each handle;
+  * donor group: evaluate one group of graph B (the nodes between its boundary and ``out[h]``)
+    on values taken from graph A's run, e.g. the quantized conv (with its input q/dq and int8
+    weight) fed the float model's input;
+  * mixed run: run graph A, and at ``out[h]`` of chosen handles replace A's value by B's group
+    evaluated on A's values ("only layer h quantized", "only layer h left in float").
+
+Boundary of a donor group (walking back from ``out[h]``): a placeholder (user input, by
+position), or the node standing for another matched handle g: ``rep[g]`` on a quantized donor
+(so h's input q/dq stays in h's group), ``out[g]`` on a float donor. Its value comes from the
+executor's ``out[g]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pt2q.debugger.groups import GraphGroups
+from torch.fx import GraphModule, Node
+
+__all__ = ["GroupProgram", "record_run", "build_group_programs", "mixed_run"]
+
+
+def _detach(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_detach(e) for e in x)
+    if isinstance(x, dict):
+        return {k: _detach(v) for k, v in x.items()}
+    return x
+
+
+@dataclass
+class GroupProgram:
+    """The nodes computing ``out[handle]`` of a donor graph from its boundary values."""
+
+    gm: GraphModule
+    handle: int
+    nodes: list[Node]
+    boundary: dict[Node, int]
+    inputs: dict[Node, int]
+    end: Node
+
+    def _interpreter(self) -> torch.fx.Interpreter:
+        interp = getattr(self, "_interp", None)
+        if interp is None:
+            interp = torch.fx.Interpreter(self.gm, garbage_collect_values=False)
+            self._interp = interp
+        return interp
+
+    def evaluate(self, values: dict[int, Any], flat_inputs: Sequence[Any]) -> Any:
+        """Value of ``end`` given boundary handle values and the flat user inputs."""
+        env: dict[Node, Any] = {}
+        for node, h in self.boundary.items():
+            if h not in values:
+                raise KeyError(
+                    f"group of handle {self.handle} (node {self.end.name}) needs the value of "
+                    f"handle {h} (node {node.name}), which the executor has not computed"
+                )
+            env[node] = values[h]
+        for node, i in self.inputs.items():
+            env[node] = flat_inputs[i]
+        interp = self._interpreter()
+        interp.env = env
+        for node in self.nodes:
+            env[node] = interp.run_node(node)
+        return env[self.end]
+
+
+def build_group_programs(
+    groups: GraphGroups, handles: Sequence[int], quantized_donor: bool
+) -> dict[int, GroupProgram]:
+    """One ``GroupProgram`` per handle in ``handles`` (see the module docstring for boundaries)."""
+    placeholders = [n for n in groups.gm.graph.nodes if n.op == "placeholder"]
+    matched = set(handles)
+    stop = {
+        (groups.rep[g] if quantized_donor else groups.out[g]): g
+        for g in matched
+        if g in groups.rep
+    }
+    order = {n: i for i, n in enumerate(groups.gm.graph.nodes)}
+    programs: dict[int, GroupProgram] = {}
+    for h in handles:
+        end = groups.out[h]
+        boundary: dict[Node, int] = {}
+        inputs: dict[Node, int] = {}
+        seen: set[Node] = set()
+        todo = [end]
+        while todo:
+            node = todo.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node.op == "placeholder":
+                inputs[node] = placeholders.index(node)
+                continue
+            if node is not end and node in stop and stop[node] != h:
+                boundary[node] = stop[node]
+                continue
+            todo.extend(node.all_input_nodes)
+        nodes = sorted(
+            (n for n in seen if n not in boundary and n not in inputs), key=order.__getitem__
+        )
+        programs[h] = GroupProgram(groups.gm, h, nodes, boundary, inputs, end)
+    return programs
+
+
+class _Run(torch.fx.Interpreter):
+    """Interpreter tracking every ``out[h]`` value, recording some, substituting others."""
+
+    def __init__(
+        self,
+        gm: GraphModule,
+        groups: GraphGroups,
+        record: set[int],
+        on_out: dict[Node, Callable[[_Run, Any], tuple[Any, Any]]],
+    ) -> None:
+        super().__init__(gm)
+        self.track = {node: h for h, node in groups.out.items()}
+        self.record = record
+        self.on_out = on_out
+        self.recorded: dict[int, Any] = {}
+        self.values: dict[int, Any] = {}
+        self.flat_inputs: list[Any] = []
+
+    def run_node(self, n: Node) -> Any:
+        value = super().run_node(n)
+        if n.op == "placeholder":
+            self.flat_inputs.append(value)
+        shown = value
+        if n in self.on_out:
+            value, shown = self.on_out[n](self, value)
+        handle = self.track.get(n)
+        if handle is not None:
+            self.values[handle] = value
+            if handle in self.record:
+                self.recorded[handle] = _detach(shown)
+        return value
+
+
+def record_run(
+    gm: GraphModule, groups: GraphGroups, args: Sequence[Any], handles: Sequence[int]
+) -> tuple[Any, dict[int, Any]]:
+    """Run ``gm`` on ``args``; return (output, {handle: value at out[handle]})."""
+    run = _Run(gm, groups, set(handles), {})
+    with torch.no_grad():
+        output = run.run(*args)
+    return _detach(output), run.recorded
+
+
+def mixed_run(
+    gm: GraphModule,
+    groups: GraphGroups,
+    args: Sequence[Any],
+    handles: Sequence[int],
+    donors: dict[int, GroupProgram],
+    replace: bool,
+) -> tuple[Any, dict[int, Any]]:
+    """Run ``gm``; at ``out[h]`` for each donor h evaluate the donor group on this run's values.
+
+    With ``replace`` the donor value flows downstream (a mixed model); without, the run stays
+    ``gm``'s own and the donor value is only recorded (isolated error). Returns (output,
+    {handle: recorded value}); donor handles record the donor value.
+    """
+
+    def substitute(h: int) -> Callable[[_Run, Any], tuple[Any, Any]]:
+        def fn(run: _Run, own: Any) -> tuple[Any, Any]:
+            donor = donors[h].evaluate(run.values, run.flat_inputs)
+            return (donor if replace else own), donor
+
+        return fn
+
+    on_out = {groups.out[h]: substitute(h) for h in donors}
+    run = _Run(gm, groups, set(handles), on_out)
+    with torch.no_grad():
+        output = run.run(*args)
+    return _detach(output), run.recorded
