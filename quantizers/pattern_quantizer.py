@@ -1,0 +1,90 @@
+"""Base of the pattern quantizers: a recipe (ordered annotation steps) + config rules.
+
+A subclass (X86InductorQuantizer, XNNPACKQuantizer) only declares its recipe as data (families
+from ``annotators/`` with op tables from ``op_tables``) and its public setter names. ``annotate``
+runs the steps in order, fills default float reasons, and checks that something was quantized
+(see ``coverage.check_something_annotated``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pt2q.quantizers.config_rules import ConfigRules
+from pt2q.quantizers.coverage import (
+    CoverageReport,
+    check_something_annotated,
+    coverage,
+    fill_default_reasons,
+)
+from pt2q.quantizers.op_tables import OpOverload
+from torch.fx import GraphModule
+
+from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationConfig, Quantizer
+
+__all__ = ["AnnotationStep", "PatternQuantizer"]
+
+# One recipe step: annotate gm in place using the quantizer's rules.
+AnnotationStep = Callable[[GraphModule, ConfigRules], None]
+
+
+class PatternQuantizer(Quantizer):
+    """Runs ``recipe()`` over the graph with ``self.rules``; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rules = ConfigRules()
+
+    def recipe(self) -> Sequence[AnnotationStep]:
+        """The ordered annotation steps (fusions before single ops, propagation last)."""
+        raise NotImplementedError(f"{type(self).__name__}.recipe() is not implemented")
+
+    def supported_ops(self) -> frozenset[OpOverload]:
+        """Ops some step of the recipe can annotate (for the coverage's default reasons)."""
+        return frozenset()
+
+    def _check_config(self, config: QuantizationConfig | None, where: str) -> None:
+        """Raise if ``config`` mixes QAT/PTQ or static/dynamic with the configs already set."""
+        if config is None:
+            return
+        if not isinstance(config, QuantizationConfig):
+            raise TypeError(f"{where}: expected a QuantizationConfig or None, found {config!r}")
+        for other in self.rules.configs():
+            if other.is_qat != config.is_qat:
+                raise ValueError(
+                    f"{type(self).__name__}.{where}: is_qat={config.is_qat} but an earlier "
+                    f"config has is_qat={other.is_qat}; mixing QAT and PTQ is not supported"
+                )
+            a, b = config.input_activation, other.input_activation
+            if a is not None and b is not None and a.is_dynamic != b.is_dynamic:
+                raise ValueError(
+                    f"{type(self).__name__}.{where}: is_dynamic={a.is_dynamic} but an earlier "
+                    f"config has is_dynamic={b.is_dynamic}; mixing static and dynamic is not "
+                    "supported"
+                )
+
+    def annotate(self, model: GraphModule) -> GraphModule:
+        """Annotate ``model`` in place (see class docstring) and return it."""
+        for step in self.recipe():
+            step(model, self.rules)
+        name = type(self).__name__
+        fill_default_reasons(model, name, self.supported_ops())
+        check_something_annotated(model, name, has_config=not self.rules.is_empty)
+        return model
+
+    def validate(self, model: GraphModule) -> None:
+        """Raise if an annotation names an input that is not an input of its node."""
+        for node in model.graph.nodes:
+            ann = node.meta.get(Q_ANNOTATION_KEY)
+            if not isinstance(ann, QuantizationAnnotation):
+                continue
+            for key in ann.input_qspec_map:
+                if key not in node.all_input_nodes:
+                    raise ValueError(
+                        f"{type(self).__name__}: node '{node.name}' has an input spec for "
+                        f"'{key}', which is not one of its inputs {node.all_input_nodes}"
+                    )
+
+    def coverage(self, model: GraphModule) -> CoverageReport:
+        """The coverage report of an annotated ``model`` (see ``coverage.coverage``)."""
+        return coverage(model)

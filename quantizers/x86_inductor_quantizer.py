@@ -1,0 +1,218 @@
+"""X86InductorQuantizer: uint8 activations, int8 per-channel weights, fusable by Inductor x86.
+
+Recipe (the same annotations as torchao 0.18's X86InductorQuantizer, found on the aten graph):
+
+* conv1d/conv2d (incl. ``padding="same"``) [+ relu/hardtanh/relu6/hardswish/silu]
+  [+ add (extra input quantized) [+ relu]]; QAT: conv -> batch_norm is matched too.
+* linear (2-D or N-D input) [+ relu/gelu] [+ add (extra input float) [+ relu]].
+  These are exactly the post-ops torch 2.13 ``_inductor/fx_passes/quantization.py`` fuses into
+  ``qconv_pointwise`` / ``qlinear_pointwise``; any other order (``linear -> relu -> add``) fuses
+  what it can and leaves the rest float with a reason in the coverage report.
+* mul of two same-shape tensors; matmul only when opted in
+  (``set_function_type_qconfig(torch.matmul, config)``).
+* int8-in-int8-out propagation: max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, flatten,
+  view/reshape get int8 in/out (output shares the input's qparams) behind int8 producers.
+
+Conv/linear outputs are not observed themselves: the next quantized consumer's input spec
+quantizes them, as Inductor expects (``dq -> conv -> q`` only when a consumer wants int8).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from pt2q.quantizers.annotators.binary import BinaryFamily, annotate_binary
+from pt2q.quantizers.annotators.int8_propagation import (
+    Int8PropagationFamily,
+    annotate_int8_propagation,
+)
+from pt2q.quantizers.annotators.matmul import MatmulFamily, annotate_matmul
+from pt2q.quantizers.annotators.weighted import WeightedFamily, annotate_weighted
+from pt2q.quantizers.op_tables import (
+    ADAPTIVE_AVG_POOL_OPS,
+    ADD_OPS,
+    AVG_POOL_OPS,
+    CAT_OPS,
+    MAX_POOL_OPS,
+    RELU_OPS,
+    OpOverload,
+    aten,
+)
+from pt2q.quantizers.pattern_quantizer import AnnotationStep, PatternQuantizer
+
+from pt2q.quantizer import QuantizationConfig, QuantizationSpec
+
+__all__ = ["X86InductorQuantizer", "get_default_x86_inductor_quantization_config"]
+
+_BACKEND = "x86 Inductor"
+
+X86_CONV = WeightedFamily(
+    name="conv",
+    anchor_ops=frozenset(
+        {aten.conv1d.default, aten.conv1d.padding, aten.conv2d.default, aten.conv2d.padding}
+    ),
+    unary_post_ops=frozenset(
+        {
+            aten.relu.default,
+            aten.relu_.default,
+            aten.hardtanh.default,
+            aten.hardtanh_.default,
+            aten.relu6.default,
+            aten.hardswish.default,
+            aten.hardswish_.default,
+            aten.silu.default,
+            aten.silu_.default,
+        }
+    ),
+    binary_post_ops=ADD_OPS,
+    binary_unary_post_ops=RELU_OPS,
+    quantize_extra_input=True,
+    observe_output=False,
+    dynamic_unsupported="x86 Inductor has no dynamic int8 conv; left float",
+    backend=_BACKEND,
+)
+X86_LINEAR = WeightedFamily(
+    name="linear",
+    anchor_ops=frozenset({aten.linear.default}),
+    unary_post_ops=RELU_OPS | frozenset({aten.gelu.default}),
+    binary_post_ops=ADD_OPS,
+    binary_unary_post_ops=RELU_OPS,
+    quantize_extra_input=False,  # Inductor's qlinear binary wants the extra input in float
+    observe_output=False,
+    backend=_BACKEND,
+)
+X86_MUL = BinaryFamily(ops=frozenset({aten.mul.Tensor}), observe_output=False, same_shape=True)
+X86_MATMUL = MatmulFamily(ops=frozenset({aten.matmul.default}), opt_in=True)
+_RESHAPES = frozenset({aten.flatten.using_ints, aten.view.default, aten.reshape.default})
+X86_INT8_PROPAGATION = Int8PropagationFamily(
+    ops=MAX_POOL_OPS | AVG_POOL_OPS | ADAPTIVE_AVG_POOL_OPS | CAT_OPS | _RESHAPES,
+    flatten_needs_quantizable_user=X86_CONV.anchor_ops
+    | X86_LINEAR.anchor_ops
+    | X86_MATMUL.ops
+    | X86_MUL.ops
+    | MAX_POOL_OPS
+    | AVG_POOL_OPS
+    | ADAPTIVE_AVG_POOL_OPS
+    | CAT_OPS,
+)
+
+
+@functools.lru_cache
+def get_default_x86_inductor_quantization_config(
+    is_qat: bool = False, is_dynamic: bool = False, reduce_range: bool = False
+) -> QuantizationConfig:
+    """uint8 affine activations [0, 255] ([0, 127] with ``reduce_range``, for CPUs without
+    VNNI), int8 per-channel symmetric weights [-128, 127] on axis 0, float bias.
+
+    Observers: HistogramObserver (PTQ static), PlaceholderObserver (dynamic: qparams chosen at
+    run time), FusedMovingAvgObsFakeQuantize (QAT); weights PerChannelMinMaxObserver (QAT: the
+    fused fake-quant over MovingAveragePerChannelMinMaxObserver). eps = 2**-12 everywhere.
+    """
+    from pt2q import observer as obs
+
+    extra: dict[str, Any] = {"eps": 2**-12}
+    act_ctr: Any
+    if is_qat:
+        from pt2q import fake_quantize as fq
+
+        if is_dynamic:
+            act_ctr = fq.FakeQuantize
+            extra["observer"] = obs.MovingAverageMinMaxObserver.with_args(averaging_constant=1)
+        else:
+            act_ctr = fq.FusedMovingAvgObsFakeQuantize
+    else:
+        act_ctr = obs.PlaceholderObserver if is_dynamic else obs.HistogramObserver
+    act = QuantizationSpec(
+        dtype=torch.uint8,
+        quant_min=0,
+        quant_max=127 if reduce_range else 255,
+        qscheme=torch.per_tensor_affine,
+        is_dynamic=is_dynamic,
+        observer_or_fake_quant_ctr=act_ctr.with_args(**extra),
+    )
+    w_extra: dict[str, Any] = {"eps": 2**-12}
+    if is_qat:
+        from pt2q import fake_quantize as fq
+
+        w_ctr: Any = fq.FusedMovingAvgObsFakeQuantize
+        w_extra["observer"] = obs.MovingAveragePerChannelMinMaxObserver
+    else:
+        w_ctr = obs.PerChannelMinMaxObserver
+    weight = QuantizationSpec(
+        dtype=torch.int8,
+        quant_min=-128,
+        quant_max=127,
+        qscheme=torch.per_channel_symmetric,
+        ch_axis=0,  # (C_out, C_in, kH, kW) conv / (N, K) linear weights
+        observer_or_fake_quant_ctr=w_ctr.with_args(**w_extra),
+    )
+    return QuantizationConfig(act, act, weight, None, is_qat)
+
+
+def _step(fn: Callable[..., None], family: Any) -> AnnotationStep:
+    return lambda gm, rules: fn(gm, family, rules)
+
+
+class X86InductorQuantizer(PatternQuantizer):
+    """See the module docstring. Setters return ``self``; a None config leaves matching ops
+    float. Precedence: module name > module type > function type > global. Mixing QAT and PTQ,
+    or static and dynamic, configs raises ValueError."""
+
+    RECIPE: tuple[tuple[Callable[..., None], Any], ...] = (
+        (annotate_weighted, X86_CONV),
+        (annotate_weighted, X86_LINEAR),
+        (annotate_matmul, X86_MATMUL),
+        (annotate_binary, X86_MUL),
+        (annotate_int8_propagation, X86_INT8_PROPAGATION),
+    )
+
+    def recipe(self) -> Sequence[AnnotationStep]:
+        return [_step(fn, family) for fn, family in self.RECIPE]
+
+    def supported_ops(self) -> frozenset[OpOverload]:
+        return (
+            X86_CONV.anchor_ops
+            | X86_LINEAR.anchor_ops
+            | X86_MATMUL.ops
+            | X86_MUL.ops
+            | X86_INT8_PROPAGATION.ops
+            | ADD_OPS
+        )
+
+    def set_global(self, quantization_config: QuantizationConfig | None) -> X86InductorQuantizer:
+        self._check_config(quantization_config, "set_global")
+        self.rules.global_config = quantization_config
+        return self
+
+    def get_global_quantization_config(self) -> QuantizationConfig | None:
+        return self.rules.global_config
+
+    def set_function_type_qconfig(
+        self,
+        function_type: Callable[..., Any] | OpOverload,
+        quantization_config: QuantizationConfig | None,
+    ) -> X86InductorQuantizer:
+        """Config for every call of ``function_type`` (``torch.nn.functional.linear``,
+        ``torch.matmul``, ``torch.ops.aten.conv2d.default``, ...)."""
+        self._check_config(quantization_config, "set_function_type_qconfig")
+        self.rules.set_function_type(function_type, quantization_config)
+        return self
+
+    def set_module_type_qconfig(
+        self, module_type: type[torch.nn.Module], quantization_config: QuantizationConfig | None
+    ) -> X86InductorQuantizer:
+        """Config for every op inside a module of ``module_type`` (innermost match wins)."""
+        self._check_config(quantization_config, "set_module_type_qconfig")
+        self.rules.set_module_type(module_type, quantization_config)
+        return self
+
+    def set_module_name_qconfig(
+        self, module_name: str, quantization_config: QuantizationConfig | None
+    ) -> X86InductorQuantizer:
+        """Config for every op inside the submodule ``module_name`` (e.g. ``"encoder.layer.0"``)."""
+        self._check_config(quantization_config, "set_module_name_qconfig")
+        self.rules.set_module_name(module_name, quantization_config)
+        return self

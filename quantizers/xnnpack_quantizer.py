@@ -1,0 +1,221 @@
+"""XNNPACKQuantizer: int8 asymmetric activations, int8 symmetric weights (XNNPACK / ARM NEON).
+
+Recipe (torchao 0.18's testing XNNPACKQuantizer, found on the aten graph):
+
+* linear [+ relu]; conv1d/conv2d [+ relu]; conv_transpose1d/2d [+ relu] (per-channel weight
+  axis 1); QAT: conv [-> batch_norm] [+ relu]. The last node of each pattern is observed.
+* add [+ relu], mul [+ relu] (tensor operands; scalars left float), cat (shared qparams),
+  adaptive_avg_pool2d (output shares the input's qparams).
+* pass-throughs (relu, hardtanh, max_pool2d, mean, view/reshape/permute/flatten/squeeze/...)
+  share the producer's observer when it is observed.
+* dynamic configs (``is_dynamic=True``): linear and non-depthwise conv2d only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from pt2q.quantizers.annotators.binary import BinaryFamily, annotate_binary
+from pt2q.quantizers.annotators.cat import annotate_cat
+from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
+from pt2q.quantizers.annotators.weighted import WeightedFamily, annotate_weighted
+from pt2q.quantizers.op_tables import (
+    ADAPTIVE_AVG_POOL_OPS,
+    ADD_OPS,
+    CAT_OPS,
+    MAX_POOL_OPS,
+    MUL_OPS,
+    PASS_THROUGH_OPS,
+    RELU_OPS,
+    OpOverload,
+    aten,
+    ops_of_function,
+)
+from pt2q.quantizers.pattern_quantizer import AnnotationStep, PatternQuantizer
+from torch.fx import Node
+
+from pt2q.quantizer import QuantizationConfig, QuantizationSpec
+
+__all__ = ["XNNPACKQuantizer", "get_symmetric_quantization_config"]
+
+_BACKEND = "XNNPACK"
+_STATIC_ONLY = "XNNPACK dynamic quantization covers linear and non-depthwise conv2d only"
+
+XNNPACK_LINEAR = WeightedFamily(
+    name="linear",
+    anchor_ops=frozenset({aten.linear.default}),
+    unary_post_ops=RELU_OPS,
+    backend=_BACKEND,
+)
+XNNPACK_CONV2D = WeightedFamily(
+    name="conv",
+    anchor_ops=frozenset({aten.conv2d.default, aten.conv2d.padding}),
+    unary_post_ops=RELU_OPS,
+    depthwise_dynamic_ok=False,
+    backend=_BACKEND,
+)
+XNNPACK_CONV1D = WeightedFamily(
+    name="conv",
+    anchor_ops=frozenset({aten.conv1d.default, aten.conv1d.padding}),
+    unary_post_ops=RELU_OPS,
+    dynamic_unsupported=_STATIC_ONLY,
+    backend=_BACKEND,
+)
+XNNPACK_CONV_TRANSPOSE = WeightedFamily(
+    name="conv_transpose",
+    anchor_ops=frozenset({aten.conv_transpose1d.default, aten.conv_transpose2d.input}),
+    unary_post_ops=RELU_OPS,
+    weight_ch_axis=1,
+    dynamic_unsupported=_STATIC_ONLY,
+    backend=_BACKEND,
+)
+XNNPACK_ADD = BinaryFamily(ops=ADD_OPS, relu_ops=RELU_OPS)
+XNNPACK_MUL = BinaryFamily(ops=MUL_OPS, relu_ops=RELU_OPS)
+# Ops whose output reuses the producer's observer (torchao's _is_share_obs_or_fq_op, + a few
+# more pure re-arrangements).
+XNNPACK_SHARING_OPS: frozenset[OpOverload] = (
+    PASS_THROUGH_OPS
+    | RELU_OPS
+    | MAX_POOL_OPS
+    | ADAPTIVE_AVG_POOL_OPS
+    | frozenset({aten.hardtanh.default, aten.hardtanh_.default, aten.mean.default, aten.mean.dim})
+)
+
+
+@functools.lru_cache
+def get_symmetric_quantization_config(
+    is_per_channel: bool = False,
+    is_qat: bool = False,
+    is_dynamic: bool = False,
+    act_qmin: int = -128,
+    act_qmax: int = 127,
+    weight_qmin: int = -127,
+    weight_qmax: int = 127,
+) -> QuantizationConfig:
+    """int8 per-tensor affine activations [act_qmin, act_qmax] (HistogramObserver; dynamic:
+    PlaceholderObserver; QAT: FusedMovingAvgObsFakeQuantize), int8 symmetric weights
+    [weight_qmin, weight_qmax] per-tensor (MinMaxObserver) or per-channel on axis 0
+    (PerChannelMinMaxObserver), float bias. Dynamic configs have no output spec."""
+    from pt2q import observer as obs
+
+    extra: dict[str, Any] = {"eps": 2**-12}
+    act_ctr: Any
+    if is_qat:
+        from pt2q import fake_quantize as fq
+
+        if is_dynamic:
+            act_ctr = fq.FakeQuantize
+            extra["observer"] = obs.MovingAverageMinMaxObserver.with_args(averaging_constant=1)
+        else:
+            act_ctr = fq.FusedMovingAvgObsFakeQuantize
+    else:
+        act_ctr = obs.PlaceholderObserver if is_dynamic else obs.HistogramObserver
+    act = QuantizationSpec(
+        dtype=torch.int8,
+        quant_min=act_qmin,
+        quant_max=act_qmax,
+        qscheme=torch.per_tensor_affine,
+        is_dynamic=is_dynamic,
+        observer_or_fake_quant_ctr=act_ctr.with_args(**extra),
+    )
+    qscheme = torch.per_channel_symmetric if is_per_channel else torch.per_tensor_symmetric
+    w_extra: dict[str, Any] = {"eps": 2**-12}
+    w_ctr: Any
+    if is_qat:
+        from pt2q import fake_quantize as fq
+
+        w_ctr = fq.FusedMovingAvgObsFakeQuantize
+        w_extra["observer"] = (
+            obs.MovingAveragePerChannelMinMaxObserver
+            if is_per_channel
+            else obs.MovingAverageMinMaxObserver
+        )
+    else:
+        w_ctr = obs.PerChannelMinMaxObserver if is_per_channel else obs.MinMaxObserver
+    weight = QuantizationSpec(
+        dtype=torch.int8,
+        quant_min=weight_qmin,
+        quant_max=weight_qmax,
+        qscheme=qscheme,
+        ch_axis=0 if is_per_channel else None,
+        observer_or_fake_quant_ctr=w_ctr.with_args(**w_extra),
+    )
+    return QuantizationConfig(act, None if is_dynamic else act, weight, None, is_qat)
+
+
+def _step(fn: Callable[..., None], family: Any) -> AnnotationStep:
+    return lambda gm, rules: fn(gm, family, rules)
+
+
+class XNNPACKQuantizer(PatternQuantizer):
+    """See the module docstring. Setters return ``self``; None leaves matching ops float.
+    Precedence: module name > module type > operator type > global; ``set_filter_function``
+    drops every node it returns False for. Mixing QAT/PTQ or static/dynamic raises."""
+
+    def recipe(self) -> Sequence[AnnotationStep]:
+        return [
+            _step(annotate_weighted, XNNPACK_LINEAR),
+            _step(annotate_weighted, XNNPACK_CONV2D),
+            _step(annotate_weighted, XNNPACK_CONV1D),
+            _step(annotate_weighted, XNNPACK_CONV_TRANSPOSE),
+            lambda gm, rules: annotate_input_output_sharing(gm, ADAPTIVE_AVG_POOL_OPS, rules),
+            _step(annotate_binary, XNNPACK_ADD),
+            _step(annotate_binary, XNNPACK_MUL),
+            annotate_cat,
+            lambda gm, rules: propagate_sharing(gm, XNNPACK_SHARING_OPS),
+        ]
+
+    def supported_ops(self) -> frozenset[OpOverload]:
+        return (
+            XNNPACK_LINEAR.anchor_ops
+            | XNNPACK_CONV2D.anchor_ops
+            | XNNPACK_CONV1D.anchor_ops
+            | XNNPACK_CONV_TRANSPOSE.anchor_ops
+            | ADAPTIVE_AVG_POOL_OPS
+            | ADD_OPS
+            | MUL_OPS
+            | CAT_OPS
+            | MAX_POOL_OPS
+        )
+
+    def set_global(self, quantization_config: QuantizationConfig | None) -> XNNPACKQuantizer:
+        self._check_config(quantization_config, "set_global")
+        self.rules.global_config = quantization_config
+        return self
+
+    def set_operator_type(
+        self,
+        operator_type: OpOverload | torch._ops.OpOverloadPacket | Callable[..., Any],
+        quantization_config: QuantizationConfig | None,
+    ) -> XNNPACKQuantizer:
+        """Config for an aten op (``torch.ops.aten.linear`` or ``.default``) or a function."""
+        self._check_config(quantization_config, "set_operator_type")
+        for op in ops_of_function(operator_type):
+            self.rules.op_type[op] = quantization_config
+        return self
+
+    def set_module_type(
+        self, module_type: type[torch.nn.Module], quantization_config: QuantizationConfig | None
+    ) -> XNNPACKQuantizer:
+        self._check_config(quantization_config, "set_module_type")
+        self.rules.set_module_type(module_type, quantization_config)
+        return self
+
+    def set_module_name(
+        self, module_name: str, quantization_config: QuantizationConfig | None
+    ) -> XNNPACKQuantizer:
+        self._check_config(quantization_config, "set_module_name")
+        self.rules.set_module_name(module_name, quantization_config)
+        return self
+
+    def set_filter_function(self, filter_fn: Callable[[Node], bool] | None) -> XNNPACKQuantizer:
+        """Only nodes for which ``filter_fn(node)`` is True are quantized (None: no filter)."""
+        if filter_fn is not None and not callable(filter_fn):
+            raise TypeError(
+                f"set_filter_function: expected a callable or None, found {filter_fn!r}"
+            )
+        self.rules.node_filter = filter_fn
+        return self
