@@ -28,37 +28,16 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.qat.fold_math import fold_bn_weights
-from pt2q.qat.graph_utils import add_constant, attr_tensor, erase_dead_attrs
-from pt2q.qat.ops import BnMatch, match_bn, node_arg, num_batches_tracked_nodes, weighted_op
+from pt2q.qat.graph_utils import (
+    add_constant,
+    attr_tensor,
+    erase_bn,
+    erase_dead_attrs,
+    set_weight_and_bias,
+)
+from pt2q.qat.ops import BnMatch, match_bn, node_arg, weighted_op
 
-__all__ = ["fold_bn_into_preceding_op", "set_weight_and_bias", "erase_bn"]
-
-
-def set_weight_and_bias(op: Node, weight: Node, bias: Node | None) -> None:
-    """Point a conv/linear node's weight (arg 1) and bias (arg 2 or kwarg ``bias``) at new nodes."""
-    args = list(op.args)
-    args[1] = weight
-    if len(args) > 2:
-        args[2] = bias
-        op.args = tuple(args)
-    else:
-        op.args = tuple(args)
-        op.kwargs = {**op.kwargs, "bias": bias}
-
-
-def erase_bn(gm: GraphModule, bn: BnMatch, replacement: Node) -> None:
-    """Route the BN's output users to ``replacement`` and erase the BN, its getitem and its
-    ``num_batches_tracked`` update; drop the BN's attributes nothing reads any more."""
-    bn.output.replace_all_uses_with(replacement)
-    if bn.output is not bn.node:
-        gm.graph.erase_node(bn.output)
-    gm.graph.erase_node(bn.node)
-    counter = num_batches_tracked_nodes(bn)
-    for n in counter:
-        if n.op != "get_attr":
-            gm.graph.erase_node(n)
-    params = [bn.weight, bn.bias, bn.running_mean, bn.running_var]
-    erase_dead_attrs(gm, [n for n in params + counter if n is not None and n.op == "get_attr"])
+__all__ = ["fold_bn_into_preceding_op"]
 
 
 def _output_is_2d(op: Node) -> bool:

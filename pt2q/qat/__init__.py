@@ -1,22 +1,11 @@
-"""Quantization-aware training passes (conv-bn simulated fusion and its fold at convert).
+"""Quantization-aware training passes: conv-bn simulated fusion (prepare) and its fold (convert).
 
-Interface used by ``prepare_qat_pt2e`` / ``convert_pt2e``; stubs until implemented.
+``fuse_conv_bn_qat`` (``pt2q.qat.fuse``) rewrites conv/linear + BN into the training form whose
+weight is scaled by the BN factor before fake-quant; ``fold_conv_bn_qat`` (``pt2q.qat.fold``)
+collapses that form back into a conv with folded weight/bias constants, by direct graph matching.
 """
 
-from __future__ import annotations
-
-import torch
+from pt2q.qat.fold import fold_conv_bn_qat
+from pt2q.qat.fuse import fuse_conv_bn_qat
 
 __all__ = ["fuse_conv_bn_qat", "fold_conv_bn_qat"]
-
-
-def fuse_conv_bn_qat(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """After annotation: rewrite conv(+bn)(+relu) into the simulated-fusion training form,
-    carrying the annotations over to the new nodes. In place; returns ``gm``."""
-    return gm
-
-
-def fold_conv_bn_qat(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """At convert, before observers become q/dq: fold the BN of the simulated-fusion form into
-    the conv weight/bias. In place; returns ``gm``."""
-    return gm

@@ -1,5 +1,5 @@
 """Small GraphModule helpers shared by the BN passes: read get_attr tensors, add constants,
-drop attributes nothing reads any more."""
+drop attributes nothing reads any more, re-point a conv's weight/bias, erase a BN."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import torch
 from torch import Tensor
 from torch.fx import GraphModule, Node
 
-__all__ = ["attr_tensor", "add_constant", "erase_dead_attrs"]
+from pt2q.qat.ops import BnMatch, num_batches_tracked_nodes
+
+__all__ = [
+    "attr_tensor",
+    "add_constant",
+    "erase_dead_attrs",
+    "set_weight_and_bias",
+    "erase_bn",
+]
 
 
 def attr_tensor(gm: GraphModule, node: Node | None) -> Tensor | None:
@@ -61,7 +69,7 @@ def erase_dead_attrs(gm: GraphModule, candidates: list[Node]) -> None:
     untouched: the user's model may still hold them)."""
     erased: set[str] = set()
     for node in candidates:
-        if node.op == "get_attr" and not node.users and node.graph is gm.graph:
+        if node.op == "get_attr" and not node.users and not getattr(node, "_erased", False):
             erased.add(str(node.target))
             gm.graph.erase_node(node)
     still_read = {str(n.target) for n in gm.graph.nodes if n.op == "get_attr"}
@@ -70,3 +78,30 @@ def erase_dead_attrs(gm: GraphModule, candidates: list[Node]) -> None:
         owner = gm.get_submodule(owner_name) if owner_name else gm
         if hasattr(owner, leaf):
             delattr(owner, leaf)
+
+
+def set_weight_and_bias(op: Node, weight: Node, bias: Node | None) -> None:
+    """Point a conv/linear node's weight (arg 1) and bias (arg 2 or kwarg ``bias``) at new nodes."""
+    args = list(op.args)
+    args[1] = weight
+    if len(args) > 2:
+        args[2] = bias
+        op.args = tuple(args)
+    else:
+        op.args = tuple(args)
+        op.kwargs = {**op.kwargs, "bias": bias}
+
+
+def erase_bn(gm: GraphModule, bn: BnMatch, replacement: Node) -> None:
+    """Route the BN's output users to ``replacement`` and erase the BN, its getitem and its
+    ``num_batches_tracked`` update; drop the BN's attributes nothing reads any more."""
+    bn.output.replace_all_uses_with(replacement)
+    if bn.output is not bn.node:
+        gm.graph.erase_node(bn.output)
+    gm.graph.erase_node(bn.node)
+    counter = num_batches_tracked_nodes(bn)
+    for n in counter:
+        if n.op != "get_attr":
+            gm.graph.erase_node(n)
+    params = [bn.weight, bn.bias, bn.running_mean, bn.running_var]
+    erase_dead_attrs(gm, [n for n in params + counter if n is not None and n.op == "get_attr"])
