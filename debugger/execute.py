@@ -82,9 +82,7 @@ def build_group_programs(
     placeholders = [n for n in groups.gm.graph.nodes if n.op == "placeholder"]
     matched = set(handles)
     stop = {
-        (groups.rep[g] if quantized_donor else groups.out[g]): g
-        for g in matched
-        if g in groups.rep
+        (groups.rep[g] if quantized_donor else groups.out[g]): g for g in matched if g in groups.rep
     }
     order = {n: i for i, n in enumerate(groups.gm.graph.nodes)}
     programs: dict[int, GroupProgram] = {}

@@ -120,7 +120,11 @@ class GraphGroups:
 
 
 def _output_chain(node: Node) -> list[Node]:
-    """``[q, dq]`` when ``node``'s output goes through a quantize whose users dequantize."""
+    """``[q, dq]`` when ``node``'s output goes through a quantize whose users dequantize;
+    ``[dq]`` when it is already quantized (a lowered int8 kernel) and a dequantize follows."""
+    for user in node.users:
+        if is_dequantize_node(user):
+            return [user]
     for user in node.users:
         if is_quantize_node(user):
             dqs = [u for u in user.users if is_dequantize_node(u)]

@@ -1,0 +1,121 @@
+"""The debugger's result as data: one row per matched group, plus the model output.
+
+Columns name a pair of stages compared, e.g. ``"float~quant"`` (accumulated error),
+``"float~quant:isolated"``, ``"quant~lowered"``; each holds ``{metric name: value}``.
+Rendering lives in ``render_text`` / ``render_html``; ``to_dict`` is the JSON form.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pt2q.debugger.metrics import get_metric
+
+__all__ = ["LayerRow", "UnmatchedNode", "DebugReport"]
+
+Columns = dict[str, dict[str, float]]
+
+
+@dataclass
+class LayerRow:
+    """One matched handle's group: where it comes from and its metrics per column."""
+
+    handle: int
+    module_path: str
+    source: str
+    op: str
+    ref_node: str
+    actual_node: str
+    absorbed: list[int] = field(default_factory=list)
+    metrics: Columns = field(default_factory=dict)
+    weight_sqnr_per_channel: list[float] | None = None
+
+    def value(self, column: str, metric: str) -> float:
+        """``metrics[column][metric]``, nan when absent."""
+        return self.metrics.get(column, {}).get(metric, math.nan)
+
+
+@dataclass
+class UnmatchedNode:
+    """A handle found on one side only."""
+
+    handle: int
+    node: str
+    module_path: str
+
+
+@dataclass
+class DebugReport:
+    """Rows (graph order), output metrics, and the match bookkeeping."""
+
+    columns: list[str]
+    metrics: list[str]
+    rows: list[LayerRow]
+    output: Columns
+    unmatched_ref: list[UnmatchedNode] = field(default_factory=list)
+    unmatched_actual: list[UnmatchedNode] = field(default_factory=list)
+    num_batches: int = 0
+
+    def row(self, handle: int) -> LayerRow:
+        """The row of ``handle``; KeyError names the known handles' count."""
+        for r in self.rows:
+            if r.handle == handle:
+                return r
+        raise KeyError(f"handle {handle} is not among the {len(self.rows)} matched groups")
+
+    def worst_first(self, column: str | None = None, metric: str = "sqnr") -> list[LayerRow]:
+        """Rows sorted worst first by ``metric`` in ``column`` (nan rows first: unjudgeable)."""
+        column = column or self.columns[0]
+        better_high = get_metric(metric).higher_is_better
+
+        def key(r: LayerRow) -> tuple[int, float]:
+            v = r.value(column, metric)
+            if math.isnan(v):
+                return (0, 0.0)
+            return (1, v if better_high else -v)
+
+        return sorted(self.rows, key=key)
+
+    def output_value(self, column: str | None = None, metric: str = "sqnr") -> float:
+        """Metric of the model output in ``column`` (default: the first column)."""
+        return self.output.get(column or self.columns[0], {}).get(metric, math.nan)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (inf/nan become the strings "inf", "-inf", "nan")."""
+        return _jsonable(asdict(self))
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The report as JSON text; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def to_text(self, column: str | None = None, metric: str = "sqnr", limit: int = 0) -> str:
+        """Worst-first text table (see ``render_text.render_table``)."""
+        from pt2q.debugger.render_text import render_table
+
+        return render_table(self, column, metric, limit)
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """Self-contained HTML page (see ``render_html.render_html``)."""
+        from pt2q.debugger.render_html import render_html
+
+        text = render_html(self)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
