@@ -9,6 +9,7 @@ group, anything else, e.g. an Inductor-compiled callable, only at the output). C
 
     float~quant           accumulated error: each graph runs on its own values
     float~quant:isolated  each quantized group fed the float model's values at its boundary
+                          (its producers' outputs), so errors do not accumulate
     quant~lowered         the kernel's error alone: a wrong kernel shows only here
     float~lowered         what the user finally gets
 
@@ -155,7 +156,7 @@ def debug_numerics(
     if isinstance(lowered, GraphModule):
         low_groups = GraphGroups.build(lowered)
         low_handles = [h for h in handles if h in low_groups.rep]
-    donors = build_group_programs(qg, handles, quantized_donor=True) if isolated else {}
+    donors = build_group_programs(qg, handles) if isolated else {}
     columns = [FQ] + ([FQ_ISO] if isolated else [])
     if lowered is not None:
         columns += [QL, FL]

@@ -10,9 +10,9 @@ Everything the debugger measures is one of three runs of an ``fx.Interpreter``:
     evaluated on A's values ("only layer h quantized", "only layer h left in float").
 
 Boundary of a donor group (walking back from ``out[h]``): a placeholder (user input, by
-position), or the node standing for another matched handle g: ``rep[g]`` on a quantized donor
-(so h's input q/dq stays in h's group), ``out[g]`` on a float donor. Its value comes from the
-executor's ``out[g]``.
+position), or ``out[g]`` of another matched handle g; its value comes from the executor's
+``out[g]``. Groups thus partition the graph: each q/dq pair belongs to the group whose output it
+quantizes (as in pt2e, where a producer's output and its consumers' inputs share one q/dq).
 """
 
 from __future__ import annotations
@@ -75,15 +75,11 @@ class GroupProgram:
         return env[self.end]
 
 
-def build_group_programs(
-    groups: GraphGroups, handles: Sequence[int], quantized_donor: bool
-) -> dict[int, GroupProgram]:
+def build_group_programs(groups: GraphGroups, handles: Sequence[int]) -> dict[int, GroupProgram]:
     """One ``GroupProgram`` per handle in ``handles`` (see the module docstring for boundaries)."""
     placeholders = [n for n in groups.gm.graph.nodes if n.op == "placeholder"]
     matched = set(handles)
-    stop = {
-        (groups.rep[g] if quantized_donor else groups.out[g]): g for g in matched if g in groups.rep
-    }
+    stop = {groups.out[g]: g for g in matched if g in groups.out}
     order = {n: i for i, n in enumerate(groups.gm.graph.nodes)}
     programs: dict[int, GroupProgram] = {}
     for h in handles:
