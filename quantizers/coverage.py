@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from pt2q.quantizers.annotation import FLOAT_REASON_KEY, set_float_reason
+from pt2q.quantizers.annotation import FLOAT_REASON_KEY, INT8_OUTPUT_KEY, set_float_reason
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
@@ -103,10 +103,18 @@ class CoverageReport:
 
 
 def _is_quantized(node: Node) -> bool:
+    """Claimed by a quantizer: it has specs, or it is a fused post-op of a quantized pattern
+    (x86 ``conv -> add -> relu``: add and relu carry empty annotations, run inside the kernel)."""
     ann = node.meta.get(Q_ANNOTATION_KEY)
-    if not isinstance(ann, QuantizationAnnotation):
+    if not isinstance(ann, QuantizationAnnotation) or not ann._annotated:
         return False
-    return any(s is not None for s in ann.input_qspec_map.values()) or ann.output_qspec is not None
+    has_spec = any(s is not None for s in ann.input_qspec_map.values())
+    return (
+        has_spec
+        or ann.output_qspec is not None
+        or node.meta.get(INT8_OUTPUT_KEY) is True
+        or (any(_is_quantized(i) for i in node.all_input_nodes if i.op == "call_function"))
+    )
 
 
 def coverage(gm: GraphModule) -> CoverageReport:
