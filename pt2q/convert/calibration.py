@@ -9,6 +9,7 @@ from torch.fx import GraphModule, Node
 from pt2q.convert.fold import constant_nodes, evaluate_constant
 from pt2q.convert.qdq import observer_of
 from pt2q.errors import CalibrationError
+from pt2q.observer.derived import DerivedQParamsObserver
 
 __all__ = ["observe_constants", "check_calibrated"]
 
@@ -36,6 +37,8 @@ def check_calibrated(model: GraphModule) -> None:
     for node in model.graph.nodes:
         obs = observer_of(model, node)
         if obs is None or getattr(obs, "has_observed", True) or getattr(obs, "is_dynamic", False):
+            continue
+        if isinstance(obs, DerivedQParamsObserver):  # its sources are reported themselves
             continue
         src = node.args[0]
         src_name = src.name if isinstance(src, Node) else repr(src)

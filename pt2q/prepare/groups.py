@@ -29,7 +29,7 @@ from pt2q.quantizer.specs import (
     SharedQuantizationSpec,
 )
 
-__all__ = ["SharingPlan", "plan_sharing", "describe_key"]
+__all__ = ["SharingPlan", "plan_sharing", "describe_key", "key_label"]
 
 _SAME_ATTRS = ("dtype", "is_dynamic", "quant_min", "quant_max", "qscheme", "ch_axis")
 _FIXED_ATTRS = ("scale", "zero_point")
@@ -40,6 +40,13 @@ def describe_key(key: EdgeOrNode) -> str:
     if isinstance(key, Node):
         return f"output of node '{key.name}'"
     return f"input edge '{key[0].name}' -> '{key[1].name}'"
+
+
+def key_label(key: EdgeOrNode) -> str:
+    """Short label of a key: ``conv2d`` or ``x -> conv2d``."""
+    if isinstance(key, Node):
+        return key.name
+    return f"{key[0].name} -> {key[1].name}"
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from pt2q.observer import DerivedQParamsObserver, FixedQParamsObserver
-from pt2q.prepare.groups import SharingPlan, describe_key
+from pt2q.prepare.groups import SharingPlan, describe_key, key_label
 from pt2q.quantizer.specs import (
     DerivedQuantizationSpec,
     EdgeOrNode,
@@ -94,7 +94,7 @@ def create_observers(plan: SharingPlan, is_qat: bool) -> dict[EdgeOrNode, torch.
             ch_axis=spec.ch_axis,
         )
     for root, obs in by_root.items():
-        obs.node_name = describe_key(root).split("'", 1)[1].rsplit("'", 1)[0]
+        obs.node_name = key_label(root)
     return {key: by_root[plan.find(key)] for key in plan.spec_of}
 
 
