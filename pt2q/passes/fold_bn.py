@@ -68,8 +68,10 @@ def _fold_one(gm: GraphModule, bn: BnMatch) -> bool:
     )
     assert isinstance(weight_node, Node)
     w_node = add_constant(gm, f"{weight_node.target}_bn_folded", new_w, op, meta_from=weight_node)
-    b_hint = f"{bias_node.target}_bn_folded" if isinstance(bias_node, Node) else (
-        f"{weight_node.target}_bias_bn_folded"
+    b_hint = (
+        f"{bias_node.target}_bn_folded"
+        if isinstance(bias_node, Node)
+        else (f"{weight_node.target}_bias_bn_folded")
     )
     b_meta = bias_node if isinstance(bias_node, Node) else bn.bias
     b_node = add_constant(gm, b_hint, new_b, op, meta_from=b_meta)

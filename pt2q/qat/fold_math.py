@@ -19,9 +19,7 @@ from torch import Tensor
 __all__ = ["bn_scale", "scale_weight", "fold_bn_weights"]
 
 
-def bn_scale(
-    running_var: Tensor, eps: float, bn_weight: Tensor | None
-) -> Tensor:
+def bn_scale(running_var: Tensor, eps: float, bn_weight: Tensor | None) -> Tensor:
     """``gamma / sqrt(var + eps)`` (``1 / sqrt(var + eps)`` when the BN has no affine weight)."""
     inv_std = torch.rsqrt(running_var + eps)
     return inv_std if bn_weight is None else bn_weight * inv_std

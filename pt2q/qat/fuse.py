@@ -53,10 +53,13 @@ aten = torch.ops.aten
 _META_KEYS = ("nn_module_stack", "stack_trace", "source_fn_stack", "from_node", "torch_fn")
 
 
-def _new_node(gm: GraphModule, target: Any, args: tuple[Any, ...], meta_src: Node) -> Node:
-    """A call_function node (inserted at the graph's current insert point) with ``meta_src``'s
-    module metadata and a ``val`` computed from its inputs' fake values when they have them."""
-    node = gm.graph.call_function(target, args)
+def _new_node(
+    gm: GraphModule, target: Any, args: tuple[Any, ...], meta_src: Node, name: str
+) -> Node:
+    """A call_function node named ``name`` (made unique), inserted at the graph's current insert
+    point, with ``meta_src``'s module metadata and a ``val`` computed from its inputs' fake values
+    when they have them."""
+    node = gm.graph.create_node("call_function", target, args, name=name)
     for key in _META_KEYS:
         if key in meta_src.meta:
             node.meta[key] = meta_src.meta[key]
@@ -120,15 +123,16 @@ def _fuse_one(gm: GraphModule, bn: BnMatch) -> bool:
     w_shape, y_shape = _shapes(kind, ndim)
 
     g = gm.graph
+    p = op.name
     with g.inserting_before(op):
-        var_eps = _new_node(gm, aten.add.Tensor, (bn.running_var, bn.eps), op)
-        running_std = _new_node(gm, aten.sqrt.default, (var_eps,), op)
+        var_eps = _new_node(gm, aten.add.Tensor, (bn.running_var, bn.eps), op, f"{p}_var_eps")
+        running_std = _new_node(gm, aten.sqrt.default, (var_eps,), op, f"{p}_running_std")
         if bn.weight is not None:
-            scale = _new_node(gm, aten.div.Tensor, (bn.weight, running_std), op)
+            scale = _new_node(gm, aten.div.Tensor, (bn.weight, running_std), op, f"{p}_scale")
         else:
-            scale = _new_node(gm, aten.reciprocal.default, (running_std,), op)
-        w_scale = _new_node(gm, aten.reshape.default, (scale, w_shape), op)
-        scaled_w = _new_node(gm, aten.mul.Tensor, (weight, w_scale), op)
+            scale = _new_node(gm, aten.reciprocal.default, (running_std,), op, f"{p}_scale")
+        w_scale = _new_node(gm, aten.reshape.default, (scale, w_shape), op, f"{p}_weight_scale")
+        scaled_w = _new_node(gm, aten.mul.Tensor, (weight, w_scale), op, f"{p}_scaled_weight")
     args = list(op.args)
     args[1] = scaled_w
     if len(args) > 2:
@@ -137,15 +141,15 @@ def _fuse_one(gm: GraphModule, bn: BnMatch) -> bool:
     if "bias" in op.kwargs:
         op.kwargs = {**op.kwargs, "bias": None}
     with g.inserting_after(op):
-        y_scale = _new_node(gm, aten.reshape.default, (scale, y_shape), op)
+        y_scale = _new_node(gm, aten.reshape.default, (scale, y_shape), op, f"{p}_output_scale")
     with g.inserting_after(y_scale):
-        unscaled = _new_node(gm, aten.div.Tensor, (op, y_scale), op)
+        unscaled = _new_node(gm, aten.div.Tensor, (op, y_scale), op, f"{p}_unscaled")
     bn_input = unscaled
     if bias is not None:
         with g.inserting_after(unscaled):
-            b_shaped = _new_node(gm, aten.reshape.default, (bias, y_shape), op)
+            b_shaped = _new_node(gm, aten.reshape.default, (bias, y_shape), op, f"{p}_bias")
         with g.inserting_after(b_shaped):
-            bn_input = _new_node(gm, aten.add.Tensor, (unscaled, b_shaped), op)
+            bn_input = _new_node(gm, aten.add.Tensor, (unscaled, b_shaped), op, f"{p}_biased")
     bn.node.replace_input_with(op, bn_input)
     remap_input_edge(gm, op, weight, scaled_w, dropped=bias)
     remap_input_edge(gm, bn.node, op, bn_input)

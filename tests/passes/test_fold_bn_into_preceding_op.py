@@ -122,9 +122,7 @@ def test_graph_after_fold() -> None:
     x = torch.randn(1, 3, 6, 6)
     gm = _export(model, x)
     fold_bn_into_preceding_op(gm)
-    ops = [
-        (n.op, str(n.target)) for n in gm.graph.nodes if n.op in ("get_attr", "call_function")
-    ]
+    ops = [(n.op, str(n.target)) for n in gm.graph.nodes if n.op in ("get_attr", "call_function")]
     assert ops == [
         ("get_attr", "op_weight_bn_folded"),
         ("get_attr", "op_weight_bias_bn_folded"),
