@@ -180,7 +180,8 @@ def annotate_weighted(gm: GraphModule, family: WeightedFamily, rules: ConfigRule
         if not is_float_tensor(x) or not isinstance(weight, Node):
             set_float_reason(anchor, "input is not a float tensor or weight is not a tensor node")
             continue
-        chain, extra = _match_chain(anchor, family, config.is_qat)
+        # Dynamic: the output is float, so post-ops run in float after the kernel (no fusion).
+        chain, extra = ([anchor], None) if dynamic else _match_chain(anchor, family, config.is_qat)
         bias = anchor.args[2] if len(anchor.args) > 2 else None
         input_map: dict[Node, QuantizationSpecBase | None] = {
             x: act,
