@@ -1,0 +1,88 @@
+"""What the x86 lowering hands to Inductor's oneDNN int8 passes, as tables.
+
+Inductor (``torch/_inductor/fx_passes/quantization.py``) matches, with freezing on,
+
+    dequantize_per_tensor(x_u8) --+
+                                  +--> conv / linear --> [unary] --> [binary] --> [quantize]
+    dequantize_per_channel(w_s8) -+
+
+and replaces it with ``onednn.qconv_pointwise`` / ``qlinear_pointwise`` (or their ``.binary``
+forms) with the bracketed ops fused. These tables say which reference-program ops are
+candidates, which post-ops Inductor fuses, and which Inductor counters count the result.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "COMPUTE_OPS",
+    "ACTIVATION_DEQUANTIZE_OPS",
+    "WEIGHT_DEQUANTIZE_OPS",
+    "QUANTIZE_OPS",
+    "UNARY_POST_OPS",
+    "BINARY_POST_OPS",
+    "FP32_COMPUTE_TARGETS",
+    "KERNEL_COUNTERS",
+]
+
+aten = torch.ops.aten
+qd = torch.ops.quantized_decomposed
+
+# Reference-program op -> the oneDNN int8 kernel family Inductor emits for it.
+COMPUTE_OPS: dict[torch._ops.OpOverload, str] = {
+    aten.linear.default: "qlinear",  # any input rank: 2-D, and 3-D+ through reshape -> addmm
+    aten.conv1d.default: "qconv",
+    aten.conv2d.default: "qconv",
+    aten.conv3d.default: "qconv",
+}
+
+# Activation input of a compute op: static (literal scale) or dynamic (choose_qparams tensors).
+ACTIVATION_DEQUANTIZE_OPS = frozenset(
+    {qd.dequantize_per_tensor.default, qd.dequantize_per_tensor.tensor}
+)
+# Weight input: an int8 constant folded by convert, per-channel on axis 0.
+WEIGHT_DEQUANTIZE_OPS = frozenset({qd.dequantize_per_channel.default})
+QUANTIZE_OPS = frozenset({qd.quantize_per_tensor.default, qd.quantize_per_tensor.tensor})
+
+# Post-ops Inductor fuses into the kernel right after the compute op ("unary" fusion).
+UNARY_POST_OPS = frozenset(
+    {
+        aten.relu.default,
+        aten.relu_.default,
+        aten.gelu.default,
+        aten.hardtanh.default,
+        aten.hardtanh_.default,
+        aten.hardswish.default,
+        aten.hardswish_.default,
+        aten.silu.default,
+        aten.silu_.default,
+        aten.leaky_relu.default,
+        aten.tanh.default,
+        aten.sigmoid.default,
+    }
+)
+# Post-ops Inductor fuses as a second input ("binary" fusion, e.g. residual add).
+BINARY_POST_OPS = frozenset({aten.add.Tensor, aten.add_.Tensor})
+
+# Float compute ops that, left in Inductor's post-grad graph, mean a conv/linear ran in fp32.
+FP32_COMPUTE_TARGETS = frozenset(
+    {
+        aten.convolution.default,
+        aten.mm.default,
+        aten.addmm.default,
+        aten.bmm.default,
+        aten.baddbmm.default,
+        torch.ops.mkldnn._convolution_pointwise.default,
+        torch.ops.mkldnn._linear_pointwise.default,
+        torch.ops.mkl._mkl_linear.default,
+    }
+)
+
+# Inductor counters (torch._dynamo.utils.counters["inductor"]) that count int8 kernels.
+# Keyed by kernel family: the weight-prepack matcher fires once per conv / linear turned into
+# a oneDNN int8 kernel.
+KERNEL_COUNTERS: dict[str, str] = {
+    "qconv": "qconv_weight_prepack_matcher_count",
+    "qlinear": "qlinear_weight_prepack_matcher_count",
+}
