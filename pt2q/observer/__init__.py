@@ -3,6 +3,7 @@
 from pt2q.observer.base import NonFiniteObservationError, ObserverBase, ObserverNotCalibratedError
 from pt2q.observer.derived import DerivedQParamsObserver
 from pt2q.observer.fixed import FixedQParamsObserver
+from pt2q.observer.histogram import HistogramObserver
 from pt2q.observer.minmax import MinMaxObserver, PerChannelMinMaxObserver
 from pt2q.observer.moving_average import (
     MovingAverageMinMaxObserver,
@@ -19,6 +20,7 @@ __all__ = [
     "MinMaxObserver",
     "PerChannelMinMaxObserver",
     "MovingAverageMinMaxObserver",
+    "HistogramObserver",
     "MovingAveragePerChannelMinMaxObserver",
     "PlaceholderObserver",
     "UniformObserverBase",
