@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from pt2q.debugger.metrics import compute_metric
 
 __all__ = [

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.export import ExportedProgram
+from torch.fx import GraphModule
+from torch.utils._pytree import tree_leaves
+
 from pt2q.debugger.compare import NoMatchingHandlesError
 from pt2q.debugger.execute import build_group_programs, mixed_run, record_run
 from pt2q.debugger.groups import GraphGroups
@@ -30,9 +34,6 @@ from pt2q.debugger.handles import get_handle, module_path, source_line
 from pt2q.debugger.metrics import DEFAULT_METRICS, get_metric
 from pt2q.debugger.report import DebugReport, LayerRow, UnmatchedNode
 from pt2q.debugger.weights import weight_sqnr_per_channel
-from torch.export import ExportedProgram
-from torch.fx import GraphModule
-from torch.utils._pytree import tree_leaves
 
 __all__ = ["debug_numerics", "Matching", "match_programs", "as_graph_module", "as_batches"]
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pt2q.debugger.groups import GraphGroups
 from torch.fx import GraphModule, Node
+
+from pt2q.debugger.groups import GraphGroups
 
 __all__ = ["GroupProgram", "record_run", "build_group_programs", "mixed_run"]
 

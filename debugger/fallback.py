@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from pt2q.debugger.debug import as_batches, as_graph_module
-from pt2q.debugger.metrics import get_metric
-from pt2q.debugger.sensitivity import rank_sensitivity
 from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from torch.utils._pytree import tree_leaves
 
+from pt2q.debugger.debug import as_batches, as_graph_module
+from pt2q.debugger.metrics import get_metric
+from pt2q.debugger.sensitivity import rank_sensitivity
 from pt2q.quantizer import Quantizer
 
 __all__ = ["FallbackResult", "auto_fallback", "quantize", "output_metric"]

@@ -22,8 +22,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import torch
-from pt2q.debugger.handles import get_handle
 from torch.fx import GraphModule, Node
+
+from pt2q.debugger.handles import get_handle
 
 __all__ = ["GraphGroups", "is_qdq_node", "is_quantize_node", "is_dequantize_node"]
 

@@ -13,9 +13,10 @@ import copy
 from typing import Any
 
 import torch
+from torch.fx import GraphModule, Node
+
 from pt2q.debugger.groups import GraphGroups
 from pt2q.debugger.handles import get_handle, module_path, source_line
-from torch.fx import GraphModule, Node
 
 __all__ = [
     "OutputLogger",

@@ -6,6 +6,9 @@ Both are mixed runs of the two graphs already at hand (no re-quantization):
     only_quantized[h]: run the float graph; h's group comes from the quantized graph
     only_float[h]:     run the quantized graph; h's group comes from the float graph
 
+The unit is a *quantized unit*: handles chained without q/dq between them (conv -> relu, whose
+output q/dq sits after the relu) form one unit, named by its first non-root module path.
+
 A layer with a low ``only_quantized`` SQNR is hurt by quantization on its own; a high
 ``only_float`` SQNR means leaving it in float recovers much of the output.
 """
@@ -17,27 +20,50 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.export import ExportedProgram
+from torch.fx import GraphModule
+from torch.utils._pytree import tree_leaves
+
 from pt2q.debugger.debug import as_batches, as_graph_module, match_programs
 from pt2q.debugger.execute import build_group_programs, mixed_run, record_run
 from pt2q.debugger.groups import GraphGroups, is_dequantize_node
 from pt2q.debugger.handles import module_path
 from pt2q.debugger.metrics import get_metric
-from torch.export import ExportedProgram
-from torch.fx import GraphModule
-from torch.utils._pytree import tree_leaves
 
-__all__ = ["SensitivityRow", "rank_sensitivity", "quantized_handles"]
+__all__ = ["SensitivityRow", "rank_sensitivity", "quantized_handles", "quantized_units"]
 
 
 @dataclass
 class SensitivityRow:
-    """Output ``metric`` with only this group quantized / only this group in float."""
+    """Output ``metric`` with only this unit quantized / only this unit in float.
 
-    handle: int
+    ``handles`` are the unit's handles in graph order; ``node`` joins their node names.
+    """
+
+    handles: list[int]
     module_path: str
     node: str
     only_quantized: float
     only_float: float
+
+
+def quantized_units(groups: GraphGroups, handles: Sequence[int]) -> list[list[int]]:
+    """Handles grouped into units: h joins g's unit when h reads g's value directly (no q/dq
+    between) and is its only consumer. Units that quantize nothing are dropped."""
+    unit_of: dict[int, list[int]] = {}
+    units: list[list[int]] = []
+    by_node = {groups.out[g]: g for g in handles}
+    for h in handles:
+        producers = [by_node[a] for a in groups.rep[h].all_input_nodes if a in by_node]
+        g = producers[0] if len(producers) == 1 else None
+        if g is not None and not groups.chain.get(g) and len(groups.out[g].users) == 1:
+            unit_of[h] = unit_of[g]
+            unit_of[h].append(h)
+        else:
+            unit_of[h] = [h]
+            units.append(unit_of[h])
+    keep = set(quantized_handles(groups, handles))
+    return [u for u in units if keep.intersection(u)]
 
 
 def quantized_handles(groups: GraphGroups, handles: Sequence[int]) -> list[int]:
@@ -72,25 +98,33 @@ def rank_sensitivity(
     quant_gm = as_graph_module(quant_model, "rank_sensitivity(quant_model)")
     match = match_programs(float_gm, quant_gm)
     fg, qg = match.float_groups, match.quant_groups
-    handles = quantized_handles(qg, match.matched)
+    units = quantized_units(qg, match.matched)
     q_progs = build_group_programs(qg, match.matched)
     f_progs = build_group_programs(fg, match.matched)
     m = get_metric(metric)
-    only_q = {h: m.init() for h in handles}
-    only_f = {h: m.init() for h in handles}
+    only_q = [m.init() for _ in units]
+    only_f = [m.init() for _ in units]
     for args in as_batches(inputs):
         f_out, _ = record_run(float_gm, fg, args, [])
-        for h in handles:
-            out_q, _ = mixed_run(float_gm, fg, args, [], {h: q_progs[h]}, replace=True)
-            _fold(metric, only_q[h], f_out, out_q)
-            out_f, _ = mixed_run(quant_gm, qg, args, [], {h: f_progs[h]}, replace=True)
-            _fold(metric, only_f[h], f_out, out_f)
-    rows = [
-        SensitivityRow(
-            h, module_path(qg.rep[h]), qg.rep[h].name, m.finalize(only_q[h]), m.finalize(only_f[h])
+        for i, unit in enumerate(units):
+            donors = {h: q_progs[h] for h in unit}
+            out_q, _ = mixed_run(float_gm, fg, args, [], donors, replace=True)
+            _fold(metric, only_q[i], f_out, out_q)
+            donors = {h: f_progs[h] for h in unit}
+            out_f, _ = mixed_run(quant_gm, qg, args, [], donors, replace=True)
+            _fold(metric, only_f[i], f_out, out_f)
+    rows = []
+    for i, unit in enumerate(units):
+        paths = [p for h in unit if (p := module_path(qg.rep[h]))]
+        rows.append(
+            SensitivityRow(
+                list(unit),
+                paths[0] if paths else "",
+                "+".join(qg.rep[h].name for h in unit),
+                m.finalize(only_q[i]),
+                m.finalize(only_f[i]),
+            )
         )
-        for h in handles
-    ]
     sign = 1.0 if m.higher_is_better else -1.0
     rows.sort(key=lambda r: sign * r.only_quantized)
     return rows

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.fx import GraphModule, Node
+
 from pt2q.debugger.groups import GraphGroups, is_dequantize_node
 from pt2q.debugger.handles import get_handle
 from pt2q.debugger.metrics import sqnr
-from torch.fx import GraphModule, Node
 
 __all__ = ["weight_sqnr_per_channel"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from dbg_toy_quantizer import ToyQuantizer
-from pt2q.debugger import generate_numeric_debug_handle
 from torch import nn
 from torch.fx import GraphModule
 
+from pt2q.debugger import generate_numeric_debug_handle
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 
 __all__ = ["ConvBnNet", "Mlp", "batches", "quantize_with_handles"]

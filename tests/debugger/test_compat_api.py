@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from dbg_models import ConvBnNet, Mlp, batches
+
 from pt2q.debugger import (
     NoMatchingHandlesError,
     OutputLogger,

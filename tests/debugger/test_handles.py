@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 from dbg_models import ConvBnNet, batches
+from torch.fx import GraphModule
+
 from pt2q.debugger import generate_numeric_debug_handle, get_handle
 from pt2q.debugger.groups import GraphGroups
-from torch.fx import GraphModule
 
 
 def _handles(gm: GraphModule | torch.export.ExportedProgram) -> list[int]:

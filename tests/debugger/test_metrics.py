@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from pt2q.debugger.metrics import METRICS, compute_metric, get_metric
 
 
