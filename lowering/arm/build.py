@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ __all__ = [
     "cache_dir",
     "table_header",
     "build_driver",
+    "build_kernel_objects",
+    "kernel_sources",
     "C_FLAGS",
 ]
 
@@ -101,58 +104,63 @@ def _run(cmd: list[str], cwd: Path) -> None:
         )
 
 
-def build_driver(target: str) -> Path:
-    """Build (or reuse) the kernel test driver for ``target`` and return its path.
-
-    ``target`` is ``"host"`` (native compiler, NEON through SIMDe) or ``"aarch64"``
-    (``aarch64-linux-gnu-gcc -static``, each file with the ``-march`` of its ISA so that
-    baseline files never contain dotprod/i8mm instructions). Raises ``BuildError`` when the
-    compiler is missing or fails, and ``ValueError`` on another target.
-    """
-    if target not in ("host", "aarch64"):
-        raise ValueError(f"build_driver: target must be 'host' or 'aarch64', got {target!r}")
+def _compile(target: str, sources: list[str], extra: tuple[str, ...], name: str) -> Path:
+    """Compile ``sources`` (relative to ``kernels/``) into ``cache_dir()/name-<hash>/`` with
+    the generated table in ``test/``; returns that folder (reused when it exists)."""
     cc = AARCH64_CC if target == "aarch64" else HOST_CC
     if shutil.which(cc) is None:
-        raise BuildError(f"build_driver({target!r}): compiler {cc} not found on PATH")
-    key = _sources_hash(f"{target}:{cc}:{C_FLAGS}")
-    out_dir = cache_dir() / f"driver-{target}-{key}"
-    exe = out_dir / "driver"
-    if exe.is_file():
-        return exe
+        raise BuildError(f"{name} ({target}): compiler {cc} not found on PATH")
+    per_file_march = target == "aarch64" or platform.machine() in ("aarch64", "arm64")
+    out_dir = cache_dir() / f"{name}-{target}-{_sources_hash(f'{target}:{cc}:{C_FLAGS}:{extra}')}"
+    if out_dir.is_dir():
+        return out_dir
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "test").mkdir(parents=True)
     (tmp / "test" / "kernels_table.h").write_text(table_header())
     isa_of = {k.source: k.isa for k in KERNELS}
-    sources = [k.source for k in KERNELS] + list(SUPPORT_SOURCES) + ["test/driver.c"]
 
-    def compile_one(src: str) -> Path:
-        obj = tmp / (src.replace("/", "__") + ".o")
-        flags = list(C_FLAGS)
-        if target == "aarch64":
+    def compile_one(src: str) -> None:
+        flags = [*C_FLAGS, *extra]
+        if per_file_march:
             flags.append(f"-march={ISA_MARCH[isa_of.get(src, 'scalar')]}")
-        # the generated table lives in tmp/test; kernel headers in the source tree
-        _run(
-            [
-                cc,
-                *flags,
-                f"-I{tmp / 'test'}",
-                f"-I{KERNEL_DIR / 'common'}",
-                "-c",
-                str(KERNEL_DIR / src),
-                "-o",
-                str(obj),
-            ],
-            tmp,
-        )
-        return obj
+        obj = tmp / (src.replace("/", "__") + ".o")
+        inc = [f"-I{tmp / 'test'}", f"-I{KERNEL_DIR / 'common'}"]
+        _run([cc, *flags, *inc, "-c", str(KERNEL_DIR / src), "-o", str(obj)], tmp)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        objects = list(pool.map(compile_one, sources))
-    link = [cc, *(["-static"] if target == "aarch64" else []), "-o", str(tmp / "driver")]
-    _run([*link, *map(str, objects), "-lm"], tmp)
+        list(pool.map(compile_one, sources))
+    if target == "aarch64" or name == "driver":
+        objects = sorted(str(p) for p in tmp.glob("*.o"))
+        link = [cc, *(["-static"] if target == "aarch64" else []), "-o", str(tmp / "driver")]
+        _run([*link, *objects, "-lm"], tmp)
     if out_dir.exists():  # another process won the race: keep its build
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         tmp.rename(out_dir)
-    return exe
+    return out_dir
+
+
+def kernel_sources() -> list[str]:
+    """Every C file of the kernel library (variants + packing/indirection helpers)."""
+    return [k.source for k in KERNELS] + list(SUPPORT_SOURCES)
+
+
+def build_driver(target: str) -> Path:
+    """Build (or reuse) the kernel test driver for ``target`` and return its path.
+
+    ``target`` is ``"host"`` (native compiler, NEON through SIMDe on x86) or ``"aarch64"``
+    (``aarch64-linux-gnu-gcc -static``). aarch64 code compiles each file with the ``-march``
+    of its ISA so that baseline files never contain dotprod/i8mm instructions. Raises
+    ``BuildError`` when the compiler is missing or fails, ``ValueError`` on another target.
+    """
+    if target not in ("host", "aarch64"):
+        raise ValueError(f"build_driver: target must be 'host' or 'aarch64', got {target!r}")
+    return _compile(target, [*kernel_sources(), "test/driver.c"], (), "driver") / "driver"
+
+
+def build_kernel_objects() -> tuple[list[Path], Path]:
+    """Position-independent host objects of the kernel library for the torch extension, and
+    the folder holding the generated ``test/kernels_table.h``."""
+    out = _compile("host", kernel_sources(), ("-fPIC",), "kernels")
+    return sorted(out.glob("*.o")), out / "test"
