@@ -51,5 +51,5 @@ def test_isolated_removes_upstream_error() -> None:
     # fc1's relu owns the bad q/dq: bad in both modes
     assert acc["relu"] < 20.0 and iso["relu"] < 20.0
     # fc3 inherits the error when propagated, but is fine on its own
-    assert acc["fc3"] < 20.0 < 35.0 < iso["fc3"]
+    assert acc["fc3"] < 25.0 < 35.0 < iso["fc3"]
     assert report.worst_first("float~quant:isolated")[0].actual_node == "relu"
