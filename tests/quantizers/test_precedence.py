@@ -6,6 +6,9 @@ import pytest
 import torch
 from helpers import describe, export
 from models import Precedence
+from torch import nn
+
+from pt2q.quantizer import QuantizationConfig
 from pt2q.quantizers import (
     X86InductorQuantizer,
     XNNPACKQuantizer,
@@ -13,9 +16,6 @@ from pt2q.quantizers import (
     get_default_x86_inductor_quantization_config,
     get_symmetric_quantization_config,
 )
-from torch import nn
-
-from pt2q.quantizer import QuantizationConfig
 
 X86 = get_default_x86_inductor_quantization_config()
 DYN = get_default_x86_inductor_quantization_config(is_dynamic=True)

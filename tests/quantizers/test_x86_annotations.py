@@ -17,6 +17,8 @@ from models import (
     LinearReluAdd,
     ReusedReluBlock,
 )
+from torch import nn
+
 from pt2q.quantizers import (
     NothingQuantizedError,
     NothingQuantizedWarning,
@@ -24,7 +26,6 @@ from pt2q.quantizers import (
     coverage,
     get_default_x86_inductor_quantization_config,
 )
-from torch import nn
 
 
 def x86() -> X86InductorQuantizer:

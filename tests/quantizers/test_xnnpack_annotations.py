@@ -7,8 +7,9 @@ import pytest
 import torch
 from helpers import describe, export
 from models import ConvAddRelu, ConvPoolCat, ConvTransposeRelu, Linear3d, LinearReluAdd
-from pt2q.quantizers import XNNPACKQuantizer, coverage, get_symmetric_quantization_config
 from torch import nn
+
+from pt2q.quantizers import XNNPACKQuantizer, coverage, get_symmetric_quantization_config
 
 
 def xnn(**kw: bool) -> XNNPACKQuantizer:
