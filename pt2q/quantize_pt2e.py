@@ -32,6 +32,19 @@ __all__ = ["prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "PT2Q_META_KEY"]
 PT2Q_META_KEY = "pt2q"
 
 
+def _copy_for_prepare(model: GraphModule, is_qat: bool) -> GraphModule:
+    """A copy whose graph, submodules and buffers are the prepared model's own.
+
+    For PTQ the float parameters are shared, not cloned: nothing in prepare, calibration or
+    convert writes into them (folding and quantization make new tensors), and cloning every
+    weight was most of prepare's time. QAT trains the parameters, so it clones them too.
+    """
+    memo: dict[int, object] = {}
+    if not is_qat:
+        memo = {id(p): p for p in model.parameters()}
+    return copy.deepcopy(model, memo)
+
+
 def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphModule:
     api = "prepare_qat_pt2e" if is_qat else "prepare_pt2e"
     require_exported_graph_module(model, api)
@@ -43,7 +56,7 @@ def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphMod
     if model.meta.get(PT2Q_META_KEY, {}).get("stage") is not None:
         stage = model.meta[PT2Q_META_KEY]["stage"]
         raise NotPreparedError(f"{api}: the model is already {stage}; pass the exported model")
-    model = copy.deepcopy(model)  # the user's model is never mutated
+    model = _copy_for_prepare(model, is_qat)
     if not is_qat:
         run_pass(api, "fold_bn_into_preceding_op", fold_bn_into_preceding_op, model)
     model = run_pass(api, "transform_for_annotation", quantizer.transform_for_annotation, model)
