@@ -8,10 +8,10 @@ removes an annotation written by an earlier one, ``annotate`` raises
 
 from __future__ import annotations
 
-from pt2q.quantizers.coverage import CoverageReport, coverage
 from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, EdgeOrNode, ObserverOrFakeQuantize, Quantizer
+from pt2q.quantizers.coverage import CoverageReport, coverage
 
 __all__ = ["AnnotationConflictError", "ComposableQuantizer"]
 

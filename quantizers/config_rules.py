@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pt2q.quantizers.op_tables import OpOverload, ops_of_function
 from torch.fx import Node
 
 from pt2q.quantizer import QuantizationConfig
+from pt2q.quantizers.op_tables import OpOverload, ops_of_function
 
 __all__ = ["ConfigRules", "Resolved", "module_names_of", "module_types_of"]
 

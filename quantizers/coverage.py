@@ -15,6 +15,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+from torch.fx import GraphModule, Node
+
+from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation
 from pt2q.quantizers.annotation import FLOAT_REASON_KEY, INT8_OUTPUT_KEY, set_float_reason
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
@@ -29,9 +32,6 @@ from pt2q.quantizers.op_tables import (
     WEIGHTED_OPS,
     OpOverload,
 )
-from torch.fx import GraphModule, Node
-
-from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation
 
 __all__ = [
     "REPORTED_OPS",

@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 
 import torch
-from pt2q.quantizers.annotators.embedding import annotate_embedding
-from pt2q.quantizers.config_rules import ConfigRules
-from pt2q.quantizers.coverage import CoverageReport, coverage
 from torch.fx import GraphModule
 
 from pt2q.quantizer import QuantizationConfig, QuantizationSpec, Quantizer
+from pt2q.quantizers.annotators.embedding import annotate_embedding
+from pt2q.quantizers.config_rules import ConfigRules
+from pt2q.quantizers.coverage import CoverageReport, coverage
 
 __all__ = ["EmbeddingQuantizer", "get_embedding_operators_config"]
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from torch.fx import GraphModule
+
+from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationConfig, Quantizer
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.coverage import (
     CoverageReport,
@@ -18,9 +21,6 @@ from pt2q.quantizers.coverage import (
     fill_default_reasons,
 )
 from pt2q.quantizers.op_tables import OpOverload
-from torch.fx import GraphModule
-
-from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationConfig, Quantizer
 
 __all__ = ["AnnotationStep", "PatternQuantizer"]
 

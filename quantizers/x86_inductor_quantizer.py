@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from pt2q.quantizer import QuantizationConfig, QuantizationSpec
 from pt2q.quantizers.annotators.binary import BinaryFamily, annotate_binary
 from pt2q.quantizers.annotators.int8_propagation import (
     Int8PropagationFamily,
@@ -42,8 +44,6 @@ from pt2q.quantizers.op_tables import (
     aten,
 )
 from pt2q.quantizers.pattern_quantizer import AnnotationStep, PatternQuantizer
-
-from pt2q.quantizer import QuantizationConfig, QuantizationSpec
 
 __all__ = ["X86InductorQuantizer", "get_default_x86_inductor_quantization_config"]
 

@@ -18,6 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch.fx import Node
+
+from pt2q.quantizer import QuantizationConfig, QuantizationSpec
 from pt2q.quantizers.annotators.binary import BinaryFamily, annotate_binary
 from pt2q.quantizers.annotators.cat import annotate_cat
 from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
@@ -35,9 +38,6 @@ from pt2q.quantizers.op_tables import (
     ops_of_function,
 )
 from pt2q.quantizers.pattern_quantizer import AnnotationStep, PatternQuantizer
-from torch.fx import Node
-
-from pt2q.quantizer import QuantizationConfig, QuantizationSpec
 
 __all__ = ["XNNPACKQuantizer", "get_symmetric_quantization_config"]
 

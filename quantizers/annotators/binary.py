@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch.fx import GraphModule, Node
+
+from pt2q.quantizer import QuantizationSpecBase
 from pt2q.quantizers.annotation import (
     any_annotated,
     is_float_tensor,
@@ -22,9 +25,6 @@ from pt2q.quantizers.annotation import (
 )
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import OpOverload
-from torch.fx import GraphModule, Node
-
-from pt2q.quantizer import QuantizationSpecBase
 
 __all__ = ["BinaryFamily", "annotate_binary"]
 

@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+from torch.fx import GraphModule, Node
+
+from pt2q.quantizer import QuantizationSpecBase, SharedQuantizationSpec
 from pt2q.quantizers.annotation import (
     any_annotated,
     is_float_tensor,
@@ -18,9 +21,6 @@ from pt2q.quantizers.annotation import (
 )
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import CAT_OPS
-from torch.fx import GraphModule, Node
-
-from pt2q.quantizer import QuantizationSpecBase, SharedQuantizationSpec
 
 __all__ = ["annotate_cat"]
 

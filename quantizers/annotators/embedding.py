@@ -10,10 +10,11 @@ Convert folds the weight to an integer constant followed by ``dequantize_per_cha
 
 from __future__ import annotations
 
+from torch.fx import GraphModule, Node
+
 from pt2q.quantizers.annotation import any_annotated, set_float_reason, write_annotation
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import EMBEDDING_OPS
-from torch.fx import GraphModule, Node
 
 __all__ = ["annotate_embedding"]
 

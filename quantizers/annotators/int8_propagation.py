@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch.fx import GraphModule, Node
+
+from pt2q.quantizer import QuantizationSpecBase, SharedQuantizationSpec
 from pt2q.quantizers.annotation import (
     any_annotated,
     has_int8_output,
@@ -23,9 +26,6 @@ from pt2q.quantizers.annotation import (
 )
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import CAT_OPS, OpOverload, aten
-from torch.fx import GraphModule, Node
-
-from pt2q.quantizer import QuantizationSpecBase, SharedQuantizationSpec
 
 __all__ = ["Int8PropagationFamily", "annotate_int8_propagation"]
 

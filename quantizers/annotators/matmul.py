@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch.fx import GraphModule
+
 from pt2q.quantizers.annotation import (
     any_annotated,
     is_float_tensor,
@@ -20,7 +22,6 @@ from pt2q.quantizers.annotation import (
 )
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import OpOverload
-from torch.fx import GraphModule
 
 __all__ = ["MatmulFamily", "annotate_matmul"]
 

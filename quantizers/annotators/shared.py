@@ -10,6 +10,9 @@ Two steps, run after the producing patterns are annotated:
 
 from __future__ import annotations
 
+from torch.fx import GraphModule, Node
+
+from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationSpecBase, SharedQuantizationSpec
 from pt2q.quantizers.annotation import (
     any_annotated,
     is_annotated,
@@ -19,9 +22,6 @@ from pt2q.quantizers.annotation import (
 )
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import OpOverload
-from torch.fx import GraphModule, Node
-
-from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationSpecBase, SharedQuantizationSpec
 
 __all__ = ["annotate_input_output_sharing", "propagate_sharing"]
 

@@ -22,6 +22,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
+from torch.fx import GraphModule, Node
+
+from pt2q.quantizer import QuantizationConfig, QuantizationSpec, QuantizationSpecBase
 from pt2q.quantizers.annotation import (
     any_annotated,
     is_float_tensor,
@@ -35,9 +38,6 @@ from pt2q.quantizers.op_tables import (
     X86_UNARY_POST_OPS,
     OpOverload,
 )
-from torch.fx import GraphModule, Node
-
-from pt2q.quantizer import QuantizationConfig, QuantizationSpec, QuantizationSpecBase
 
 __all__ = ["WeightedFamily", "annotate_weighted"]
 

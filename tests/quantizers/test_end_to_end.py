@@ -113,7 +113,10 @@ aten.relu.default""",
 
 
 def test_x86_weight_is_int8_per_channel_symmetric() -> None:
-    converted = quantize(Conv1dOnly().eval(), torch.randn(1, 4, 10), x86())
+    torch.manual_seed(0)
+    model = Conv1dOnly().eval()
+    w_float = model.conv.weight.detach().clone()
+    converted = quantize(model, torch.randn(1, 4, 10), x86())
     (dq,) = [
         n
         for n in converted.graph.nodes
@@ -123,8 +126,6 @@ def test_x86_weight_is_int8_per_channel_symmetric() -> None:
     assert (axis, qmin, qmax, dtype) == (0, -128, 127, torch.int8)
     assert torch.count_nonzero(getattr(converted, zps.target)) == 0  # symmetric
     w_int = getattr(converted, weight.target)
-    torch.manual_seed(0)  # same seed as quantize(): the same initial weight
-    w_float = Conv1dOnly().eval().conv.weight.detach()
     s = getattr(converted, scales.target)
     err = (w_int.float() * s.view(-1, 1, 1) - w_float).abs().max() / s.max()
     # Round-to-nearest of the folded weight: within half a step (+ float slack) of float.
