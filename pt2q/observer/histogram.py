@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from pt2q.observer.moving_average import raise_if_not_finite
 from pt2q.observer.qparams import calculate_qparams as qparams_from_range
 from pt2q.observer.uniform import UniformObserverBase
 
@@ -191,10 +192,16 @@ class HistogramObserver(UniformObserverBase):
         """(bins,) float32 counts of ``x`` over [lo, hi], as ``torch.histc`` bins them."""
         if hi <= lo:
             return torch.histc(x, self.bins, min=lo, max=hi)
-        # bin = floor((x - lo) * bins / (hi - lo)), the top edge in the last bin
-        idx = (x - lo).mul_(self.bins / (hi - lo))
-        idx = idx.to(torch.int16 if self.bins <= 2**15 else torch.int32).clamp_(0, self.bins - 1)
-        return torch.bincount(idx.flatten(), minlength=self.bins).to(torch.float32)
+        # bin = floor((x - lo) * bins / (hi - lo)) in one pass (x * k - lo * k); truncation is
+        # floor as the value is >= 0 up to rounding. x == hi (and rounding) lands past the last
+        # bin: counted in an overflow slot and folded back, instead of a clamp pass over x.
+        k = self.bins / (hi - lo)
+        pos = torch.add(torch.tensor(-lo * k, device=x.device), x, alpha=k)
+        idx = pos.to(torch.int16 if self.bins < 2**15 else torch.int32).flatten()
+        counts = torch.bincount(idx, minlength=self.bins + 1).to(torch.float32)
+        hist = counts[: self.bins].clone()
+        hist[-1] += counts[self.bins :].sum()
+        return hist
 
     def _rebin(self, old_lo: float, old_hi: float, lo: float, hi: float) -> torch.Tensor:
         """The running histogram moved from [old_lo, old_hi] onto the wider [lo, hi].
@@ -216,9 +223,10 @@ class HistogramObserver(UniformObserverBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
             return x
-        self._check_finite(x)
         xf = x.detach().float()
-        x_min, x_max = (float(v) for v in torch.aminmax(xf))
+        lo_t, hi_t = torch.aminmax(xf)
+        raise_if_not_finite(self, x, lo_t, hi_t)
+        x_min, x_max = float(lo_t), float(hi_t)
         if not self.has_observed:
             self.histogram = self._bin(xf, x_min, x_max)
             self.min_val = torch.tensor(x_min)

@@ -14,9 +14,14 @@ from typing import Any
 
 import torch
 
+from pt2q.observer.base import ObserverBase
 from pt2q.observer.minmax import MinMaxObserver, PerChannelMinMaxObserver
 
-__all__ = ["MovingAverageMinMaxObserver", "MovingAveragePerChannelMinMaxObserver"]
+__all__ = [
+    "MovingAverageMinMaxObserver",
+    "MovingAveragePerChannelMinMaxObserver",
+    "raise_if_not_finite",
+]
 
 
 def _check_averaging_constant(owner: str, averaging_constant: float) -> float:
@@ -26,6 +31,15 @@ def _check_averaging_constant(owner: str, averaging_constant: float) -> float:
             f"{owner}: averaging_constant must be in (0, 1], got {averaging_constant!r}"
         )
     return value
+
+
+def raise_if_not_finite(
+    obs: ObserverBase, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+) -> None:
+    """NaN/inf check from the min/max already computed (aminmax propagates NaN): O(channels)
+    instead of a full ``isfinite`` pass over ``x``; the full pass only builds the error."""
+    if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
+        obs._check_finite(x)
 
 
 class MovingAverageMinMaxObserver(MinMaxObserver):
@@ -38,8 +52,8 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
             return x
-        self._check_finite(x)
         lo, hi = torch.aminmax(x.detach().float())
+        raise_if_not_finite(self, x, lo, hi)
         if self.has_observed:
             c = self.averaging_constant
             lo = self.min_val + c * (lo - self.min_val)
@@ -59,17 +73,25 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
             return x
+        assert self.ch_axis is not None
+        axis = self.ch_axis if self.ch_axis >= 0 else self.ch_axis + x.dim()
+        if not 0 <= axis < x.dim():
+            raise ValueError(
+                f"{type(self).__name__} at node '{self.node_name}': ch_axis={self.ch_axis} is out "
+                f"of range for an input of shape {tuple(x.shape)}"
+            )
+        y = x.detach().float().movedim(axis, 0).flatten(1)  # (C, everything else)
+        lo, hi = torch.aminmax(y, dim=1)  # (C,) each
+        raise_if_not_finite(self, x, lo, hi)
         if self.min_val.numel() == 0:
-            return super().forward(x)  # first batch: plain per-channel min/max
-        old_min, old_max = self.min_val, self.max_val
-        self.min_val = torch.full_like(old_min, float("inf"))
-        self.max_val = torch.full_like(old_max, float("-inf"))
-        try:
-            super().forward(x)  # checks finiteness, axis and channel count
-        except Exception:
-            self.min_val, self.max_val = old_min, old_max
-            raise
+            self.min_val, self.max_val = lo, hi
+            return x
+        if self.min_val.shape != lo.shape:
+            raise ValueError(
+                f"{type(self).__name__} at node '{self.node_name}': saw {lo.numel()} channels "
+                f"along axis {axis}, expected {self.min_val.numel()} as before"
+            )
         c = self.averaging_constant
-        self.min_val = old_min + c * (self.min_val - old_min)
-        self.max_val = old_max + c * (self.max_val - old_max)
+        self.min_val = self.min_val + c * (lo - self.min_val)
+        self.max_val = self.max_val + c * (hi - self.max_val)
         return x
