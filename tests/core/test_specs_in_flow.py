@@ -272,3 +272,23 @@ def test_weight_quantization_is_folded(weight_spec: QuantizationSpec) -> None:
         "qd.quantize_per_tensor",
         "qd.dequantize_per_tensor",
     ]
+
+
+def test_fixed_qparams_in_qat() -> None:
+    from pt2q import prepare_qat_pt2e
+    from pt2q.fake_quantize import FixedQParamsFakeQuantize
+
+    class M(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(x)
+
+    gm = prepare_qat_pt2e(export(M(), torch.randn(4)), CoreQuantizer())
+    fixed = [m for m in gm.modules() if isinstance(m, FixedQParamsFakeQuantize)]
+    assert len(fixed) == 1
+    x = torch.linspace(-4, 4, 4)
+    # training output is already on the fixed grid: multiples of 1/256
+    y = gm(x)
+    torch.testing.assert_close(y * 256, torch.round(y * 256), rtol=0, atol=1e-4)
+    conv = convert_pt2e(gm)
+    sig = next(n for n in conv.graph.nodes if n.target == aten.sigmoid.default)
+    assert next(iter(sig.users)).args[1:] == (SIGMOID_OUT.scale, 0, 0, 255, torch.uint8)
