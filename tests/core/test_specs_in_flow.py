@@ -292,3 +292,34 @@ def test_fixed_qparams_in_qat() -> None:
     conv = convert_pt2e(gm)
     sig = next(n for n in conv.graph.nodes if n.target == aten.sigmoid.default)
     assert next(iter(sig.users)).args[1:] == (SIGMOID_OUT.scale, 0, 0, 255, torch.uint8)
+
+
+def test_observer_with_its_own_convert_emits_its_ops() -> None:
+    from pt2q.observer import MinMaxObserver
+
+    class ClampingObserver(MinMaxObserver):
+        """Converts to a clamp to the observed range instead of q/dq."""
+
+        def convert(self, model: GraphModule, node: Node) -> None:
+            with model.graph.inserting_before(node):
+                clamp = model.graph.call_function(
+                    aten.clamp.default, (node.args[0], float(self.min_val), float(self.max_val))
+                )
+            node.replace_all_uses_with(clamp)
+            model.graph.erase_node(node)
+
+    spec = QuantizationSpec(torch.uint8, ClampingObserver)
+
+    def fn(node: Node) -> None:
+        if node.target == aten.relu.default:
+            annotate(node, {}, spec)
+
+    class M(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x)
+
+    gm = prepare_pt2e(export(M(), torch.randn(4)), FnQuantizer(fn))
+    gm(torch.tensor([-1.0, 0.5, 2.0, 0.0]))
+    conv = convert_pt2e(gm)
+    assert call_sequence(conv) == ["relu", "clamp"]
+    assert conv(torch.tensor([5.0, 1.0, 0.0, 0.0])).tolist() == [2.0, 1.0, 0.0, 0.0]
