@@ -47,6 +47,10 @@ CASES: dict[str, tuple[type | object, tuple[int, ...]]] = {
         lambda: OpBn(nn.ConvTranspose2d(3, 4, 3, bias=False), nn.BatchNorm2d(4)),
         (4, 3, 5, 5),
     ),
+    "conv2d_bn_eps_momentum": (  # non-default BN settings must be used, not 1e-5 / 0.1
+        lambda: OpBn(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, eps=1e-2, momentum=0.3)),
+        (4, 3, 6, 6),
+    ),
     "linear_bn1d": (lambda: OpBn(nn.Linear(6, 5), nn.BatchNorm1d(5), relu=False), (8, 6)),
 }
 
