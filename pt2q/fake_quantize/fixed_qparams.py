@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from pt2q.fake_quantize.base import FakeQuantizeBase
+from pt2q.observer.moving_average import raise_if_not_finite
 from pt2q.observer.qparams import default_quant_range
 
 __all__ = ["FixedQParamsFakeQuantize"]
@@ -75,8 +76,10 @@ class FixedQParamsFakeQuantize(FakeQuantizeBase):
         return self.scale, self.zero_point
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.is_observer_enabled:
-            self._check_finite(x.detach())  # nothing to record, but NaN/inf is still an error
+        if self.is_observer_enabled and x.numel() > 0:
+            # nothing to record, but NaN/inf is still an error (aminmax propagates NaN: cheap)
+            lo, hi = torch.aminmax(x.detach())
+            raise_if_not_finite(self, x, lo, hi)
         if self.is_fake_quant_enabled:
             x = torch.fake_quantize_per_tensor_affine(
                 x, self.scale, self.zero_point, self.quant_min, self.quant_max
