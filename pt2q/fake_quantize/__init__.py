@@ -7,6 +7,21 @@ from pt2q.fake_quantize.base import (
     enable_fake_quant,
     enable_observer,
 )
+from pt2q.fake_quantize.defaults import (
+    default_dynamic_fake_quant,
+    default_embedding_fake_quant,
+    default_fake_quant,
+    default_fixed_qparams_range_0to1_fake_quant,
+    default_fixed_qparams_range_neg1to1_fake_quant,
+    default_fused_act_fake_quant,
+    default_fused_per_channel_wt_fake_quant,
+    default_fused_wt_fake_quant,
+    default_histogram_fake_quant,
+    default_per_channel_weight_fake_quant,
+    default_weight_fake_quant,
+    fused_per_channel_wt_fake_quant_range_neg_127_to_127,
+    fused_wt_fake_quant_range_neg_127_to_127,
+)
 from pt2q.fake_quantize.fake_quantize import FakeQuantize
 from pt2q.fake_quantize.fixed_qparams import FixedQParamsFakeQuantize
 from pt2q.fake_quantize.fused import FusedMovingAvgObsFakeQuantize
@@ -20,4 +35,17 @@ __all__ = [
     "disable_observer",
     "enable_fake_quant",
     "enable_observer",
+    "default_dynamic_fake_quant",
+    "default_embedding_fake_quant",
+    "default_fake_quant",
+    "default_fixed_qparams_range_0to1_fake_quant",
+    "default_fixed_qparams_range_neg1to1_fake_quant",
+    "default_fused_act_fake_quant",
+    "default_fused_per_channel_wt_fake_quant",
+    "default_fused_wt_fake_quant",
+    "default_histogram_fake_quant",
+    "default_per_channel_weight_fake_quant",
+    "default_weight_fake_quant",
+    "fused_per_channel_wt_fake_quant_range_neg_127_to_127",
+    "fused_wt_fake_quant_range_neg_127_to_127",
 ]

@@ -1,0 +1,73 @@
+"""The ready-made constructors: settings as torchao's, each builds and runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import pt2q.fake_quantize as fq
+
+NAMES = [n for n in fq.__all__ if n.startswith(("default_", "fused_"))]
+
+# name -> (class, quant_min, quant_max, dtype, qscheme)
+EXPECTED = {
+    "default_fake_quant": ("FakeQuantize", 0, 127, torch.uint8, torch.per_tensor_affine),
+    "default_weight_fake_quant": (
+        "FakeQuantize",
+        -128,
+        127,
+        torch.int8,
+        torch.per_tensor_symmetric,
+    ),
+    "default_fused_per_channel_wt_fake_quant": (
+        "FusedMovingAvgObsFakeQuantize",
+        -128,
+        127,
+        torch.int8,
+        torch.per_channel_symmetric,
+    ),
+    "default_fixed_qparams_range_neg1to1_fake_quant": (
+        "FixedQParamsFakeQuantize",
+        0,
+        255,
+        torch.uint8,
+        torch.per_tensor_affine,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_builds_and_fake_quantizes(name: str) -> None:
+    torch.manual_seed(0)
+    module = getattr(fq, name)()
+    x = torch.rand(4, 6) * 0.99  # inside every default's range, fixed ones included
+    y = module(x)
+    # rounding to the nearest level: at most half a step (per channel where per channel)
+    scale = module.scale.view(-1, 1) if module.scale.numel() > 1 else module.scale
+    assert bool(((y - x).abs() <= scale / 2 + 1e-6).all())
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_settings(name: str) -> None:
+    module = getattr(fq, name)()
+    cls, qmin, qmax, dtype, qscheme = EXPECTED[name]
+    assert (type(module).__name__, module.quant_min, module.quant_max, module.dtype) == (
+        cls,
+        qmin,
+        qmax,
+        dtype,
+    )
+    assert module.qscheme == qscheme
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_settings_as_torchao(name: str) -> None:
+    ao = pytest.importorskip("torchao.quantization.pt2e.fake_quantize")
+    ours, ref = getattr(fq, name)(), getattr(ao, name)()
+    assert (ours.quant_min, ours.quant_max) == (
+        ref.activation_post_process.quant_min,
+        ref.activation_post_process.quant_max,
+    )
+    assert ours.qscheme == ref.qscheme
+    assert type(ours).__name__ == type(ref).__name__
+    assert ours.is_dynamic == getattr(ref, "is_dynamic", False)
