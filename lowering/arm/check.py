@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from pt2q.lowering.arm import reference as ref
 from pt2q.lowering.arm.build import AARCH64_CC, build_driver, cache_dir
-
 from pt2q.tolerances import KERNEL_VS_FLOAT_REFERENCE_STEPS
 
 __all__ = ["QEMU", "QEMU_CPUS", "RunResult", "write_golden", "run_driver", "main"]

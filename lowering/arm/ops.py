@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 
 import torch
+
 from pt2q.lowering.arm.build import build_kernel_objects
 from pt2q.lowering.arm.kernels import ISAS, KERNEL_DIR, KERNELS, Kernel
 

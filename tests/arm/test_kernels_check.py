@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pt2q.lowering.arm import reference as ref
 from pt2q.lowering.arm.build import AARCH64_CC, build_driver
 from pt2q.lowering.arm.check import QEMU, QEMU_CPUS, golden_records, run_driver, write_golden
-
 from pt2q.tolerances import KERNEL_VS_FLOAT_REFERENCE_STEPS
 
 needs_cross = pytest.mark.skipif(
