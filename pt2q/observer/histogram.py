@@ -108,7 +108,7 @@ def _l2_errors(
     dst_w64 = bin_width * width / dst_nbins  # (C, 1), float64 like torchao's Python floats
     dst_w = dst_w64.to(torch.float32)
     half = (dst_w64 / 2).to(torch.float32)
-    bw = torch.tensor(bin_width, dtype=torch.float32)
+    bw = torch.tensor(bin_width, dtype=torch.float32, device=histogram.device)
     src = torch.arange(bins, device=histogram.device)  # (bins,)
     begin = (src - start).to(torch.float32) * bw  # (C, bins)
     end = begin + bw
@@ -140,22 +140,33 @@ def l2_range_search(
     bins = histogram.numel()
     bin_width = (float(max_val) - float(min_val)) / bins
     csum: list[float] = torch.cumsum(histogram, dim=0).tolist()
-    walk = _walk_candidates(csum, float(histogram.sum()))
-    best = (0, bins - 1)
+    best = _last_before_rise(
+        _walk_candidates(csum, float(histogram.sum())), histogram, bin_width, dst_nbins
+    )
+    width = (max_val - min_val) / bins  # float32, as torchao
+    return min_val + width * best[0], min_val + width * (best[1] + 1)
+
+
+def _last_before_rise(
+    walk: Iterator[tuple[int, int]], histogram: torch.Tensor, bin_width: float, dst_nbins: int
+) -> tuple[int, int]:
+    """The last candidate of ``walk`` before the error first goes up (torchao's ``break``).
+
+    Errors are computed for blocks of 8, 16, ... candidates at once; the walk is consumed only
+    as far as needed (the rise usually comes within the first few candidates).
+    """
+    best = (0, histogram.numel() - 1)
     best_error = float("inf")
     size = _FIRST_BLOCK
     while block := list(itertools.islice(walk, size)):
-        errors = _l2_errors(histogram, bin_width, dst_nbins, torch.tensor(block)).tolist()
+        cands = torch.tensor(block, device=histogram.device)  # (C, 2)
+        errors = _l2_errors(histogram, bin_width, dst_nbins, cands).tolist()
         for cand, err in zip(block, errors, strict=True):
             if err > best_error:
-                block = []
-                break
+                return best
             best, best_error = cand, err
-        if not block:
-            break
         size = min(2 * size, _MAX_BLOCK)
-    width = (max_val - min_val) / bins  # float32, as torchao
-    return min_val + width * best[0], min_val + width * (best[1] + 1)
+    return best
 
 
 class HistogramObserver(UniformObserverBase):
@@ -211,7 +222,7 @@ class HistogramObserver(UniformObserverBase):
         """
         hist: torch.Tensor = self.histogram  # type: ignore[assignment]
         if old_hi <= old_lo:
-            return self._bin(torch.tensor([old_lo]), lo, hi) * hist.sum()
+            return self._bin(torch.tensor([old_lo], device=hist.device), lo, hi) * hist.sum()
         n = self.bins * self.upsample_rate
         parts = hist.repeat_interleave(self.upsample_rate) / self.upsample_rate  # (n,)
         sub = (old_hi - old_lo) / n
@@ -229,8 +240,7 @@ class HistogramObserver(UniformObserverBase):
         x_min, x_max = float(lo_t), float(hi_t)
         if not self.has_observed:
             self.histogram = self._bin(xf, x_min, x_max)
-            self.min_val = torch.tensor(x_min)
-            self.max_val = torch.tensor(x_max)
+            self.min_val, self.max_val = lo_t.clone(), hi_t.clone()
             return x
         old_lo, old_hi = float(self.min_val), float(self.max_val)
         lo, hi = min(old_lo, x_min), max(old_hi, x_max)
@@ -239,8 +249,8 @@ class HistogramObserver(UniformObserverBase):
             self.histogram = self.histogram + update
         else:
             self.histogram = update + self._rebin(old_lo, old_hi, lo, hi)
-            self.min_val = torch.tensor(lo)
-            self.max_val = torch.tensor(hi)
+            self.min_val = torch.minimum(self.min_val, lo_t)
+            self.max_val = torch.maximum(self.max_val, hi_t)
         return x
 
     def calculate_qparams(self, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:

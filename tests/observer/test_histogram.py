@@ -155,3 +155,24 @@ def test_with_args_and_state_dict_round_trip() -> None:
     fresh = ctr()
     fresh.load_state_dict(obs.state_dict())
     assert fresh.calculate_qparams() == obs.calculate_qparams()
+
+
+@pytest.mark.skipif(TorchaoHistogramObserver is None, reason="torchao not installed")
+@pytest.mark.parametrize("seed", range(12))
+def test_random_data_within_one_step_of_torchao(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    scale_in = float(torch.empty(1).uniform_(0.01, 100, generator=gen))
+    shift = float(torch.empty(1).uniform_(-2, 2, generator=gen)) * scale_in
+    heavy = torch.distributions.StudentT(float(torch.empty(1).uniform_(1.5, 8, generator=gen)))
+    ours = HistogramObserver()
+    ref = TorchaoHistogramObserver()
+    torch.manual_seed(seed)
+    for _ in range(3):
+        x = heavy.sample((3000,)) * scale_in + shift
+        ours(x)
+        ref(x)
+    scale, zp = ours.calculate_qparams()
+    ref_scale, ref_zp = ref.calculate_qparams()
+    # within one quantization step of torchao (scale relative to 255 levels, zero point)
+    assert abs(scale.item() - ref_scale.item()) <= ref_scale.item() / 255
+    assert abs(zp.item() - ref_zp.item()) <= 1
