@@ -97,17 +97,23 @@ MODELS: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
 }
 
 
-def median_ms(fn: Callable[[], Any], warmup: int, iters: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``iters`` calls after ``warmup``."""
+def median_ms(fns: dict[str, Callable[[], Any]], warmup: int, iters: int) -> dict[str, float]:
+    """Median wall time in milliseconds of each ``fns`` entry over ``iters`` calls.
+
+    Calls are interleaved (one call of each variant per round), so load from other processes
+    on a shared machine falls on all variants alike instead of on whichever ran last.
+    """
+    times: dict[str, list[float]] = {k: [] for k in fns}
     with torch.no_grad():
         for _ in range(warmup):
-            fn()
-        times = []
+            for fn in fns.values():
+                fn()
         for _ in range(iters):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _pt2q_int8(model: nn.Module, inputs: tuple[torch.Tensor, ...], reduce_range: bool) -> Any:
@@ -181,13 +187,15 @@ def main() -> None:
         print(f"[{name}] building ...", flush=True)
         runs: dict[str, Any] = {"fp32 eager": model, "fp32 compile": _fp32_compiled(model, inputs)}
         runs["pt2q int8"] = _pt2q_int8(model, inputs, reduce_range)
-        ao = _torchao_int8(model, inputs, reduce_range)
+        try:
+            ao = _torchao_int8(model, inputs, reduce_range)
+        except Exception as e:  # noqa: BLE001 - the peer failing is a result, not a crash
+            print(f"    torchao int8 failed: {type(e).__name__}: {e}")
+            ao = None
         if ao is not None:
             runs["torchao int8"] = ao
-        ms = {
-            k: median_ms(lambda f=f, xs=inputs: f(*xs), args.warmup, args.iters)
-            for k, f in runs.items()
-        }
+        calls = {k: (lambda f=f, xs=inputs: f(*xs)) for k, f in runs.items()}
+        ms = median_ms(calls, args.warmup, args.iters)
         rows.append((name, ms))
         print(f"[{name}] " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items()), flush=True)
     print()
