@@ -31,8 +31,9 @@ class OpBn(nn.Module):
         with torch.no_grad():
             bn.running_mean.copy_(torch.randn(c, generator=g))
             bn.running_var.copy_(torch.rand(c, generator=g) + 0.5)
-            bn.weight.copy_(torch.randn(c, generator=g))
-            bn.bias.copy_(torch.randn(c, generator=g))
+            if bn.affine:
+                bn.weight.copy_(torch.randn(c, generator=g))
+                bn.bias.copy_(torch.randn(c, generator=g))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bn(self.op(x))
@@ -57,6 +58,10 @@ CASES = {
     "conv_transpose2d_grouped_no_bias": (
         lambda: OpBn(nn.ConvTranspose2d(4, 6, 3, groups=2, bias=False), nn.BatchNorm2d(6)),
         (2, 4, 5, 5),
+    ),
+    "conv2d_bn_no_affine": (
+        lambda: OpBn(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False)),
+        (2, 3, 6, 6),
     ),
     "linear_bn1d": (lambda: OpBn(nn.Linear(6, 5), nn.BatchNorm1d(5), relu=False), (4, 6)),
 }

@@ -19,8 +19,9 @@ class OpBn(nn.Module):
         with torch.no_grad():
             bn.running_mean.copy_(torch.randn(c, generator=g))
             bn.running_var.copy_(torch.rand(c, generator=g) + 0.5)
-            bn.weight.copy_(torch.randn(c, generator=g))
-            bn.bias.copy_(torch.randn(c, generator=g))
+            if bn.affine:
+                bn.weight.copy_(torch.randn(c, generator=g))
+                bn.bias.copy_(torch.randn(c, generator=g))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bn(self.op(x))
@@ -49,6 +50,10 @@ CASES: dict[str, tuple[type | object, tuple[int, ...]]] = {
     ),
     "conv2d_bn_eps_momentum": (  # non-default BN settings must be used, not 1e-5 / 0.1
         lambda: OpBn(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, eps=1e-2, momentum=0.3)),
+        (4, 3, 6, 6),
+    ),
+    "conv2d_bn_no_affine": (  # gamma absent: scale = 1 / running_std
+        lambda: OpBn(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False)),
         (4, 3, 6, 6),
     ),
     "linear_bn1d": (lambda: OpBn(nn.Linear(6, 5), nn.BatchNorm1d(5), relu=False), (8, 6)),
