@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch.fx import GraphModule, Node
+
 from pt2q.lowering.x86.isa import CpuInt8Isa, max_exact_activation_qmax
 from pt2q.lowering.x86.patterns import (
     ACTIVATION_DEQUANTIZE_OPS,
@@ -24,7 +26,6 @@ from pt2q.lowering.x86.patterns import (
     FP32_COMPUTE_TARGETS,
     WEIGHT_DEQUANTIZE_OPS,
 )
-from torch.fx import GraphModule, Node
 
 __all__ = [
     "NodeLowering",

@@ -7,6 +7,8 @@ changed the graph, and leaves values bit-identical to the reference program.
 from __future__ import annotations
 
 import torch
+from torch.fx import GraphModule, Node
+
 from pt2q.lowering.x86.coverage import is_inexact_activation
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.patterns import (
@@ -15,7 +17,6 @@ from pt2q.lowering.x86.patterns import (
     COMPUTE_OPS,
     UNARY_POST_OPS,
 )
-from torch.fx import GraphModule, Node
 
 __all__ = ["keep_inexact_activations_float", "separate_unary_from_binary"]
 

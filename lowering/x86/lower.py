@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch._dynamo.utils import counters
+from torch.fx import GraphModule
+
 from pt2q.lowering.x86.coverage import KernelRecorder, LoweringReport, NodeLowering, classify
 from pt2q.lowering.x86.guards import keep_inexact_activations_float, separate_unary_from_binary
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import KERNEL_COUNTERS
-from torch._dynamo.utils import counters
-from torch.fx import GraphModule
 
 __all__ = ["lower_pt2e_quantized_to_x86", "dynamic_dims"]
 

@@ -7,8 +7,9 @@ from contextlib import ExitStack
 from typing import Any
 
 import torch
-from pt2q.lowering.x86.coverage import KernelRecorder, LoweringReport
 from torch.fx import GraphModule
+
+from pt2q.lowering.x86.coverage import KernelRecorder, LoweringReport
 
 __all__ = ["X86LoweredModule", "inductor_options"]
 
