@@ -24,6 +24,7 @@ from pt2q.lowering.x86.patterns import (
     ACTIVATION_DEQUANTIZE_OPS,
     COMPUTE_OPS,
     FP32_COMPUTE_TARGETS,
+    KERNEL_COUNTERS,
     WEIGHT_DEQUANTIZE_OPS,
 )
 
@@ -73,6 +74,19 @@ class LoweringReport:
             if n.kernel is not None:
                 counts[n.kernel] = counts.get(n.kernel, 0) + 1
         return counts
+
+    def counter_mismatches(self) -> dict[str, tuple[int, int]]:
+        """Kernel family -> (nodes reported lowered, Inductor prepack counter) where they differ.
+
+        Empty when the per-node report and Inductor's own counters agree (the expected case).
+        """
+        counts = self.kernel_counts()
+        out: dict[str, tuple[int, int]] = {}
+        for family, key in KERNEL_COUNTERS.items():
+            ours, inductor = counts.get(family, 0), self.counters.get(key, 0)
+            if ours != inductor:
+                out[family] = (ours, inductor)
+        return out
 
     def format(self) -> str:
         """A human-readable table, one line per conv / linear node."""

@@ -23,7 +23,6 @@ from pt2q.lowering.x86.coverage import KernelRecorder, LoweringReport, NodeLower
 from pt2q.lowering.x86.guards import keep_inexact_activations_float, separate_unary_from_binary
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.module import X86LoweredModule
-from pt2q.lowering.x86.patterns import KERNEL_COUNTERS
 
 __all__ = ["lower_pt2e_quantized_to_x86", "dynamic_dims"]
 
@@ -134,8 +133,3 @@ def lower_pt2e_quantized_to_x86(
             torch._dynamo.mark_dynamic(x, d)
     lowered(*inputs)
     return lowered
-
-
-def expected_counter(report: LoweringReport, family: str) -> tuple[str, int]:
-    """(Inductor counter name, value it should have) for ``family`` given ``report``."""
-    return KERNEL_COUNTERS[family], report.kernel_counts().get(family, 0)

@@ -50,6 +50,7 @@ def test_mlp_3d_linears_become_qlinear_kernels(
     assert report.counters["qlinear_weight_prepack_matcher_count"] == 3
     # up -> relu and proj -> relu fuse the relu (proj's add stays separate: see guards.py).
     assert report.counters["qlinear_unary_matcher_count"] == 2
+    assert report.counter_mismatches() == {}
 
 
 def test_mlp_3d_and_linear_relu_add_match_reference(
@@ -94,6 +95,7 @@ def test_cnn_convs_pools_cat_flatten_linear_lower(
     assert c["qmaxpool2d_matcher_count"] == 1  # int8 max-pool
     assert c["qcat_matcher_count"] == 1  # int8 cat
     assert c["qreshape_matcher_count"] == 1  # flatten on int8 before the linear
+    assert report.counter_mismatches() == {}
 
 
 def test_cnn_matches_reference(cnn: tuple[X86LoweredModule, torch.fx.GraphModule]) -> None:
