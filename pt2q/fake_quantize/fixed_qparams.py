@@ -12,7 +12,6 @@ from typing import Any
 import torch
 
 from pt2q.fake_quantize.base import FakeQuantizeBase
-from pt2q.observer.moving_average import raise_if_not_finite
 from pt2q.observer.qparams import default_quant_range
 
 __all__ = ["FixedQParamsFakeQuantize"]
@@ -79,7 +78,7 @@ class FixedQParamsFakeQuantize(FakeQuantizeBase):
         if self.is_observer_enabled and x.numel() > 0:
             # nothing to record, but NaN/inf is still an error (aminmax propagates NaN: cheap)
             lo, hi = torch.aminmax(x.detach())
-            raise_if_not_finite(self, x, lo, hi)
+            self._check_finite_stats(x, lo, hi)
         if self.is_fake_quant_enabled:
             x = torch.fake_quantize_per_tensor_affine(
                 x, self.scale, self.zero_point, self.quant_min, self.quant_max

@@ -70,6 +70,12 @@ class ObserverBase(ABC, nn.Module):
         """Whether forward() has seen any data (observers without statistics say True)."""
         return True
 
+    def _check_finite_stats(self, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """NaN/inf check from the min/max already computed (aminmax propagates NaN and inf):
+        O(channels) instead of a full pass over ``x``; the full pass only builds the error."""
+        if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
+            self._check_finite(x)
+
     def _check_finite(self, x: torch.Tensor) -> None:
         if x.is_floating_point() and not bool(torch.isfinite(x).all()):
             n_nan = int(torch.isnan(x).sum())

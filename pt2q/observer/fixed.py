@@ -34,7 +34,9 @@ class FixedQParamsObserver(ObserverBase):
         self.ch_axis = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_finite(x)
+        if x.numel():
+            lo, hi = torch.aminmax(x.detach().float())
+            self._check_finite_stats(x, lo, hi)
         return x
 
     def calculate_qparams(self, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:

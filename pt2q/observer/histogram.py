@@ -30,7 +30,6 @@ from typing import Any
 
 import torch
 
-from pt2q.observer.moving_average import raise_if_not_finite
 from pt2q.observer.qparams import calculate_qparams as qparams_from_range
 from pt2q.observer.uniform import UniformObserverBase
 
@@ -236,7 +235,7 @@ class HistogramObserver(UniformObserverBase):
             return x
         xf = x.detach().float()
         lo_t, hi_t = torch.aminmax(xf)
-        raise_if_not_finite(self, x, lo_t, hi_t)
+        self._check_finite_stats(x, lo_t, hi_t)
         x_min, x_max = float(lo_t), float(hi_t)
         if not self.has_observed:
             self.histogram = self._bin(xf, x_min, x_max)

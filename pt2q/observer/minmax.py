@@ -23,8 +23,8 @@ class MinMaxObserver(UniformObserverBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
             return x
-        self._check_finite(x)
         lo, hi = torch.aminmax(x.detach().float())
+        self._check_finite_stats(x, lo, hi)
         self.min_val = torch.minimum(self.min_val, lo)
         self.max_val = torch.maximum(self.max_val, hi)
         return x
@@ -50,7 +50,6 @@ class PerChannelMinMaxObserver(UniformObserverBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
             return x
-        self._check_finite(x)
         assert self.ch_axis is not None
         axis = self.ch_axis if self.ch_axis >= 0 else self.ch_axis + x.dim()
         if not 0 <= axis < x.dim():
@@ -60,6 +59,7 @@ class PerChannelMinMaxObserver(UniformObserverBase):
             )
         y = x.detach().float().movedim(axis, 0).flatten(1)  # (C, everything else)
         lo, hi = torch.aminmax(y, dim=1)
+        self._check_finite_stats(x, lo, hi)
         if self.min_val.numel() == 0:
             self.min_val, self.max_val = lo, hi
         else:

@@ -14,13 +14,11 @@ from typing import Any
 
 import torch
 
-from pt2q.observer.base import ObserverBase
 from pt2q.observer.minmax import MinMaxObserver, PerChannelMinMaxObserver
 
 __all__ = [
     "MovingAverageMinMaxObserver",
     "MovingAveragePerChannelMinMaxObserver",
-    "raise_if_not_finite",
 ]
 
 
@@ -31,15 +29,6 @@ def _check_averaging_constant(owner: str, averaging_constant: float) -> float:
             f"{owner}: averaging_constant must be in (0, 1], got {averaging_constant!r}"
         )
     return value
-
-
-def raise_if_not_finite(
-    obs: ObserverBase, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
-) -> None:
-    """NaN/inf check from the min/max already computed (aminmax propagates NaN): O(channels)
-    instead of a full ``isfinite`` pass over ``x``; the full pass only builds the error."""
-    if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
-        obs._check_finite(x)
 
 
 class MovingAverageMinMaxObserver(MinMaxObserver):
@@ -53,7 +42,7 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
         if x.numel() == 0:
             return x
         lo, hi = torch.aminmax(x.detach().float())
-        raise_if_not_finite(self, x, lo, hi)
+        self._check_finite_stats(x, lo, hi)
         if self.has_observed:
             c = self.averaging_constant
             lo = self.min_val + c * (lo - self.min_val)
@@ -82,7 +71,7 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
             )
         y = x.detach().float().movedim(axis, 0).flatten(1)  # (C, everything else)
         lo, hi = torch.aminmax(y, dim=1)  # (C,) each
-        raise_if_not_finite(self, x, lo, hi)
+        self._check_finite_stats(x, lo, hi)
         if self.min_val.numel() == 0:
             self.min_val, self.max_val = lo, hi
             return x

@@ -30,17 +30,15 @@ def default_quant_range(
     quant_max: int | None,
     reduce_range: bool = False,
 ) -> tuple[int, int]:
-    """The integer range an observer uses: the user's if given, else the dtype's (halved if asked)."""
-    if quant_min is not None and quant_max is not None:
-        return int(quant_min), int(quant_max)
+    """The integer range an observer uses: the user's bounds where given, else the dtype's;
+    ``reduce_range`` halves the result either way, as torch's observers do (uint8 [0, 255] ->
+    [0, 127], int8 [-128, 127] -> [-64, 63])."""
     info = torch.iinfo(dtype)
-    lo, hi = int(info.min), int(info.max)
+    lo = int(info.min) if quant_min is None else int(quant_min)
+    hi = int(info.max) if quant_max is None else int(quant_max)
     if reduce_range:
-        # Halve the range, keeping its sign convention: uint8 -> [0, 127], int8 -> [-64, 63].
         lo, hi = lo // 2, hi // 2
-    return (lo if quant_min is None else int(quant_min)), (
-        hi if quant_max is None else int(quant_max)
-    )
+    return lo, hi
 
 
 def calculate_qparams(

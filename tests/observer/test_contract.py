@@ -130,3 +130,12 @@ def test_per_channel_float_qparams() -> None:
     torch.testing.assert_close(s, torch.tensor([2 / 255, 1.0]))
     torch.testing.assert_close(z, torch.tensor([-127.5, -5.0]))
     assert z.dtype == torch.float32
+
+
+def test_reduce_range_halves_a_user_given_range_too() -> None:
+    from pt2q.observer import MinMaxObserver
+
+    obs = MinMaxObserver(dtype=torch.uint8, quant_min=0, quant_max=255, reduce_range=True)
+    assert (obs.quant_min, obs.quant_max) == (0, 127)
+    obs = MinMaxObserver(dtype=torch.int8, quant_min=-128, quant_max=127, reduce_range=True)
+    assert (obs.quant_min, obs.quant_max) == (-64, 63)
