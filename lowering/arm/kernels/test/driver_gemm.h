@@ -39,10 +39,10 @@ static void gemm_case(int isa, size_t m, size_t n, size_t k, int clamp_kind) {
 
 static void sweep_gemm(int isa) {
   static const size_t ms[] = {1, 3, 4, 5, 8, 11};
-  static const size_t ns[] = {1, 7, 8, 9, 16, 19};
+  static const size_t ns[] = {1, 7, 8, 9, 16, 19, 32};
   static const size_t ks[] = {1, 7, 8, 9, 16, 33};
   for (size_t im = 0; im < 6; im++)
-    for (size_t in = 0; in < 6; in++)
+    for (size_t in = 0; in < 7; in++)
       for (size_t ik = 0; ik < 6; ik++) gemm_case(isa, ms[im], ns[in], ks[ik], (int)(ik % 3));
   for (int clamp = 0; clamp < 3; clamp++) gemm_case(isa, 37, 70, 300, clamp);
 }
