@@ -39,6 +39,10 @@ void pt2q_qs8_gemm_ukernel_4x8__neon_i8mm(size_t m, size_t n, size_t k, const in
                                           size_t a_stride, const void* packed_w, int8_t* c,
                                           size_t c_stride, int32_t c_zp, int32_t qmin,
                                           int32_t qmax);
+void pt2q_qs8_gemm_ukernel_4x16__neon_i8mm(size_t m, size_t n, size_t k, const int8_t* a,
+                                           size_t a_stride, const void* packed_w, int8_t* c,
+                                           size_t c_stride, int32_t c_zp, int32_t qmin,
+                                           int32_t qmax);
 
 /* ---- indirection + im2col (NHWC) ----------------------------------------------------------
  * indirection[(p * taps) + t] points at the first channel of the input pixel read by tap t of
