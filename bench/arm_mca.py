@@ -1,13 +1,21 @@
 """llvm-mca throughput of each qs8 GEMM variant's inner loop (no ARM hardware needed).
 
-Compiles ``kernels/qs8-gemm/4x8-neon-*.c`` with ``aarch64-linux-gnu-gcc -O2 -S`` (each with its
-ISA's ``-march``), cuts out the innermost loop (the block holding the MAC instructions, up to
-its backward branch), runs ``llvm-mca -mcpu=<core>`` on it, and prints MACs per cycle against
-the core's int8 peak (2 ASIMD pipes x 16 MACs per SDOT = 32 MACs/cycle on Neoverse-N1 and
-Cortex-A76; SMMLA does 32 MACs per instruction, so its peak is 64 where the core has i8mm).
-These are static estimates of a steady-state loop, not measurements.
+Compiles every ``qs8-gemm`` variant of the kernel list with ``aarch64-linux-gnu-gcc -O2 -S``
+(each with its ISA's ``-march``), cuts out the innermost loop (the block holding the MAC
+instructions, up to its backward branch), runs ``llvm-mca -mcpu=<core>`` on it and prints
+MACs per cycle against that core's peak for the variant's instruction (SMLAL, SDOT, SMMLA).
 
-    python bench/arm_mca.py [--cpus neoverse-n1 cortex-a76 neoverse-n2]
+The peak is measured on the same llvm-mca model, from a loop of 16 independent MAC
+instructions (no loads, no dependency chains), so "% of peak" compares like with like; the
+documented pipe counts of each core are in ``CORES`` and in ``lowering/arm/README.md``. i8mm
+variants are only run on cores that implement SMMLA (``CORES[...].i8mm``). These are static
+estimates of a steady-state loop (L1-resident data), not measurements.
+
+    python bench/arm_mca.py [--cpus neoverse-n1 cortex-a76 neoverse-n2 neoverse-v1] [--check]
+
+``--check`` exits 1 unless the issue's goals hold: the best ``dot`` variant >= 85% of the
+SDOT peak on neoverse-n1 and cortex-a76, and the best ``i8mm`` variant >= 1.6x the best
+``dot`` variant (MACs/cycle, same core) on every i8mm core measured.
 """
 
 from __future__ import annotations
@@ -18,12 +26,39 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from pt2q.lowering.arm.kernels import ISA_MARCH, KERNEL_DIR, variants
+from pt2q.lowering.arm.kernels import ISA_MARCH, KERNEL_DIR, Kernel, variants
 
+# MACs per instruction: SMLAL/SMLAL2 .4s (4 lanes), SDOT .4s (4 lanes x 4), SMMLA (2x8 by 8x2).
 MAC_PER_INSN = {"smlal": 4, "smlal2": 4, "sdot": 16, "smmla": 32}
-SDOT_PEAK = 32  # MACs/cycle: 2 ASIMD pipes x one 16-MAC SDOT each
+# The MAC instruction of each ISA level and a register-only form of it for the peak loop.
+ISA_INSN = {"neon": "smlal", "dot": "sdot", "i8mm": "smmla"}
+PEAK_FORM = {
+    "smlal": "smlal v{i}.4s, v0.4h, v1.h[0]",  # by-element .h needs a source in v0-v15
+    "sdot": "sdot v{i}.4s, v0.16b, v1.4b[0]",
+    "smmla": "smmla v{i}.4s, v0.16b, v1.16b",
+}
+DOT_GOAL = 0.85  # best dot variant, fraction of the SDOT peak (N1, A76)
+I8MM_GOAL = 1.6  # best i8mm variant over best dot variant, same core
+DOT_GOAL_CORES = ("neoverse-n1", "cortex-a76")
+
+
+@dataclass(frozen=True)
+class Core:
+    """What the hardware documentation says (Arm software optimization guides)."""
+
+    i8mm: bool
+    pipes: str
+
+
+CORES: dict[str, Core] = {
+    "neoverse-n1": Core(False, "2 ASIMD pipes (V0, V1): 2 SDOT/cycle = 32 MACs/cycle"),
+    "cortex-a76": Core(False, "2 ASIMD pipes (V0, V1): 2 SDOT/cycle = 32 MACs/cycle"),
+    "neoverse-n2": Core(True, "2 ASIMD pipes (V0, V1): 2 SDOT or 2 SMMLA/cycle = 32 / 64"),
+    "neoverse-v1": Core(True, "4 ASIMD pipes (V0-V3): 4 SDOT/cycle = 64 MACs/cycle"),
+}
 
 
 def llvm_mca() -> str | None:
@@ -47,68 +82,138 @@ def inner_loop(asm: str) -> list[str]:
     ]
 
 
-def mca(asm_loop: list[str], cpu: str, tool: str) -> float:
-    """llvm-mca cycles per loop iteration (steady state over 500 iterations)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".s", delete=False) as f:
+def macs_of(loop: list[str]) -> int:
+    """MACs one pass of ``loop`` performs (sum over its MAC instructions)."""
+    return sum(MAC_PER_INSN.get(ln.split()[0], 0) for ln in loop)
+
+
+def mca(asm_loop: list[str], cpu: str, tool: str, iterations: int = 500) -> float:
+    """llvm-mca cycles per loop iteration (steady state over ``iterations``)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".s") as f:
         f.write("\n".join(asm_loop) + "\n")
-    cmd = [
-        tool,
-        "-mtriple=aarch64",
-        f"-mcpu={cpu}",
-        "-mattr=+dotprod,+i8mm",
-        "-iterations=500",
-        f.name,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    total = int(re.search(r"Total Cycles:\s+(\d+)", out).group(1))
-    return total / 500
+        f.flush()
+        cmd = [
+            tool,
+            "-mtriple=aarch64",
+            f"-mcpu={cpu}",
+            "-mattr=+dotprod,+i8mm",
+            f"-iterations={iterations}",
+            f.name,
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"Total Cycles:\s+(\d+)", out).group(1)) / iterations
+
+
+def model_peak(insn: str, cpu: str, tool: str) -> float:
+    """MACs/cycle of 16 independent ``insn`` per iteration on ``cpu``'s llvm-mca model."""
+    loop = [PEAK_FORM[insn].format(i=16 + i) for i in range(16)]
+    return 16 * MAC_PER_INSN[insn] / mca(loop, cpu, tool)
+
+
+def compile_loop(k: Kernel) -> list[str]:
+    """The MAC loop of ``k`` as gcc emits it for ``k``'s ISA."""
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Path(tmp) / "k.s"
+        cmd = ["aarch64-linux-gnu-gcc", "-O2", "-S", "-ffp-contract=off"]
+        cmd += [f"-march={ISA_MARCH[k.isa]}", f"-I{KERNEL_DIR / 'common'}"]
+        subprocess.run([*cmd, "-o", str(s), str(KERNEL_DIR / k.source)], check=True)
+        return inner_loop(s.read_text())
+
+
+@dataclass(frozen=True)
+class Row:
+    variant: str
+    isa: str
+    cpu: str
+    macs: int
+    cycles: float
+    rate: float
+    peak: float
+    sdot_peak: float
+
+
+def measure(cpus: list[str], tool: str) -> list[Row]:
+    """One ``Row`` per (non-scalar GEMM variant, core that implements its ISA)."""
+    peaks = {(insn, cpu): model_peak(insn, cpu, tool) for insn in PEAK_FORM for cpu in cpus}
+    rows = []
+    for k in variants("qs8-gemm"):
+        if k.isa == "scalar":
+            continue
+        loop = compile_loop(k)
+        macs = macs_of(loop)
+        for cpu in cpus:
+            if k.isa == "i8mm" and not CORES.get(cpu, Core(True, "")).i8mm:
+                continue
+            cycles = mca(loop, cpu, tool)
+            peak = peaks[(ISA_INSN[k.isa], cpu)]
+            rows.append(
+                Row(k.variant, k.isa, cpu, macs, cycles, macs / cycles, peak, peaks[("sdot", cpu)])
+            )
+    return rows
+
+
+def goals(rows: list[Row]) -> list[tuple[str, bool]]:
+    """(description, met) for the issue's goals, on the cores present in ``rows``."""
+    best = {}
+    for r in rows:
+        best[(r.isa, r.cpu)] = max(best.get((r.isa, r.cpu), r), r, key=lambda x: x.rate)
+    out = []
+    for cpu in DOT_GOAL_CORES:
+        if ("dot", cpu) in best:
+            b = best[("dot", cpu)]
+            frac = b.rate / b.sdot_peak
+            out.append(
+                (
+                    f"{cpu}: best dot {b.variant} = {100 * frac:.0f}% of SDOT peak "
+                    f"(goal {100 * DOT_GOAL:.0f}%)",
+                    frac >= DOT_GOAL,
+                )
+            )
+    for (isa, cpu), b in sorted(best.items()):
+        if isa == "i8mm" and ("dot", cpu) in best:
+            d = best[("dot", cpu)]
+            ratio = b.rate / d.rate
+            out.append(
+                (
+                    f"{cpu}: best i8mm {b.variant} / best dot {d.variant} = {ratio:.2f}x "
+                    f"(goal {I8MM_GOAL}x)",
+                    ratio >= I8MM_GOAL,
+                )
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cpus", nargs="*", default=["neoverse-n1", "cortex-a76", "neoverse-n2"])
+    parser.add_argument("--cpus", nargs="*", default=list(CORES))
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
     tool = llvm_mca()
     if tool is None or shutil.which("aarch64-linux-gnu-gcc") is None:
         print("arm_mca: needs llvm-mca and aarch64-linux-gnu-gcc (scripts/apt-packages.txt)")
         return 2
-    print(f"tool: {tool}; loop = one 8-deep k step of a 4x8 tile (256 MACs)")
-    print("| variant | core | cycles/iter | MACs/cycle | % of SDOT peak (32) |")
-    print("| ------- | ---- | ----------- | ---------- | ------------------- |")
-    for k in variants("qs8-gemm"):
-        if k.isa == "scalar":
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            s = Path(tmp) / "k.s"
-            subprocess.run(
-                [
-                    "aarch64-linux-gnu-gcc",
-                    "-O2",
-                    "-S",
-                    "-ffp-contract=off",
-                    f"-march={ISA_MARCH[k.isa]}",
-                    f"-I{KERNEL_DIR / 'common'}",
-                    "-o",
-                    str(s),
-                    str(KERNEL_DIR / k.source),
-                ],
-                check=True,
-            )
-            loop = inner_loop(s.read_text())
-        macs = sum(MAC_PER_INSN.get(ln.split()[0], 0) for ln in loop)
-        for cpu in args.cpus:
-            try:
-                cycles = mca(loop, cpu, tool)
-            except subprocess.CalledProcessError as e:
-                print(f"| {k.variant} | {cpu} | llvm-mca failed: {e.stderr.strip()[:60]} | | |")
-                continue
-            rate = macs / cycles
-            print(
-                f"| {k.variant} | {cpu} | {cycles:.2f} | {rate:.1f} | {100 * rate / SDOT_PEAK:.0f}% |"
-            )
-    return 0
+    version = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+    ver = re.search(r"LLVM version ([\d.]+)", version)
+    print(f"tool: {tool} (LLVM {ver.group(1) if ver else '?'}); loop = one 8-deep k step")
+    rows = measure(args.cpus, tool)
+    print(
+        "| variant | core | MACs/iter | cycles/iter | MACs/cycle | peak (model) | % of peak "
+        "| % of SDOT peak |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r.variant} | {r.cpu} | {r.macs} | {r.cycles:.2f} | {r.rate:.1f} | "
+            f"{r.peak:.0f} ({ISA_INSN[r.isa].upper()}) | {100 * r.rate / r.peak:.0f}% | "
+            f"{100 * r.rate / r.sdot_peak:.0f}% |"
+        )
+    ok = True
+    for text, met in goals(rows):
+        print(("MET     " if met else "MISSED  ") + text)
+        ok &= met
+    return 1 if args.check and not ok else 0
 
 
 if __name__ == "__main__":

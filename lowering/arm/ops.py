@@ -24,7 +24,7 @@ import torch
 from pt2q.lowering.arm.build import build_kernel_objects
 from pt2q.lowering.arm.kernels import ISAS, KERNEL_DIR, KERNELS, Kernel
 
-__all__ = ["load_ops", "cpu_isa", "select_variant"]
+__all__ = ["load_ops", "cpu_isa", "select_variant", "GEMM_PADDING_SLACK"]
 
 _LOCK = threading.Lock()
 _LOADED = False
@@ -120,9 +120,19 @@ def cpu_isa() -> str:
     return ISAS[torch.ops.pt2q_arm.cpu_isa()]
 
 
-def select_variant(family: str, isa: str | None = None, prefer: Sequence[str] = ()) -> Kernel:
+# A larger GEMM tile is picked unless it computes more than this fraction of extra (padded)
+# output columns over the tightest tile: 4x16 beats 4x8 per MAC (README's llvm-mca table).
+GEMM_PADDING_SLACK = 0.125
+
+
+def select_variant(
+    family: str, isa: str | None = None, prefer: Sequence[str] = (), n: int | None = None
+) -> Kernel:
     """The variant of ``family`` to use: the first of ``prefer`` (variant names) the CPU runs,
-    else the one with the strongest ISA that ``isa`` (default: ``cpu_isa()``) allows."""
+    else one of the strongest ISA that ``isa`` (default: ``cpu_isa()``) allows, the one listed
+    last in ``KERNELS`` (the larger tile). For a GEMM with ``n`` output channels, a variant
+    whose padded width ``round_up(n, nr)`` exceeds the tightest one's by more than
+    ``GEMM_PADDING_SLACK`` is skipped (n=8 runs 4x8, n=10 or n=1000 runs 4x16)."""
     allowed = ISAS.index(isa if isa is not None else cpu_isa())
     usable = [k for k in KERNELS if k.family == family and ISAS.index(k.isa) <= allowed]
     if not usable:
@@ -131,4 +141,10 @@ def select_variant(family: str, isa: str | None = None, prefer: Sequence[str] = 
         for k in usable:
             if k.variant == name:
                 return k
-    return max(usable, key=lambda k: ISAS.index(k.isa))
+    top = max(ISAS.index(k.isa) for k in usable)
+    best = [k for k in usable if ISAS.index(k.isa) == top]
+    if n is not None and family == "qs8-gemm":
+        padded = {k: -(-n // k.tile[1]) * k.tile[1] for k in best}
+        tightest = min(padded.values())
+        best = [k for k in best if padded[k] <= tightest * (1 + GEMM_PADDING_SLACK)]
+    return best[-1]

@@ -90,7 +90,7 @@ def _linear(gm: GraphModule, node: Node) -> tuple[Node, Node, str]:
     wq = weight_input(gm, w_node, n)
     y, q, _ = output_q(node)
     bias, scale = _bias_scale(gm, wq.value, wq, _arg(node, 2, "bias", None), x, y)
-    v = select_variant("qs8-gemm")
+    v = select_variant("qs8-gemm", n=wq.value.shape[0])
     name = f"{v.family}/{v.variant}"
     packed = _const(gm, q, f"{node.name}_packed", arm.pack_gemm(wq.value, bias, scale, name))
     new = _replace(
@@ -125,9 +125,9 @@ def _conv2d(gm: GraphModule, node: Node) -> tuple[Node, Node, str]:
         p = _const(gm, q, f"{node.name}_packed", packed)
         args = (x.node, p, kernel, stride, padding, dilation, x.zp, y.zp, y.qmin, y.qmax, name)
         return _replace(node, q, arm.dwconv2d.default, args), q, name
-    v = select_variant("qs8-gemm")
-    name = f"{v.family}/{v.variant}"
     og = o // groups
+    v = select_variant("qs8-gemm", n=og)
+    name = f"{v.family}/{v.variant}"
     blocks = [
         arm.pack_gemm(
             w_ohwi[g * og : (g + 1) * og],

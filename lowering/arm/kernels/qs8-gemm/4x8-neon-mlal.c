@@ -1,4 +1,4 @@
-/* qs8 GEMM 4x8, armv8-a baseline: int8 widened to int16, vmlal_lane_s16 (8 MACs each).
+/* qs8 GEMM 4x8, armv8-a baseline: int8 widened to int16, vmlal_lane_s16 (4 MACs each).
  * Packed with (nr, kr) = (8, 1): per k, the 8 channels' weights are contiguous. */
 #include "../common/gemm_tile.h"
 #include "../common/kernels.h"
