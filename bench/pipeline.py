@@ -15,10 +15,11 @@ import argparse
 import statistics
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import torch
+from common import available_flows, median_times
+from qat import qat_report
 
 STAGES = ("export", "prepare", "calibrate", "convert")
 
@@ -72,11 +73,6 @@ def run_pipeline(flow: str, model: torch.nn.Module, args: tuple[torch.Tensor, ..
     return times
 
 
-def median_times(fn: Callable[[], dict[str, float]], repeats: int) -> dict[str, float]:
-    runs = [fn() for _ in range(repeats)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-
-
 def observer_cost(repeats: int) -> tuple[float, float]:
     from pt2q.observer import HistogramObserver, MinMaxObserver
 
@@ -103,13 +99,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    try:
-        import torchao  # noqa: F401
-
-        flows = ["pt2q", "torchao"]
-    except ImportError:
-        flows = ["pt2q"]
-        print("torchao not installed: pt2q figures only (pip install -e '.[bench]')")
+    flows = available_flows()
     print(f"threads={a.threads} repeats={a.repeats} (median seconds per stage)")
     for name, build in (("resnet-style", resnet_style), ("bert-style", bert_style)):
         model, args = build()
@@ -136,6 +126,8 @@ def main() -> None:
                 f"  ratio pt2q/torchao: prepare+calibrate+convert {pipe(ours) / pipe(theirs):.2f}x, "
                 f"with export {sum(ours.values()) / sum(theirs.values()):.2f}x (goal <= 0.5x)"
             )
+    print("\n== QAT: prepare_qat, one training step, convert (bench/qat.py)")
+    qat_report(a.repeats, flows)
     hist, minmax = observer_cost(a.repeats)
     print(
         f"\n== observers, 8 batches of 1M floats: Histogram {hist * 1e3:.1f} ms, "

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from common import available_flows, median_times
 
 QAT_STAGES = ("export", "prepare_qat", "train_step", "convert_qat")
 PTQ_STAGES = ("prepare", "calibrate", "convert_ptq")
@@ -123,33 +122,16 @@ def run_ptq(flow: str, model: torch.nn.Module, x: torch.Tensor) -> dict[str, flo
     return times
 
 
-def median_times(fn: Callable[[], dict[str, float]], repeats: int) -> dict[str, float]:
-    runs = [fn() for _ in range(repeats)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    try:
-        import torchao  # noqa: F401
-
-        flows = ["pt2q", "torchao"]
-    except ImportError:
-        flows = ["pt2q"]
-        print("torchao not installed: pt2q figures only (pip install -e '.[bench]')")
-    print(f"threads={a.threads} repeats={a.repeats} (median seconds per stage)")
+def qat_report(repeats: int, flows: list[str]) -> None:
+    """Print QAT stage times (and PTQ convert for the ratio) per model and flow."""
     for name, build in (("digits-cnn", digits_cnn), ("resnet-style", resnet_style)):
         model, x = build()
         torch.export.export(copy.deepcopy(model).train(), (x,))  # warm-up: first export is slower
         results: dict[str, dict[str, float] | str] = {}
         for flow in flows:
             try:
-                qat = median_times(lambda f=flow, m=model, i=x: run_qat(f, m, i), a.repeats)
-                ptq = median_times(lambda f=flow, m=model, i=x: run_ptq(f, m, i), a.repeats)
+                qat = median_times(lambda f=flow, m=model, i=x: run_qat(f, m, i), repeats)
+                ptq = median_times(lambda f=flow, m=model, i=x: run_ptq(f, m, i), repeats)
                 results[flow] = {**qat, **ptq}
             except Exception as e:  # report a crashing flow, do not stop
                 results[flow] = f"FAILED: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
@@ -167,6 +149,16 @@ def main() -> None:
         if isinstance(ours, dict) and isinstance(theirs, dict):
             cells = "  ".join(f"{s}={ours[s] / theirs[s]:.2f}x" for s in QAT_STAGES)
             print(f"  ratio pt2q/torchao: {cells}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    print(f"threads={a.threads} repeats={a.repeats} (median seconds per stage)")
+    qat_report(a.repeats, available_flows())
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphMod
     plan = run_pass(api, "plan_sharing", plan_sharing, model)
     obs_of = run_pass(api, "create_observers", create_observers, plan, is_qat)
     run_pass(api, "prepare_obs_or_fq_callback", quantizer.prepare_obs_or_fq_callback, model, obs_of)
-    served = run_pass(api, "insert_observers", insert_observers, model, plan, obs_of)
+    served = run_pass(api, "insert_observers", insert_observers, model, plan, obs_of, is_qat)
     model.meta[PT2Q_META_KEY] = {
         "stage": "prepared",
         "is_qat": is_qat,

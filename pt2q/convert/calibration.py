@@ -6,7 +6,7 @@ from typing import Any
 
 from torch.fx import GraphModule, Node
 
-from pt2q.convert.fold import constant_nodes, evaluate_constant
+from pt2q.constants import constant_nodes, evaluate_constant
 from pt2q.convert.qdq import observer_of
 from pt2q.errors import CalibrationError
 from pt2q.observer.derived import DerivedQParamsObserver

@@ -16,54 +16,16 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.constants import constant_nodes, evaluate_constant
 from pt2q.meta import copy_meta
 
-__all__ = ["fold_constant_quantize", "constant_nodes", "evaluate_constant", "drop_unused_attrs"]
+__all__ = ["fold_constant_quantize", "drop_unused_attrs"]
 
 qd = torch.ops.quantized_decomposed
 _QUANTIZE_OPS = (
     qd.quantize_per_tensor.default,
     qd.quantize_per_channel.default,
 )
-
-
-def _fetch_attr(model: torch.nn.Module, target: str) -> Any:
-    obj: Any = model
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def constant_nodes(model: GraphModule) -> set[Node]:
-    """Nodes whose value depends on no graph input: get_attrs and pure ops of get_attrs."""
-    const: set[Node] = set()
-    for node in model.graph.nodes:
-        if node.op == "get_attr":
-            const.add(node)
-        elif (
-            node.op == "call_function"
-            and node.all_input_nodes
-            and all(n in const for n in node.all_input_nodes)
-            and not node.is_impure()
-        ):
-            const.add(node)
-    return const
-
-
-def evaluate_constant(model: GraphModule, node: Node, cache: dict[Node, Any]) -> Any:
-    """Value of a constant node, computed eagerly (memoised in ``cache``)."""
-    if node in cache:
-        return cache[node]
-    if node.op == "get_attr":
-        assert isinstance(node.target, str)
-        value = _fetch_attr(model, node.target)
-    else:
-        args = torch.fx.node.map_arg(node.args, lambda n: evaluate_constant(model, n, cache))
-        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: evaluate_constant(model, n, cache))
-        assert callable(node.target)
-        value = node.target(*args, **kwargs)
-    cache[node] = value
-    return value
 
 
 def _unique_name(model: GraphModule, prefix: str) -> str:

@@ -58,6 +58,14 @@ class ObserverBase(ABC, nn.Module):
         self.is_dynamic = is_dynamic
         # Set by prepare: the fx node this observer watches, for error messages.
         self.node_name: str = "<unattached observer>"
+        # Set by prepare_pt2e (PTQ) on observers of constants (weights): their input never
+        # changes, so after the first observation further calls are skipped.
+        self.observes_constant: bool = False
+
+    def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if self.observes_constant and self.has_observed:
+            return x
+        return super().__call__(x, *args, **kwargs)
 
     @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.constants import constant_nodes
 from pt2q.meta import copy_meta
 from pt2q.prepare.groups import SharingPlan
 from pt2q.quantizer.specs import EdgeOrNode
@@ -41,9 +42,15 @@ def _insertion_point(node: Node) -> Node:
 
 
 def insert_observers(
-    model: GraphModule, plan: SharingPlan, obs_of: dict[EdgeOrNode, torch.nn.Module]
+    model: GraphModule,
+    plan: SharingPlan,
+    obs_of: dict[EdgeOrNode, torch.nn.Module],
+    is_qat: bool = False,
 ) -> dict[str, list[EdgeOrNode]]:
     """Register observers as submodules and call them in the graph.
+
+    In PTQ, an observer whose every call site reads a constant (a weight) is marked
+    ``observes_constant``: it observes once, not on every calibration batch.
 
     Returns observer module name -> the keys it serves (for reports and error messages).
     """
@@ -96,6 +103,20 @@ def insert_observers(
         else:
             module_name(obs, key)
         consumer.replace_input_with(current, obs_node)
+    if not is_qat:
+        _mark_constant_observers(model)
     graph.lint()
     model.recompile()
     return served
+
+
+def _mark_constant_observers(model: GraphModule) -> None:
+    const = constant_nodes(model)
+    sources: dict[str, list[bool]] = {}
+    for node in model.graph.nodes:
+        if node.op == "call_module" and str(node.target).startswith(OBSERVER_PREFIX):
+            sources.setdefault(str(node.target), []).append(node.args[0] in const)
+    for name, flags in sources.items():
+        obs = model.get_submodule(name)
+        if all(flags) and hasattr(obs, "observes_constant"):
+            obs.observes_constant = True

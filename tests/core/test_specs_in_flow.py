@@ -323,3 +323,19 @@ def test_observer_with_its_own_convert_emits_its_ops() -> None:
     conv = convert_pt2e(gm)
     assert call_sequence(conv) == ["relu", "clamp"]
     assert conv(torch.tensor([5.0, 1.0, 0.0, 0.0])).tolist() == [2.0, 1.0, 0.0, 0.0]
+
+
+def test_weight_observers_observe_once_in_ptq_but_every_step_in_qat() -> None:
+    from pt2q import prepare_qat_pt2e
+
+    def flags(gm: GraphModule) -> dict[str, bool]:
+        return {
+            str(n.args[0]): gm.get_submodule(str(n.target)).observes_constant
+            for n in gm.graph.nodes
+            if n.op == "call_module" and n.target != "_guards_fn"
+        }
+
+    ptq = prepare_pt2e(export(nn.Linear(4, 4), torch.randn(1, 4)), CoreQuantizer())
+    assert flags(ptq) == {"weight": True, "bias": True, "input_1": False, "linear": False}
+    qat = prepare_qat_pt2e(export(nn.Linear(4, 4), torch.randn(1, 4)), CoreQuantizer())
+    assert not any(flags(qat).values())

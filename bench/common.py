@@ -1,0 +1,22 @@
+"""Helpers shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+
+
+def median_times(fn: Callable[[], dict[str, float]], repeats: int) -> dict[str, float]:
+    """Median of each stage's seconds over ``repeats`` runs of ``fn``."""
+    runs = [fn() for _ in range(repeats)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def available_flows() -> list[str]:
+    """pt2q, plus torchao when the optional bench extra is installed."""
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        print("torchao not installed: pt2q figures only (pip install -e '.[bench]')")
+        return ["pt2q"]
+    return ["pt2q", "torchao"]
