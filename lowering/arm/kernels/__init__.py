@@ -75,6 +75,8 @@ KERNELS: tuple[Kernel, ...] = (
     _k("qs8-gemm", "4x16-neon-dot", "dot", (4, 16, 4)),
     _k("qs8-gemm", "4x8-neon-i8mm", "i8mm", (4, 8, 8)),
     _k("qs8-gemm", "4x16-neon-i8mm", "i8mm", (4, 16, 8)),
+    _k("qd8-f32-gemm", "scalar", "scalar", (1, 1, 1)),
+    _k("qd8-f32-gemm", "4x16-neon-dot", "dot", (4, 16, 4)),
     _k("qs8-dwconv", "scalar", "scalar", (1,)),
     _k("qs8-dwconv", "c8-neon-mlal", "neon", (8,)),
     _k("x8-im2col", "scalar", "scalar", (1,)),

@@ -44,6 +44,27 @@ void pt2q_qs8_gemm_ukernel_4x16__neon_i8mm(size_t m, size_t n, size_t k, const i
                                            size_t c_stride, int32_t c_zp, int32_t qmin,
                                            int32_t qmax);
 
+/* ---- qd8-f32-gemm (dynamic linear): A int8 quantized per row, float output ----------------
+ * C[i, n] = (float)(sum_k A[i, k] * W[n, k] - zp[i] * wsum[n]) * (s[i] * ws[n]) + bias[n].
+ * packed_w: pt2q_qs8_gemm_pack with the variant's (nr, kr), bias = wsum (int32 sum of each
+ * weight row), scale = ws (per-channel weight scale). bias may be NULL. */
+typedef struct {
+  int32_t zero_point;
+  float scale;
+} pt2q_qd8_row_params;
+typedef void (*pt2q_qd8_f32_gemm_fn)(size_t m, size_t n, size_t k, const int8_t* a,
+                                     size_t a_stride, const void* packed_w, float* c,
+                                     size_t c_stride, const pt2q_qd8_row_params* rows,
+                                     const float* bias);
+void pt2q_qd8_f32_gemm_ukernel__scalar(size_t m, size_t n, size_t k, const int8_t* a,
+                                       size_t a_stride, const void* packed_w, float* c,
+                                       size_t c_stride, const pt2q_qd8_row_params* rows,
+                                       const float* bias);
+void pt2q_qd8_f32_gemm_ukernel_4x16__neon_dot(size_t m, size_t n, size_t k, const int8_t* a,
+                                              size_t a_stride, const void* packed_w, float* c,
+                                              size_t c_stride, const pt2q_qd8_row_params* rows,
+                                              const float* bias);
+
 /* ---- indirection + im2col (NHWC) ----------------------------------------------------------
  * indirection[(p * taps) + t] points at the first channel of the input pixel read by tap t of
  * output pixel p, or at pad (a buffer at least pixel_stride bytes) when t falls in padding. */

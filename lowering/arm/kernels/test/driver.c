@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   const int isa = pt2q_cpu_isa();
   printf("cpu isa: %s\n", pt2q_isa_names[isa]);
   sweep_gemm(isa);
+  sweep_qd8_gemm(isa);
   sweep_dwconv(isa);
   sweep_pools(isa);
   sweep_vec(isa);

@@ -47,6 +47,54 @@ static void sweep_gemm(int isa) {
   for (int clamp = 0; clamp < 3; clamp++) gemm_case(isa, 37, 70, 300, clamp);
 }
 
+/* One dynamic (qd8-f32) GEMM case: per-row activation qparams, float output, bit-exact. */
+static void qd8_gemm_case(int isa, size_t m, size_t n, size_t k, int with_bias) {
+  const size_t kp = round_up8(k), a_stride = kp + 3 * (rng_u32() % 2);
+  int8_t* a = malloc(m * a_stride + 8);
+  int8_t* w = malloc(n * k);
+  int32_t* wsum = malloc(n * sizeof(int32_t));
+  float* ws = malloc(n * sizeof(float));
+  float* bias = malloc(n * sizeof(float));
+  pt2q_qd8_row_params* rows = malloc(m * sizeof(pt2q_qd8_row_params));
+  float* want = malloc(m * n * sizeof(float));
+  float* got = malloc(m * n * sizeof(float));
+  rng_fill_s8(a, m * a_stride + 8, -128, 127);
+  rng_fill_s8(w, n * k, -127, 127);
+  for (size_t j = 0; j < n; j++) {
+    wsum[j] = 0;
+    for (size_t kk = 0; kk < k; kk++) wsum[j] += w[j * k + kk];
+    ws[j] = rng_scale(1e-4f, 1e-1f);
+    bias[j] = (float)rng_int(-1000, 1000) * 0.01f;
+  }
+  for (size_t i = 0; i < m; i++) {
+    rows[i].zero_point = rng_int(-128, 127);
+    rows[i].scale = rng_scale(1e-3f, 1.0f);
+  }
+  char desc[96];
+  snprintf(desc, sizeof desc, "m=%zu n=%zu k=%zu bias=%d", m, n, k, with_bias);
+  for (size_t v = 0; v < PT2Q_QD8_F32_GEMM_VARIANTS; v++) {
+    const pt2q_qd8_f32_gemm_variant* kv = &pt2q_qd8_f32_gemm_variants[v];
+    if (kv->isa > isa) continue;
+    void* packed = malloc(pt2q_qs8_gemm_packed_size(n, k, kv->tile[1], kv->tile[2]));
+    pt2q_qs8_gemm_pack(n, k, kv->tile[1], kv->tile[2], w, wsum, ws, packed);
+    memset(v == 0 ? want : got, 0x55, m * n * sizeof(float));
+    kv->fn(m, n, k, a, a_stride, packed, v == 0 ? want : got, n, rows, with_bias ? bias : NULL);
+    if (v > 0) check_bytes("qd8-f32-gemm", kv->name, got, want, m * n * sizeof(float), desc);
+    free(packed);
+  }
+  free(a), free(w), free(wsum), free(ws), free(bias), free(rows), free(want), free(got);
+}
+
+static void sweep_qd8_gemm(int isa) {
+  static const size_t ms[] = {1, 3, 4, 5, 11};
+  static const size_t ns[] = {1, 7, 16, 19, 32};
+  static const size_t ks[] = {1, 8, 9, 33};
+  for (size_t im = 0; im < 5; im++)
+    for (size_t in = 0; in < 5; in++)
+      for (size_t ik = 0; ik < 4; ik++) qd8_gemm_case(isa, ms[im], ns[in], ks[ik], (int)(ik % 2));
+  qd8_gemm_case(isa, 37, 70, 300, 1);
+}
+
 static void dwconv_case(int isa, size_t channels, size_t kernel, size_t stride, size_t pad,
                         size_t dilation, int clamp_kind) {
   const size_t batch = 2, in_h = 7, in_w = 6, taps = kernel * kernel;
