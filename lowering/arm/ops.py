@@ -6,6 +6,10 @@ plus fake kernels so graphs holding these ops survive ``torch.export``.
 
 * ``pack_gemm(w (N, K), bias int32 (N), scale f32 (N), variant) -> uint8 bytes``
 * ``linear(x (..., K), packed, n, zp, qmin, qmax, variant) -> (..., N)``
+* ``pack_gemm_dynamic(w (N, K), scale f32 (N), variant)`` (a ``qd8-f32-gemm`` variant) and
+  ``linear_dynamic(x f32 (..., K), packed, bias f32 (N) or None, n, qmin, qmax, eps, per_row,
+  variant) -> f32 (..., N)``: activations quantized per row (or per tensor) like
+  ``choose_qparams.tensor`` + ``quantize_per_tensor``, exact int32 GEMM, float epilogue
 * ``conv2d(x NCHW, packed, n, kernel, stride, padding, dilation, groups, in_zp, zp, qmin,
   qmax, variant) -> NCHW`` (packed holds ``groups`` GEMM blocks of W (N/g, kh*kw*C/g), OHWI)
 * ``pack_dwconv(w (taps, C), bias, scale, variant)``; ``dwconv2d(x, packed, kernel, stride,
@@ -45,6 +49,10 @@ def _register_fakes() -> None:
 
     @torch.library.register_fake(lib + "linear")
     def _linear(x, packed, n, zp, qmin, qmax, variant):
+        return x.new_empty((*x.shape[:-1], n))
+
+    @torch.library.register_fake(lib + "linear_dynamic")
+    def _linear_dynamic(x, packed, bias, n, qmin, qmax, eps, per_row, variant):
         return x.new_empty((*x.shape[:-1], n))
 
     @torch.library.register_fake(lib + "conv2d")
@@ -143,7 +151,7 @@ def select_variant(
                 return k
     top = max(ISAS.index(k.isa) for k in usable)
     best = [k for k in usable if ISAS.index(k.isa) == top]
-    if n is not None and family == "qs8-gemm":
+    if n is not None and family.endswith("-gemm"):
         padded = {k: -(-n // k.tile[1]) * k.tile[1] for k in best}
         tightest = min(padded.values())
         best = [k for k in best if padded[k] <= tightest * (1 + GEMM_PADDING_SLACK)]

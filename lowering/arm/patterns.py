@@ -4,6 +4,7 @@ returns the replacement node (and the variant it runs) or raises ``NoMatch`` wit
 | anchor                      | fuses | becomes                                  |
 | --------------------------- | ----- | ---------------------------------------- |
 | aten.linear                 | relu  | pt2q_arm.linear (packed GEMM)            |
+| aten.linear, dynamic input  |       | pt2q_arm.linear_dynamic (dynamic.py)     |
 | aten.conv2d (groups = 1..C) | relu  | pt2q_arm.conv2d (im2col + packed GEMM)   |
 | aten.conv2d (depthwise)     | relu  | pt2q_arm.dwconv2d                        |
 | aten.max_pool2d             |       | pt2q_arm.max_pool2d (same in/out qparams)|
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.lowering.arm.dynamic import dynamic_linear, is_dynamic_input
 from pt2q.lowering.arm.match import QDQ, NoMatch, act_input, output_q, weight_input
 from pt2q.lowering.arm.ops import select_variant
 
@@ -84,6 +86,8 @@ def _replace(anchor: Node, q: Node, target: object, args: tuple) -> Node:
 
 
 def _linear(gm: GraphModule, node: Node) -> tuple[Node, Node, str]:
+    if is_dynamic_input(node.args[0]):
+        return dynamic_linear(gm, node)
     x = act_input(node.args[0])
     w_node = node.args[1]
     n = -1  # per-tensor weights: taken from the weight itself

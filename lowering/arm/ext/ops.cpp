@@ -255,6 +255,69 @@ at::Tensor dequantize(const at::Tensor& x, int64_t zp, double scale, const std::
   return out;
 }
 
+// Dynamic linear: float x (..., K) -> float (..., N). Activations are quantized to int8 with
+// choose_qparams.tensor's math (float32: scale = max((max(mx, 0) - min(mn, 0)) / (qmax - qmin),
+// eps), zp = clamp(qmin - round(min(mn, 0) / scale))) and quantize_per_tensor's rounding
+// (round-half-even of x * float(1 / scale), + zp, clamped), over each row (per_row) or over the
+// whole tensor (the reference program's per-tensor qparams); then the qd8-f32 GEMM.
+at::Tensor linear_dynamic(const at::Tensor& x, const at::Tensor& packed,
+                          const c10::optional<at::Tensor>& bias, int64_t n, int64_t qmin,
+                          int64_t qmax, double eps, bool per_row, const std::string& variant) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "pt2q_arm::linear_dynamic: x must be float32, found ",
+              x.scalar_type());
+  const auto& kv = PICK(pt2q_qd8_f32_gemm, variant);
+  const int64_t k = x.size(-1), kp = (k + 7) / 8 * 8;
+  auto x2 = x.reshape({-1, k}).contiguous();
+  const int64_t m = x2.size(0);
+  at::Tensor mn, mx;
+  if (per_row) {
+    std::tie(mn, mx) = at::aminmax(x2, 1);
+  } else {
+    std::tie(mn, mx) = at::aminmax(x2);
+    mn = mn.expand({m}), mx = mx.expand({m});
+  }
+  auto min_neg = at::clamp_max(mn, 0.0), max_pos = at::clamp_min(mx, 0.0);
+  auto scale = (max_pos - min_neg) / (float)(qmax - qmin);
+  scale = at::clamp_min(scale, (float)eps);
+  auto zp = at::clamp(qmin - at::round(min_neg / scale).to(at::kInt), qmin, qmax);
+  auto inv = (1.0 / scale.to(at::kDouble)).to(at::kFloat);
+  auto q = at::clamp(at::round(x2 * inv.unsqueeze(1)) + zp.unsqueeze(1), qmin, qmax);
+  auto a = at::zeros({m + 1, kp}, x2.options().dtype(at::kChar));  // spare row: no over-read
+  a.narrow(0, 0, m).narrow(1, 0, k).copy_(q);
+  std::vector<pt2q_qd8_row_params> rows(m);
+  auto zc = zp.contiguous(), sc = scale.contiguous();
+  for (int64_t i = 0; i < m; i++) rows[i] = {zc.data_ptr<int32_t>()[i], sc.data_ptr<float>()[i]};
+  at::Tensor b;
+  if (bias.has_value()) {
+    b = bias->to(at::kFloat).contiguous();
+    TORCH_CHECK(b.numel() == n, "pt2q_arm::linear_dynamic: bias must have n=", n,
+                " elements, found ", b.numel());
+  }
+  auto out = at::empty({m, n}, x.options());
+  kv.fn(m, n, k, a.data_ptr<int8_t>(), kp, packed.data_ptr<uint8_t>(), out.data_ptr<float>(), n,
+        rows.data(), bias.has_value() ? b.data_ptr<float>() : nullptr);
+  auto out_sizes = x.sizes().vec();
+  out_sizes.back() = n;
+  return out.view(out_sizes);
+}
+
+// Weights of a dynamic linear packed for a qd8-f32 variant: int32 slot = row sums of w.
+at::Tensor pack_gemm_dynamic(const at::Tensor& w, const at::Tensor& scale,
+                             const std::string& variant) {
+  check_int8(w, "pack_gemm_dynamic", "w");
+  TORCH_CHECK(w.dim() == 2, "pt2q_arm::pack_gemm_dynamic: w must be (N, K), found ", w.sizes());
+  const auto& kv = PICK(pt2q_qd8_f32_gemm, variant);
+  const int64_t n = w.size(0), k = w.size(1);
+  auto wc = w.contiguous();
+  auto wsum = w.to(at::kInt).sum(1).to(at::kInt).contiguous();
+  auto sc = scale.to(at::kFloat).contiguous();
+  auto out = at::empty({(int64_t)pt2q_qs8_gemm_packed_size(n, k, kv.tile[1], kv.tile[2])},
+                       w.options().dtype(at::kByte));
+  pt2q_qs8_gemm_pack(n, k, kv.tile[1], kv.tile[2], wc.data_ptr<int8_t>(),
+                     wsum.data_ptr<int32_t>(), sc.data_ptr<float>(), out.data_ptr());
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(pt2q_arm, m) {
@@ -279,6 +342,9 @@ TORCH_LIBRARY(pt2q_arm, m) {
   m.def("quantize(Tensor x, float inv_scale, int zp, int qmin, int qmax, str variant)"
         " -> Tensor");
   m.def("dequantize(Tensor x, int zp, float scale, str variant) -> Tensor");
+  m.def("pack_gemm_dynamic(Tensor w, Tensor scale, str variant) -> Tensor");
+  m.def("linear_dynamic(Tensor x, Tensor packed, Tensor? bias, int n, int qmin, int qmax,"
+        " float eps, bool per_row, str variant) -> Tensor");
 }
 
 // CPU kernels only: no CompositeImplicit kernel, so export keeps the ops whole (the fake
@@ -295,4 +361,6 @@ TORCH_LIBRARY_IMPL(pt2q_arm, CPU, m) {
   m.impl("mul", &mul);
   m.impl("quantize", &quantize);
   m.impl("dequantize", &dequantize);
+  m.impl("pack_gemm_dynamic", &pack_gemm_dynamic);
+  m.impl("linear_dynamic", &linear_dynamic);
 }
