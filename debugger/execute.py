@@ -25,6 +25,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.debugger.groups import GraphGroups
+from pt2q.meta import QUANTIZED_OUTPUT_KEY
 
 __all__ = ["GroupProgram", "record_run", "build_group_programs", "mixed_run"]
 
@@ -108,6 +109,15 @@ def build_group_programs(groups: GraphGroups, handles: Sequence[int]) -> dict[in
     return programs
 
 
+def _as_float(n: Node, value: Any) -> Any:
+    """A lowered node's integer output, dequantized with the qparams it declares in its meta."""
+    qparams = n.meta.get(QUANTIZED_OUTPUT_KEY)
+    if qparams is None or not isinstance(value, torch.Tensor) or value.is_floating_point():
+        return value
+    scale, zero_point = qparams
+    return (value.to(torch.float32) - zero_point) * scale
+
+
 class _Run(torch.fx.Interpreter):
     """Interpreter tracking every ``out[h]`` value, recording some, substituting others."""
 
@@ -137,7 +147,7 @@ class _Run(torch.fx.Interpreter):
         if handle is not None:
             self.values[handle] = value
             if handle in self.record:
-                self.recorded[handle] = _detach(shown)
+                self.recorded[handle] = _detach(_as_float(n, shown))
         return value
 
 

@@ -24,6 +24,7 @@ from torch.fx import GraphModule, Node
 from pt2q.lowering.arm.dynamic import dynamic_linear, is_dynamic_input
 from pt2q.lowering.arm.match import QDQ, NoMatch, act_input, output_q, weight_input
 from pt2q.lowering.arm.ops import select_variant
+from pt2q.meta import QUANTIZED_OUTPUT_KEY
 
 __all__ = ["Rewrite", "PATTERNS"]
 
@@ -81,6 +82,12 @@ def _replace(anchor: Node, q: Node, target: object, args: tuple) -> Node:
     new.meta = dict(q.meta)
     if "val" in anchor.meta:
         new.meta["val"] = anchor.meta["val"]
+    # the numeric debug handle of the pattern's last float op (conv, or its fused relu), so the
+    # debugger compares the kernel against that op's float/reference output
+    last = q.args[0]
+    if isinstance(last, Node) and "custom" in last.meta:
+        new.meta["custom"] = dict(last.meta["custom"])
+    new.meta[QUANTIZED_OUTPUT_KEY] = (float(q.args[1]), int(q.args[2]))  # q(x, scale, zp, ...)
     q.replace_all_uses_with(new)
     return new
 
