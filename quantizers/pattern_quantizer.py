@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from torch.fx import GraphModule
+from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationConfig, Quantizer
 from pt2q.quantizers.config_rules import ConfigRules
@@ -22,10 +22,12 @@ from pt2q.quantizers.coverage import (
 )
 from pt2q.quantizers.op_tables import OpOverload
 
-__all__ = ["AnnotationStep", "PatternQuantizer"]
+__all__ = ["AnnotationStep", "GraphTransform", "PatternQuantizer"]
 
 # One recipe step: annotate gm in place using the quantizer's rules.
 AnnotationStep = Callable[[GraphModule, ConfigRules], None]
+# One transform_for_annotation rewrite: gm (in place) -> gm.
+GraphTransform = Callable[[GraphModule], GraphModule]
 
 
 class PatternQuantizer(Quantizer):
@@ -38,6 +40,22 @@ class PatternQuantizer(Quantizer):
     def recipe(self) -> Sequence[AnnotationStep]:
         """The ordered annotation steps (fusions before single ops, propagation last)."""
         raise NotImplementedError(f"{type(self).__name__}.recipe() is not implemented")
+
+    def transforms(self) -> Sequence[GraphTransform]:
+        """The rewrites ``transform_for_annotation`` runs, in order (none by default)."""
+        return ()
+
+    def transform_for_annotation(self, model: GraphModule) -> GraphModule:
+        """Run ``transforms()`` over ``model`` (prepare passes its own copy) and return it."""
+        for transform in self.transforms():
+            model = transform(model)
+        return model
+
+    def quantizes_statically(self, node: Node) -> bool:
+        """Whether the rules give ``node`` a static (non-dynamic) activation config."""
+        config = self.rules.resolve(node).config
+        act = None if config is None else config.input_activation
+        return act is not None and not act.is_dynamic
 
     def supported_ops(self) -> frozenset[OpOverload]:
         """Ops some step of the recipe can annotate (for the coverage's default reasons)."""

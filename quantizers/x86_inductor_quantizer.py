@@ -13,6 +13,10 @@ Recipe (the same annotations as torchao 0.18's X86InductorQuantizer, found on th
 * int8-in-int8-out propagation: max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, flatten,
   view/reshape get int8 in/out (output shares the input's qparams) behind int8 producers.
 
+``transform_for_annotation`` removes eval-mode dropout first (``aten.dropout(x, p, False)`` is
+an identity that would hide BERT's ``dense -> dropout -> add(residual)`` from the linear+add
+fusion); train-mode dropout (QAT) is kept.
+
 Conv/linear outputs are not observed themselves: the next quantized consumer's input spec
 quantizes them, as Inductor expects (``dq -> conv -> q`` only when a consumer wants int8).
 """
@@ -43,7 +47,8 @@ from pt2q.quantizers.op_tables import (
     OpOverload,
     aten,
 )
-from pt2q.quantizers.pattern_quantizer import AnnotationStep, PatternQuantizer
+from pt2q.quantizers.pattern_quantizer import AnnotationStep, GraphTransform, PatternQuantizer
+from pt2q.quantizers.transforms.eval_dropout import remove_eval_dropout
 
 __all__ = ["X86InductorQuantizer", "get_default_x86_inductor_quantization_config"]
 
@@ -168,6 +173,9 @@ class X86InductorQuantizer(PatternQuantizer):
         (annotate_binary, X86_MUL),
         (annotate_int8_propagation, X86_INT8_PROPAGATION),
     )
+
+    def transforms(self) -> Sequence[GraphTransform]:
+        return (remove_eval_dropout,)
 
     def recipe(self) -> Sequence[AnnotationStep]:
         return [_step(fn, family) for fn, family in self.RECIPE]

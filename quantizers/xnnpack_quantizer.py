@@ -4,8 +4,13 @@ Recipe (torchao 0.18's testing XNNPACKQuantizer, found on the aten graph):
 
 * linear [+ relu]; conv1d/conv2d [+ relu]; conv_transpose1d/2d [+ relu] (per-channel weight
   axis 1); QAT: conv [-> batch_norm] [+ relu]. The last node of each pattern is observed.
-* add [+ relu], mul [+ relu] (tensor operands; scalars left float), cat (shared qparams),
-  adaptive_avg_pool2d (output shares the input's qparams).
+* add [+ relu], mul [+ relu], cat (shared qparams), adaptive_avg_pool2d (output shares the
+  input's qparams).
+
+``transform_for_annotation`` first removes eval-mode dropout (an identity that would split
+patterns) and turns the scalar operand of every add/mul it will quantize statically
+(``x + 1.0``, ``x * 0.5``) into a 0-d float buffer read by ``get_attr``, so the scalar is
+quantized like a tensor operand (torchao's ``_convert_scalars_to_attrs``).
 * pass-throughs (relu, hardtanh, max_pool2d, mean, view/reshape/permute/flatten/squeeze/...)
   share the producer's observer when it is observed.
 * dynamic configs (``is_dynamic=True``): linear and non-depthwise conv2d only.
@@ -37,7 +42,9 @@ from pt2q.quantizers.op_tables import (
     aten,
     ops_of_function,
 )
-from pt2q.quantizers.pattern_quantizer import AnnotationStep, PatternQuantizer
+from pt2q.quantizers.pattern_quantizer import AnnotationStep, GraphTransform, PatternQuantizer
+from pt2q.quantizers.transforms.eval_dropout import remove_eval_dropout
+from pt2q.quantizers.transforms.scalar_operands import convert_scalar_operands
 
 __all__ = ["XNNPACKQuantizer", "get_symmetric_quantization_config"]
 
@@ -154,6 +161,12 @@ class XNNPACKQuantizer(PatternQuantizer):
     """See the module docstring. Setters return ``self``; None leaves matching ops float.
     Precedence: module name > module type > operator type > global; ``set_filter_function``
     drops every node it returns False for. Mixing QAT/PTQ or static/dynamic raises."""
+
+    def transforms(self) -> Sequence[GraphTransform]:
+        return (
+            remove_eval_dropout,
+            lambda gm: convert_scalar_operands(gm, ADD_OPS | MUL_OPS, self.quantizes_statically),
+        )
 
     def recipe(self) -> Sequence[AnnotationStep]:
         return [

@@ -1,0 +1,1 @@
+"""Graph rewrites quantizers run in ``transform_for_annotation`` (before ``annotate``)."""
