@@ -1,6 +1,6 @@
 """Small helpers every annotator uses to read and write ``node.meta`` (annotations are data).
 
-Three meta keys are involved:
+Four meta keys are involved:
 
 * ``"quantization_annotation"`` (``Q_ANNOTATION_KEY``): the ``QuantizationAnnotation`` prepare reads.
 * ``"pt2q_int8_output"`` (``INT8_OUTPUT_KEY``): True on the last node of a matched pattern whose
@@ -8,6 +8,8 @@ Three meta keys are involved:
   Only the quantizers read it; prepare ignores it.
 * ``"pt2q_float_reason"`` (``FLOAT_REASON_KEY``): why an annotator left this node in float; the
   coverage report shows it.
+* ``"pt2q_fused_into"`` (``FUSED_INTO_KEY``): on a post-op of a matched conv/linear pattern, the
+  anchor's node name (the coverage report shows ``post-op of <anchor>``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, Quantizatio
 __all__ = [
     "INT8_OUTPUT_KEY",
     "FLOAT_REASON_KEY",
+    "FUSED_INTO_KEY",
     "is_annotated",
     "any_annotated",
     "write_annotation",
@@ -29,6 +32,7 @@ __all__ = [
 
 INT8_OUTPUT_KEY = "pt2q_int8_output"
 FLOAT_REASON_KEY = "pt2q_float_reason"
+FUSED_INTO_KEY = "pt2q_fused_into"
 
 
 def is_annotated(node: Node) -> bool:

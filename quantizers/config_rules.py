@@ -46,6 +46,8 @@ class Resolved:
 
     config: QuantizationConfig | None
     rule: str
+    # True when the node is opt-in and no explicit rule named it (the global config was skipped).
+    opt_in_default: bool = False
 
 
 @dataclass
@@ -105,7 +107,9 @@ class ConfigRules:
         if node.target in self.op_type:
             return Resolved(self.op_type[node.target], f"function/operator type {node.target}")
         if opt_in:
-            return Resolved(None, f"{node.target} is opt-in: no module or function-type rule set")
+            return Resolved(
+                None, f"{node.target} is opt-in: no module or function-type rule set", True
+            )
         if self.global_config is None:
             return Resolved(None, "global config not set")
         return Resolved(self.global_config, "global")

@@ -2,7 +2,9 @@
 
 ``coverage(gm)`` reads only ``node.meta`` (annotations and ``pt2q_float_reason``), so it works on
 the output of any pt2q quantizer, of a ComposableQuantizer, and on a prepared model (observers
-are skipped). Reported ops: weighted ops, matmul, add, mul, pools, cat, embedding.
+are skipped). Reported ops: weighted ops, matmul/bmm, scaled_dot_product_attention, add, mul,
+pools, cat, embedding. A quantized post-op fused into a conv/linear names its anchor
+(``NodeCoverage.fused_into``, shown as ``post-op of linear_3``).
 
 ``check_something_annotated`` is the loud part: a quantizer that annotated none of the
 conv/linear ops of a model raises ``NothingQuantizedError`` when it has no config at all (a
@@ -18,10 +20,16 @@ from dataclasses import dataclass
 from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation
-from pt2q.quantizers.annotation import FLOAT_REASON_KEY, INT8_OUTPUT_KEY, set_float_reason
+from pt2q.quantizers.annotation import (
+    FLOAT_REASON_KEY,
+    FUSED_INTO_KEY,
+    INT8_OUTPUT_KEY,
+    set_float_reason,
+)
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
+    ATTENTION_OPS,
     AVG_POOL_OPS,
     CAT_OPS,
     CONV_OPS,
@@ -47,6 +55,7 @@ __all__ = [
 REPORTED_OPS: frozenset[OpOverload] = (
     WEIGHTED_OPS
     | MATMUL_OPS
+    | ATTENTION_OPS
     | ADD_OPS
     | MUL_OPS
     | MAX_POOL_OPS
@@ -67,12 +76,14 @@ class NothingQuantizedWarning(UserWarning):
 @dataclass(frozen=True)
 class NodeCoverage:
     """One reported node: its name, op, whether any of its edges/outputs is quantized, and if
-    not, why (None when quantized)."""
+    not, why (None when quantized); ``fused_into`` names the conv/linear a quantized post-op
+    (add, relu...) runs inside, else None."""
 
     node: str
     op: str
     quantized: bool
     reason: str | None
+    fused_into: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,8 @@ class CoverageReport:
         lines = [f"{n_q}/{len(self.entries)} reported ops quantized"]
         for e in self.entries:
             status = "int8 " if e.quantized else "float"
-            lines.append(f"  {status} {e.node:<28} {e.op:<28} {e.reason or ''}".rstrip())
+            note = e.reason or (f"post-op of {e.fused_into}" if e.fused_into else "")
+            lines.append(f"  {status} {e.node:<28} {e.op:<28} {note}".rstrip())
         return "\n".join(lines)
 
 
@@ -125,7 +137,8 @@ def coverage(gm: GraphModule) -> CoverageReport:
             continue
         quantized = _is_quantized(node)
         reason = None if quantized else node.meta.get(FLOAT_REASON_KEY, "not annotated")
-        entries.append(NodeCoverage(node.name, str(node.target), quantized, reason))
+        fused_into = node.meta.get(FUSED_INTO_KEY) if quantized else None
+        entries.append(NodeCoverage(node.name, str(node.target), quantized, reason, fused_into))
     return CoverageReport(tuple(entries))
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "CONV_TRANSPOSE_OPS",
     "LINEAR_OPS",
     "MATMUL_OPS",
+    "ATTENTION_OPS",
     "ADD_OPS",
     "MUL_OPS",
     "RELU_OPS",
@@ -59,6 +60,15 @@ CONV_TRANSPOSE_OPS: frozenset[OpOverload] = frozenset(
 LINEAR_OPS: frozenset[OpOverload] = frozenset({aten.linear.default})
 # Activation x activation products (both inputs quantized, no weight).
 MATMUL_OPS: frozenset[OpOverload] = frozenset({aten.matmul.default, aten.bmm.default})
+
+# Fused attention as torch.export leaves it (pre-dispatch keeps the composite op; the CPU flash
+# kernel appears when a graph was decomposed further).
+ATTENTION_OPS: frozenset[OpOverload] = frozenset(
+    {
+        aten.scaled_dot_product_attention.default,
+        aten._scaled_dot_product_flash_attention_for_cpu.default,
+    }
+)
 
 ADD_OPS: frozenset[OpOverload] = frozenset({aten.add.Tensor, aten.add_.Tensor})
 MUL_OPS: frozenset[OpOverload] = frozenset({aten.mul.Tensor, aten.mul_.Tensor})

@@ -8,11 +8,12 @@ runs the steps in order, fills default float reasons, and checks that something 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationConfig, Quantizer
+from pt2q.quantizers.annotation import set_float_reason
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.coverage import (
     CoverageReport,
@@ -57,6 +58,11 @@ class PatternQuantizer(Quantizer):
         act = None if config is None else config.input_activation
         return act is not None and not act.is_dynamic
 
+    def float_reasons(self) -> Mapping[OpOverload, str]:
+        """Backend-specific reasons for ops this quantizer never quantizes (e.g. x86 SDPA);
+        they replace the generic "unsupported op" reason in the coverage report."""
+        return {}
+
     def supported_ops(self) -> frozenset[OpOverload]:
         """Ops some step of the recipe can annotate (for the coverage's default reasons)."""
         return frozenset()
@@ -86,6 +92,10 @@ class PatternQuantizer(Quantizer):
         for step in self.recipe():
             step(model, self.rules)
         name = type(self).__name__
+        reasons = self.float_reasons()
+        for node in model.graph.nodes:
+            if node.op == "call_function" and node.target in reasons:
+                set_float_reason(node, f"{name}: {reasons[node.target]}")
         fill_default_reasons(model, name, self.supported_ops())
         check_something_annotated(model, name, has_config=not self.rules.is_empty)
         return model

@@ -10,6 +10,8 @@ Recipe (the same annotations as torchao 0.18's X86InductorQuantizer, found on th
   what it can and leaves the rest float with a reason in the coverage report.
 * mul of two same-shape tensors; matmul only when opted in
   (``set_function_type_qconfig(torch.matmul, config)``).
+* never: scaled_dot_product_attention and bmm (Inductor in torch 2.13 has no int8 SDPA or int8
+  bmm fusion); the coverage report says so for each such node, and for a matmul not opted in.
 * int8-in-int8-out propagation: max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, flatten,
   view/reshape get int8 in/out (output shares the input's qparams) behind int8 producers.
 
@@ -24,7 +26,8 @@ quantizes them, as Inductor expects (``dq -> conv -> q`` only when a consumer wa
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -40,6 +43,7 @@ from pt2q.quantizers.annotators.weighted import WeightedFamily, annotate_weighte
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
+    ATTENTION_OPS,
     AVG_POOL_OPS,
     CAT_OPS,
     MAX_POOL_OPS,
@@ -90,7 +94,26 @@ X86_LINEAR = WeightedFamily(
     backend=_BACKEND,
 )
 X86_MUL = BinaryFamily(ops=frozenset({aten.mul.Tensor}), observe_output=False, same_shape=True)
-X86_MATMUL = MatmulFamily(ops=frozenset({aten.matmul.default}), opt_in=True)
+_NO_INT8_BMM = "Inductor x86 (torch 2.13) has no int8 bmm/matmul fusion"
+X86_MATMUL = MatmulFamily(
+    ops=frozenset({aten.matmul.default}),
+    opt_in=True,
+    not_opted_in_reason=(
+        f"X86InductorQuantizer: {_NO_INT8_BMM}: matmul stays float unless opted in with "
+        "set_function_type_qconfig(torch.matmul, config)"
+    ),
+)
+# Ops the x86 recipe never quantizes, with the reason the coverage report gives.
+X86_FLOAT_REASONS: Mapping[OpOverload, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            ATTENTION_OPS,
+            "Inductor x86 (torch 2.13) has no int8 scaled_dot_product_attention fusion: "
+            "SDPA stays float",
+        ),
+        aten.bmm.default: f"{_NO_INT8_BMM}: bmm stays float",
+    }
+)
 _RESHAPES = frozenset({aten.flatten.using_ints, aten.view.default, aten.reshape.default})
 X86_INT8_PROPAGATION = Int8PropagationFamily(
     ops=MAX_POOL_OPS | AVG_POOL_OPS | ADAPTIVE_AVG_POOL_OPS | CAT_OPS | _RESHAPES,
@@ -179,6 +202,9 @@ class X86InductorQuantizer(PatternQuantizer):
 
     def recipe(self) -> Sequence[AnnotationStep]:
         return [_step(fn, family) for fn, family in self.RECIPE]
+
+    def float_reasons(self) -> Mapping[OpOverload, str]:
+        return X86_FLOAT_REASONS
 
     def supported_ops(self) -> frozenset[OpOverload]:
         return (

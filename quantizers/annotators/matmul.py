@@ -5,7 +5,8 @@
     a   b            input_qspec_map {a: A, b: A}
     matmul           output: A if observe_output, and the int8-output mark
 
-``opt_in`` (x86) skips the global config: only an explicit rule quantizes matmul.
+``opt_in`` (x86) skips the global config: only an explicit rule quantizes matmul; a matmul no
+rule opted in stays float with ``not_opted_in_reason`` (the backend's why) in the coverage.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class MatmulFamily:
     ops: frozenset[OpOverload]
     opt_in: bool = False
     observe_output: bool = False
+    not_opted_in_reason: str | None = None
 
 
 def annotate_matmul(gm: GraphModule, family: MatmulFamily, rules: ConfigRules) -> None:
@@ -41,7 +43,10 @@ def annotate_matmul(gm: GraphModule, family: MatmulFamily, rules: ConfigRules) -
         resolved = rules.resolve(node, opt_in=family.opt_in)
         config = resolved.config
         if config is None:
-            set_float_reason(node, f"config is None ({resolved.rule})")
+            if resolved.opt_in_default and family.not_opted_in_reason is not None:
+                set_float_reason(node, family.not_opted_in_reason)
+            else:
+                set_float_reason(node, f"config is None ({resolved.rule})")
             continue
         act = config.input_activation
         a, b = node.args[:2]

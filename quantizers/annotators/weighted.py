@@ -26,6 +26,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import QuantizationConfig, QuantizationSpec, QuantizationSpecBase
 from pt2q.quantizers.annotation import (
+    FUSED_INTO_KEY,
     any_annotated,
     is_float_tensor,
     set_float_reason,
@@ -200,4 +201,5 @@ def annotate_weighted(gm: GraphModule, family: WeightedFamily, rules: ConfigRule
                 node_inputs[extra] = act if family.quantize_extra_input else None
             is_last = node is last
             write_annotation(node, node_inputs, out_spec if is_last else None, int8_output=is_last)
+            node.meta[FUSED_INTO_KEY] = anchor.name
         _why_not_fused(last, chain, family)

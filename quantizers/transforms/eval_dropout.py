@@ -8,7 +8,7 @@ argument is the literal ``False`` by its input:
 * ``dropout / dropout_ / feature_dropout / alpha_dropout / feature_alpha_dropout (x, p, False)``
   -> ``x``;
 * ``native_dropout(x, p, False)``: its ``getitem 0`` users -> ``x``; the node itself is removed
-  only when its mask output (``getitem 1``) is unused.
+  only when its mask output (``getitem 1``) is unused (unused getitems are removed with it).
 
 Train-mode dropout (``train=True``, QAT) and a non-literal ``train`` are never touched.
 """
@@ -49,8 +49,11 @@ def _train_arg(node: Node) -> object:
 
 def _remove_native(gm: GraphModule, node: Node, x: Node) -> None:
     for user in list(node.users):
-        if user.op == "call_function" and user.target is operator.getitem and user.args[1] == 0:
+        if user.op != "call_function" or user.target is not operator.getitem:
+            continue
+        if user.args[1] == 0:
             user.replace_all_uses_with(x)
+        if not user.users:
             gm.graph.erase_node(user)
     if not node.users:
         gm.graph.erase_node(node)

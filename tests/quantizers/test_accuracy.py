@@ -8,6 +8,7 @@ from digits import accuracy, digits_data, trained_digits_cnn
 
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import (
+    CoverageReport,
     X86InductorQuantizer,
     XNNPACKQuantizer,
     coverage,
@@ -40,14 +41,37 @@ def _bert_inputs(vocab: int, batch: int = 2, seq: int = 8) -> dict[str, torch.Te
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def _x86_quantize(model: torch.nn.Module, kwargs: dict[str, torch.Tensor]) -> torch.fx.GraphModule:
+def _x86_quantize(
+    model: torch.nn.Module, kwargs: dict[str, torch.Tensor]
+) -> tuple[CoverageReport, torch.fx.GraphModule]:
+    """(coverage of the prepared model, converted model); asserts every linear is int8."""
     gm = torch.export.export(model.eval(), args=(), kwargs=kwargs).module()
     q = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
     prepared = prepare_pt2e(gm, q)
-    linears = coverage(prepared).for_op(torch.ops.aten.linear.default)
+    report = coverage(prepared)
+    linears = report.for_op(torch.ops.aten.linear.default)
     assert linears and all(e.quantized for e in linears), [e for e in linears if not e.quantized]
     prepared(**kwargs)
-    return convert_pt2e(prepared)
+    return report, convert_pt2e(prepared)
+
+
+def _check_attention_layers(report: CoverageReport, n_layers: int) -> None:
+    """Per layer: the residual adds after the attention-output and FFN-output dense layers are
+    fused into them (eval dropout removed), and SDPA stays float with the x86 reason."""
+    fused = [(e.node, e.fused_into) for e in report.for_op(torch.ops.aten.add.Tensor)]
+    fused = [(add, anchor) for add, anchor in fused if anchor is not None]
+    linears = [e.node for e in report.for_op(torch.ops.aten.linear.default)]
+    # linears per layer: q, k, v, attention output dense, intermediate, output dense
+    expected_anchors = [linears[6 * i + j] for i in range(n_layers) for j in (3, 5)]
+    assert [anchor for _, anchor in fused] == expected_anchors, str(report)
+    assert all(e.quantized for e in report.entries if e.node in dict(fused))
+    assert f"post-op of {expected_anchors[0]}" in str(report)
+    sdpa = report.for_op(torch.ops.aten.scaled_dot_product_attention.default)
+    assert len(sdpa) == n_layers
+    assert {e.reason for e in sdpa} == {
+        "X86InductorQuantizer: Inductor x86 (torch 2.13) has no int8 "
+        "scaled_dot_product_attention fusion: SDPA stays float"
+    }
 
 
 def _mean_pool(out: object, mask: torch.Tensor) -> torch.Tensor:
@@ -69,7 +93,9 @@ def test_small_bert_x86_all_linears_int8() -> None:
     )
     model = transformers.BertModel(config).eval()
     kwargs = _bert_inputs(config.vocab_size)
-    converted = _x86_quantize(model, kwargs)
+    report, converted = _x86_quantize(model, kwargs)
+    _check_attention_layers(report, config.num_hidden_layers)
+    assert not [n for n in converted.graph.nodes if "dropout" in str(n.target)]
     n_dq_channel = sum(
         n.target == torch.ops.quantized_decomposed.dequantize_per_channel.default
         for n in converted.graph.nodes
@@ -99,7 +125,8 @@ def test_all_minilm_l6_v2_x86_cosine() -> None:
     model = transformers.AutoModel.from_pretrained(path, local_files_only=True).eval()
     enc = tokenizer(SENTENCES, padding=True, return_tensors="pt")
     kwargs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    converted = _x86_quantize(model, kwargs)
+    report, converted = _x86_quantize(model, kwargs)
+    _check_attention_layers(report, model.config.num_hidden_layers)
     with torch.no_grad():
         cos = torch.nn.functional.cosine_similarity(
             _mean_pool(converted(**kwargs), kwargs["attention_mask"]),
