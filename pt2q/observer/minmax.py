@@ -25,9 +25,13 @@ class MinMaxObserver(UniformObserverBase):
             return x
         lo, hi = torch.aminmax(x.detach().float())
         self._check_finite_stats(x, lo, hi)
+        self._merge(lo, hi)
+        return x
+
+    def _merge(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """Fold one batch's min/max into the running statistics (subclasses: moving average)."""
         self.min_val = torch.minimum(self.min_val, lo)
         self.max_val = torch.maximum(self.max_val, hi)
-        return x
 
 
 class PerChannelMinMaxObserver(UniformObserverBase):
@@ -58,16 +62,20 @@ class PerChannelMinMaxObserver(UniformObserverBase):
                 f"of range for an input of shape {tuple(x.shape)}"
             )
         y = x.detach().float().movedim(axis, 0).flatten(1)  # (C, everything else)
-        lo, hi = torch.aminmax(y, dim=1)
+        lo, hi = torch.aminmax(y, dim=1)  # (C,) each
         self._check_finite_stats(x, lo, hi)
         if self.min_val.numel() == 0:
             self.min_val, self.max_val = lo, hi
-        else:
-            if self.min_val.shape != lo.shape:
-                raise ValueError(
-                    f"{type(self).__name__} at node '{self.node_name}': saw {lo.numel()} channels "
-                    f"along axis {axis}, expected {self.min_val.numel()} as before"
-                )
-            self.min_val = torch.minimum(self.min_val, lo)
-            self.max_val = torch.maximum(self.max_val, hi)
+            return x
+        if self.min_val.shape != lo.shape:
+            raise ValueError(
+                f"{type(self).__name__} at node '{self.node_name}': saw {lo.numel()} channels "
+                f"along axis {axis}, expected {self.min_val.numel()} as before"
+            )
+        self._merge(lo, hi)
         return x
+
+    def _merge(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """Fold one batch's per-channel min/max into the running statistics."""
+        self.min_val = torch.minimum(self.min_val, lo)
+        self.max_val = torch.maximum(self.max_val, hi)

@@ -31,6 +31,13 @@ def _check_averaging_constant(owner: str, averaging_constant: float) -> float:
     return value
 
 
+def _step_towards(obs: Any, lo: torch.Tensor, hi: torch.Tensor) -> None:
+    """min/max += averaging_constant * (batch value - min/max)."""
+    c = obs.averaging_constant
+    obs.min_val = obs.min_val + c * (lo - obs.min_val)
+    obs.max_val = obs.max_val + c * (hi - obs.max_val)
+
+
 class MovingAverageMinMaxObserver(MinMaxObserver):
     """Per-tensor min/max as an exponential moving average over batches."""
 
@@ -38,18 +45,11 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
         super().__init__(**kwargs)
         self.averaging_constant = _check_averaging_constant(type(self).__name__, averaging_constant)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() == 0:
-            return x
-        lo, hi = torch.aminmax(x.detach().float())
-        self._check_finite_stats(x, lo, hi)
-        if self.has_observed:
-            c = self.averaging_constant
-            lo = self.min_val + c * (lo - self.min_val)
-            hi = self.max_val + c * (hi - self.max_val)
-        self.min_val = lo
-        self.max_val = hi
-        return x
+    def _merge(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        if not self.has_observed:  # the first batch sets the range
+            self.min_val, self.max_val = lo, hi
+            return
+        _step_towards(self, lo, hi)
 
 
 class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
@@ -59,28 +59,5 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
         super().__init__(**kwargs)
         self.averaging_constant = _check_averaging_constant(type(self).__name__, averaging_constant)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() == 0:
-            return x
-        assert self.ch_axis is not None
-        axis = self.ch_axis if self.ch_axis >= 0 else self.ch_axis + x.dim()
-        if not 0 <= axis < x.dim():
-            raise ValueError(
-                f"{type(self).__name__} at node '{self.node_name}': ch_axis={self.ch_axis} is out "
-                f"of range for an input of shape {tuple(x.shape)}"
-            )
-        y = x.detach().float().movedim(axis, 0).flatten(1)  # (C, everything else)
-        lo, hi = torch.aminmax(y, dim=1)  # (C,) each
-        self._check_finite_stats(x, lo, hi)
-        if self.min_val.numel() == 0:
-            self.min_val, self.max_val = lo, hi
-            return x
-        if self.min_val.shape != lo.shape:
-            raise ValueError(
-                f"{type(self).__name__} at node '{self.node_name}': saw {lo.numel()} channels "
-                f"along axis {axis}, expected {self.min_val.numel()} as before"
-            )
-        c = self.averaging_constant
-        self.min_val = self.min_val + c * (lo - self.min_val)
-        self.max_val = self.max_val + c * (hi - self.max_val)
-        return x
+    def _merge(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        _step_towards(self, lo, hi)  # the first batch was stored by the base class
