@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from conv_bn_models import OpBn
 from torch import nn
 
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
@@ -18,26 +19,6 @@ BN_TARGETS = {
     aten._native_batch_norm_legit.default,
     aten.native_batch_norm.default,
 }
-
-
-class OpBn(nn.Module):
-    """``op`` followed by a BN with non-trivial statistics and affine parameters."""
-
-    def __init__(self, op: nn.Module, bn: nn.Module, relu: bool = True) -> None:
-        super().__init__()
-        self.op, self.bn, self.relu = op, bn, relu
-        g = torch.Generator().manual_seed(3)
-        c = bn.num_features
-        with torch.no_grad():
-            bn.running_mean.copy_(torch.randn(c, generator=g))
-            bn.running_var.copy_(torch.rand(c, generator=g) + 0.5)
-            if bn.affine:
-                bn.weight.copy_(torch.randn(c, generator=g))
-                bn.bias.copy_(torch.randn(c, generator=g))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn(self.op(x))
-        return torch.relu(y) if self.relu else y
 
 
 CASES = {

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 import torch
+from conv_bn_models import CASES, make_case
 from expecttest import TestCase
-from qat_conv_bn_models import CASES, make_case
 from torch import nn
 
 from pt2q.qat import fold_conv_bn_qat, fuse_conv_bn_qat

@@ -8,8 +8,8 @@ import copy
 
 import pytest
 import torch
+from conv_bn_models import CASES, OpBn, make_case
 from expecttest import TestCase
-from qat_conv_bn_models import CASES, OpBn, make_case
 from torch import nn
 
 from pt2q.export_utils import move_exported_model_to_eval

@@ -1,4 +1,5 @@
-"""Small conv/linear + BN models shared by the QAT graph-pass tests (seeded, non-trivial BN)."""
+"""Small conv/linear + BN models shared by the BN-folding and QAT graph-pass tests (seeded,
+non-trivial BN)."""
 
 from __future__ import annotations
 
