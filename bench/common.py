@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections.abc import Callable
+
+import torch
 
 
 def median_times(fn: Callable[[], dict[str, float]], repeats: int) -> dict[str, float]:
@@ -20,3 +23,14 @@ def available_flows() -> list[str]:
         print("torchao not installed: pt2q figures only (pip install -e '.[bench]')")
         return ["pt2q"]
     return ["pt2q", "torchao"]
+
+
+def parse_bench_args() -> argparse.Namespace:
+    """``--repeats`` (default 3) and ``--threads`` (default 2, applied to torch)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"threads={args.threads} repeats={args.repeats} (median seconds per stage)")
+    return args

@@ -11,14 +11,13 @@ Each figure is the median over repeats of one full pipeline run; ratios are pt2q
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 import traceback
 from typing import Any
 
 import torch
-from common import available_flows, median_times
+from common import available_flows, median_times, parse_bench_args
 from qat import qat_report
 
 STAGES = ("export", "prepare", "calibrate", "convert")
@@ -93,14 +92,9 @@ def observer_cost(repeats: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    a = parse_bench_args()
     torch.manual_seed(0)
     flows = available_flows()
-    print(f"threads={a.threads} repeats={a.repeats} (median seconds per stage)")
     for name, build in (("resnet-style", resnet_style), ("bert-style", bert_style)):
         model, args = build()
         results: dict[str, dict[str, float] | str] = {}

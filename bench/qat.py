@@ -12,7 +12,6 @@ its fold patterns with torch.export at convert) and pt2q / torchao per stage.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import available_flows, median_times
+from common import available_flows, median_times, parse_bench_args
 
 QAT_STAGES = ("export", "prepare_qat", "train_step", "convert_qat")
 PTQ_STAGES = ("prepare", "calibrate", "convert_ptq")
@@ -152,12 +151,7 @@ def qat_report(repeats: int, flows: list[str]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    print(f"threads={a.threads} repeats={a.repeats} (median seconds per stage)")
+    a = parse_bench_args()
     qat_report(a.repeats, available_flows())
 
 
