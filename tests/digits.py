@@ -63,6 +63,17 @@ def digits_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tenso
 
 @functools.lru_cache(maxsize=1)
 def _trained() -> DigitsCNN:
+    # One intra-op thread: on a loaded 2-core machine two threads oversubscribe (32 s vs 4 s),
+    # and the trained weights would depend on the thread count (reductions change order).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train() -> DigitsCNN:
     torch.manual_seed(0)
     x_train, y_train, _, _ = _data()
     model = DigitsCNN()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import digits
 import pytest
 import torch
-from digits import accuracy, digits_data
+from digits import accuracy, digits_data, trained_digits_cnn
 
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import (
@@ -18,25 +17,9 @@ from pt2q.quantizers import (
 )
 
 
-def _single_thread_digits_cnn() -> torch.nn.Module:
-    """The digits CNN trained with one intra-op thread (restored after).
-
-    tests/digits.py trains with the process's thread count: on a loaded 2-core machine two
-    threads oversubscribe (32 s vs 4 s) and the trained weights differ with the thread count
-    (up to 0.12), so the accuracy checked here would depend on the machine. Training privately
-    under one thread is fast and machine-independent, and leaves the shared cache alone.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return digits._trained.__wrapped__()
-    finally:
-        torch.set_num_threads(threads)
-
-
 def test_digits_cnn_xnnpack_per_channel_loses_at_most_one_point() -> None:
     x_train, _, x_test, y_test = digits_data()
-    model = _single_thread_digits_cnn()
+    model = trained_digits_cnn()
     float_acc = accuracy(model, x_test, y_test)
     q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     batch = torch.export.Dim("batch")
