@@ -26,17 +26,13 @@ STAGES = ("export", "prepare", "calibrate", "convert")
 def resnet_style() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
     from transformers import ResNetConfig, ResNetModel
 
-    cfg = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[2, 2, 2, 2])
-    return ResNetModel(cfg).eval(), (torch.randn(2, 3, 64, 64),)
+    return ResNetModel(ResNetConfig()).eval(), (torch.randn(2, 3, 224, 224),)  # ResNet-50
 
 
 def bert_style() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
     from transformers import BertConfig, BertModel
 
-    cfg = BertConfig(
-        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024
-    )
-    return BertModel(cfg).eval(), (torch.randint(0, 1000, (2, 64)),)
+    return BertModel(BertConfig()).eval(), (torch.randint(0, 1000, (1, 128)),)  # BERT-base
 
 
 def run_pipeline(flow: str, model: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> dict[str, float]:
