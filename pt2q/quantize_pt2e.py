@@ -15,6 +15,7 @@ from torch.fx import GraphModule
 from pt2q.convert.calibration import check_calibrated, observe_constants
 from pt2q.convert.fold import fold_constant_quantize
 from pt2q.convert.qdq import replace_observers_with_qdq
+from pt2q.convert.reference_representation import reference_representation_rewrite
 from pt2q.errors import NotPreparedError
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.pipeline import run_pass
@@ -110,11 +111,6 @@ def convert_pt2e(
             f"{api} expects a model returned by prepare_pt2e / prepare_qat_pt2e and calibrated; "
             f"this one is {found}"
         )
-    if use_reference_representation:
-        raise NotImplementedError(
-            f"{api}(use_reference_representation=True): the integer reference representation "
-            "is not implemented in pt2q; use the default q/dq form"
-        )
     if info.get("is_qat"):
         run_pass(api, "fold_conv_bn_qat", fold_conv_bn_qat, model)
     run_pass(api, "observe_constants", observe_constants, model)
@@ -122,6 +118,8 @@ def convert_pt2e(
     run_pass(api, "replace_observers_with_qdq", replace_observers_with_qdq, model)
     if fold_quantize:
         run_pass(api, "fold_constant_quantize", fold_constant_quantize, model)
+    if use_reference_representation:
+        run_pass(api, "reference_representation", reference_representation_rewrite, model)
     model.graph.lint()
     model.recompile()
     info["stage"] = "converted"

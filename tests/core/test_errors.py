@@ -99,13 +99,6 @@ def test_nan_in_calibration_names_the_node() -> None:
         gm(torch.tensor([[float("nan"), 1.0]]))
 
 
-def test_use_reference_representation_is_refused_clearly() -> None:
-    gm = prepare_pt2e(export(nn.Linear(2, 2), torch.randn(1, 2)), CoreQuantizer())
-    gm(torch.randn(1, 2))
-    with pytest.raises(NotImplementedError, match="use_reference_representation=True"):
-        convert_pt2e(gm, use_reference_representation=True)
-
-
 def test_error_in_a_quantizer_names_the_pass() -> None:
     class Broken(CoreQuantizer):
         def validate(self, model):  # type: ignore[no-untyped-def]
