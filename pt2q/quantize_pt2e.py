@@ -100,7 +100,9 @@ def convert_pt2e(
     """Replace observers with ``quantized_decomposed`` q/dq ops (in place, like torchao).
 
     With ``fold_quantize`` the quantization of weights is computed now and stored as int8
-    constants, so only their dequantize stays in the graph.
+    constants, so only their dequantize stays in the graph. With
+    ``use_reference_representation`` the q/dq patterns (linear, conv2d, add, max_pool2d, the
+    remaining q/dq) are then rewritten into explicit integer arithmetic on aten ops.
     """
     api = "convert_pt2e"
     require_exported_graph_module(model, api)
