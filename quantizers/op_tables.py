@@ -25,7 +25,6 @@ __all__ = [
     "MUL_OPS",
     "RELU_OPS",
     "X86_UNARY_POST_OPS",
-    "XNNPACK_UNARY_POST_OPS",
     "MAX_POOL_OPS",
     "AVG_POOL_OPS",
     "ADAPTIVE_AVG_POOL_OPS",
@@ -90,8 +89,6 @@ X86_UNARY_POST_OPS: frozenset[OpOverload] = frozenset(
         aten.silu_.default,
     }
 )
-# XNNPACK fuses only relu (and clamps, which we leave float).
-XNNPACK_UNARY_POST_OPS: frozenset[OpOverload] = RELU_OPS
 
 MAX_POOL_OPS: frozenset[OpOverload] = frozenset({aten.max_pool2d.default})
 AVG_POOL_OPS: frozenset[OpOverload] = frozenset({aten.avg_pool2d.default})

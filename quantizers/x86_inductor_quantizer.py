@@ -48,6 +48,7 @@ from pt2q.quantizers.op_tables import (
     CAT_OPS,
     MAX_POOL_OPS,
     RELU_OPS,
+    X86_UNARY_POST_OPS,
     OpOverload,
     aten,
 )
@@ -63,19 +64,7 @@ X86_CONV = WeightedFamily(
     anchor_ops=frozenset(
         {aten.conv1d.default, aten.conv1d.padding, aten.conv2d.default, aten.conv2d.padding}
     ),
-    unary_post_ops=frozenset(
-        {
-            aten.relu.default,
-            aten.relu_.default,
-            aten.hardtanh.default,
-            aten.hardtanh_.default,
-            aten.relu6.default,
-            aten.hardswish.default,
-            aten.hardswish_.default,
-            aten.silu.default,
-            aten.silu_.default,
-        }
-    ),
+    unary_post_ops=X86_UNARY_POST_OPS,
     binary_post_ops=ADD_OPS,
     binary_unary_post_ops=RELU_OPS,
     quantize_extra_input=True,
