@@ -33,7 +33,7 @@ import torch
 from pt2q.observer.qparams import calculate_qparams as qparams_from_range
 from pt2q.observer.uniform import UniformObserverBase
 
-__all__ = ["HistogramObserver", "l2_range_search"]
+__all__ = ["HistogramObserver", "bin_counts", "l2_range_search", "rebin_histogram"]
 
 _STEP = 1e-5  # quantile granularity of torchao's walk
 _N_STEPS = int(round(1.0 / _STEP)) + 2  # the walk ends before alpha + (1 - beta) passes 1
@@ -168,6 +168,44 @@ def _last_before_rise(
     return best
 
 
+def bin_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
+    """(bins,) float32 counts of ``x`` over [lo, hi], as ``torch.histc`` bins them."""
+    if hi <= lo:
+        return torch.histc(x, bins, min=lo, max=hi)
+    # bin = floor((x - lo) * bins / (hi - lo)) in one pass (x * k - lo * k); truncation is
+    # floor as the value is >= 0 up to rounding. x == hi (and rounding) lands past the last
+    # bin: counted in an overflow slot and folded back, instead of a clamp pass over x.
+    k = bins / (hi - lo)
+    pos = torch.add(torch.tensor(-lo * k, device=x.device), x, alpha=k)
+    idx = pos.to(torch.int16 if bins < 2**15 else torch.int32).flatten()
+    counts = torch.bincount(idx, minlength=bins + 1).to(torch.float32)
+    hist = counts[:bins].clone()
+    hist[-1] += counts[bins:].sum()
+    return hist
+
+
+def rebin_histogram(
+    hist: torch.Tensor, old_lo: float, old_hi: float, lo: float, hi: float, upsample_rate: int
+) -> torch.Tensor:
+    """``hist`` (counts over [old_lo, old_hi]) moved onto the same number of bins over the
+    wider [lo, hi].
+
+    Each bin is split in ``upsample_rate`` equal parts placed at their centres (torchao's
+    ``_upscale_histogram``). Used when the running range grows and to merge histograms of
+    several processes (``pt2q.observer.merge``).
+    """
+    bins = hist.numel()
+    if old_hi <= old_lo:
+        return bin_counts(torch.tensor([old_lo], device=hist.device), bins, lo, hi) * hist.sum()
+    n = bins * upsample_rate
+    parts = hist.repeat_interleave(upsample_rate) / upsample_rate  # (n,)
+    sub = (old_hi - old_lo) / n
+    centres = torch.linspace(old_lo, old_hi, n + 1, device=hist.device)[:-1] + 0.5 * sub
+    edges = torch.linspace(lo, hi, bins + 1, device=hist.device)
+    idx = (torch.bucketize(centres, edges, right=True) - 1).clamp_(0, bins - 1)
+    return torch.bincount(idx, weights=parts, minlength=bins).to(torch.float32)
+
+
 class HistogramObserver(UniformObserverBase):
     """Per-tensor observer keeping a ``bins``-bin histogram over the running [min, max].
 
@@ -199,36 +237,11 @@ class HistogramObserver(UniformObserverBase):
         self.register_buffer("max_val", torch.tensor(float("-inf")))
 
     def _bin(self, x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-        """(bins,) float32 counts of ``x`` over [lo, hi], as ``torch.histc`` bins them."""
-        if hi <= lo:
-            return torch.histc(x, self.bins, min=lo, max=hi)
-        # bin = floor((x - lo) * bins / (hi - lo)) in one pass (x * k - lo * k); truncation is
-        # floor as the value is >= 0 up to rounding. x == hi (and rounding) lands past the last
-        # bin: counted in an overflow slot and folded back, instead of a clamp pass over x.
-        k = self.bins / (hi - lo)
-        pos = torch.add(torch.tensor(-lo * k, device=x.device), x, alpha=k)
-        idx = pos.to(torch.int16 if self.bins < 2**15 else torch.int32).flatten()
-        counts = torch.bincount(idx, minlength=self.bins + 1).to(torch.float32)
-        hist = counts[: self.bins].clone()
-        hist[-1] += counts[self.bins :].sum()
-        return hist
+        return bin_counts(x, self.bins, lo, hi)
 
     def _rebin(self, old_lo: float, old_hi: float, lo: float, hi: float) -> torch.Tensor:
-        """The running histogram moved from [old_lo, old_hi] onto the wider [lo, hi].
-
-        Each bin is split in ``upsample_rate`` equal parts placed at their centres (torchao's
-        ``_upscale_histogram``).
-        """
         hist: torch.Tensor = self.histogram  # type: ignore[assignment]
-        if old_hi <= old_lo:
-            return self._bin(torch.tensor([old_lo], device=hist.device), lo, hi) * hist.sum()
-        n = self.bins * self.upsample_rate
-        parts = hist.repeat_interleave(self.upsample_rate) / self.upsample_rate  # (n,)
-        sub = (old_hi - old_lo) / n
-        centres = torch.linspace(old_lo, old_hi, n + 1, device=hist.device)[:-1] + 0.5 * sub
-        edges = torch.linspace(lo, hi, self.bins + 1, device=hist.device)
-        idx = (torch.bucketize(centres, edges, right=True) - 1).clamp_(0, self.bins - 1)
-        return torch.bincount(idx, weights=parts, minlength=self.bins).to(torch.float32)
+        return rebin_histogram(hist, old_lo, old_hi, lo, hi, self.upsample_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
