@@ -52,6 +52,7 @@ class FakeQuantize(FakeQuantizeBase):
 
     scale: torch.Tensor
     zero_point: torch.Tensor
+    keeps_health_sample = False  # its activation_post_process keeps the health sample
 
     def __init__(
         self,

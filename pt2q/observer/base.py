@@ -15,6 +15,8 @@ Contract used by ``prepare_pt2e`` / ``convert_pt2e``:
   activation observers.
 * optional ``convert(model, observer_node)``: an observer that wants to emit its own ops
   replaces ``observer_node`` itself; convert then skips its default q/dq rewrite.
+* statically quantized (integer, not dynamic) observers of non-constants keep a bounded value
+  sample for ``pt2q.health`` (``health_sample`` / ``health_seen``, see ``pt2q.observer.sample``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from pt2q.observer.partial import with_args
+from pt2q.observer.sample import merge_into_sample
 
 __all__ = [
     "ObserverBase",
@@ -46,6 +49,9 @@ class ObserverBase(ABC, nn.Module):
     """Base of all observers: records statistics of the tensors flowing through it."""
 
     with_args: ClassVar[Any] = classmethod(with_args)
+    # False where a wrapped observer keeps the sample instead (FakeQuantize).
+    keeps_health_sample: ClassVar[bool] = True
+    health_sample: torch.Tensor
 
     def __init__(
         self,
@@ -61,11 +67,35 @@ class ObserverBase(ABC, nn.Module):
         # Set by prepare_pt2e (PTQ) on observers of constants (weights): their input never
         # changes, so after the first observation further calls are skipped.
         self.observes_constant: bool = False
+        # Bounded value sample for pt2q.health (non-persistent: state_dict is unchanged).
+        self.register_buffer("health_sample", torch.empty(0), persistent=False)
+        self.health_seen: int = 0
+        self._health_batches: int = 0
 
     def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         if self.observes_constant and self.has_observed:
             return x
-        return super().__call__(x, *args, **kwargs)
+        out = super().__call__(x, *args, **kwargs)
+        if self._samples_health(x):
+            self.health_sample, self.health_seen = merge_into_sample(
+                self.health_sample, self.health_seen, x, self._health_batches
+            )
+            self._health_batches += 1
+        return out
+
+    def _samples_health(self, x: torch.Tensor) -> bool:
+        """Whether this call feeds the health sample: static integer observers of activations,
+        eager calls only (never while torch.compile / torch.export traces the model)."""
+        return (
+            self.keeps_health_sample
+            and not self.observes_constant
+            and not self.is_dynamic
+            and not self.dtype.is_floating_point
+            and isinstance(x, torch.Tensor)
+            and x.is_floating_point()
+            and not torch.compiler.is_compiling()
+            and not torch.compiler.is_exporting()
+        )
 
     @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
