@@ -21,41 +21,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.debugger.handles import get_handle
+from pt2q.qdq.meta import get_handle
+from pt2q.qdq.ops import is_dequantize as is_dequantize_node
+from pt2q.qdq.ops import is_qdq as is_qdq_node
+from pt2q.qdq.ops import is_quantize as is_quantize_node
 
 __all__ = ["GraphGroups", "is_qdq_node", "is_quantize_node", "is_dequantize_node"]
 
 
-def _qd_name(node: Node) -> str | None:
-    target = node.target
-    if node.op != "call_function" or not isinstance(target, torch._ops.OpOverload):
-        return None
-    if target.namespace != "quantized_decomposed":
-        return None
-    return target._schema.name.split("::")[-1]
-
-
-def is_qdq_node(node: Node) -> bool:
-    """Whether ``node`` is a ``quantized_decomposed`` op (quantize, dequantize, choose_qparams)."""
-    return _qd_name(node) is not None
-
-
-def is_quantize_node(node: Node) -> bool:
-    """Whether ``node`` is a ``quantized_decomposed.quantize_*`` op."""
-    name = _qd_name(node)
-    return name is not None and name.startswith("quantize_")
-
-
-def is_dequantize_node(node: Node) -> bool:
-    """Whether ``node`` is a ``quantized_decomposed.dequantize_*`` op."""
-    name = _qd_name(node)
-    return name is not None and name.startswith("dequantize_")
-
-
 def _is_compute(node: Node) -> bool:
+    """A call other than a q/dq op (a ``getitem`` counts: it may hold the op's value)."""
     return node.op in ("call_function", "call_method", "call_module") and not is_qdq_node(node)
 
 

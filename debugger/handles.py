@@ -27,6 +27,8 @@ import torch
 from torch.export import ExportedProgram
 from torch.fx import GraphModule, Node
 
+from pt2q.qdq.meta import CUSTOM_KEY, NUMERIC_DEBUG_HANDLE_KEY, get_handle, set_handle
+
 __all__ = [
     "CUSTOM_KEY",
     "NUMERIC_DEBUG_HANDLE_KEY",
@@ -38,28 +40,7 @@ __all__ = [
     "source_line",
 ]
 
-CUSTOM_KEY = "custom"
-NUMERIC_DEBUG_HANDLE_KEY = "numeric_debug_handle"
-
 _HANDLE_BITS = 48
-
-
-def get_handle(node: Node) -> int | None:
-    """The numeric debug handle of ``node``, or None when it has none."""
-    custom = node.meta.get(CUSTOM_KEY)
-    if not isinstance(custom, dict):
-        return None
-    handle = custom.get(NUMERIC_DEBUG_HANDLE_KEY)
-    return int(handle) if isinstance(handle, int) else None
-
-
-def set_handle(node: Node, handle: int) -> None:
-    """Store ``handle`` in ``node.meta["custom"]`` (creating the dict when missing)."""
-    custom = node.meta.get(CUSTOM_KEY)
-    if not isinstance(custom, dict):
-        custom = {}
-        node.meta[CUSTOM_KEY] = custom
-    custom[NUMERIC_DEBUG_HANDLE_KEY] = int(handle)
 
 
 def handled_nodes(graph: torch.fx.Graph) -> Iterator[tuple[Node, int]]:

@@ -6,12 +6,11 @@ requantization multiplier), then every remaining per-tensor quantize / dequantiz
 own arithmetic. Anything not matched stays in q/dq form and still runs. The result contains no
 custom ops, so ``torch.export.export`` of it works.
 
-Each pattern is a pair of small functions: a *search* function written with
-``quantized_decomposed`` q/dq ops (traced once with ``torch.fx.symbolic_trace`` and matched
-with ``SubgraphMatcher``; its scalar arguments are wildcards that bind to the literals found in
-the graph) and a *reference* function with the same parameter names that computes the integer
-result. The reference is traced with proxies for the bound graph nodes and the bound literals
-as Python values, then inlined in place of the match.
+Each pattern is a ``pt2q.qdq`` engine entry: a *search* function written with
+``quantized_decomposed`` q/dq ops (its scalar arguments are wildcards that bind to the literals
+found in the graph) and a *reference* function with the same parameter names that computes the
+integer result on the bound nodes (as proxies) and literals; the engine inlines it in place of
+the match.
 
 Integer formulas (s: scale, z: zero point; x, w, out integer tensors)::
 
@@ -24,19 +23,17 @@ Integer formulas (s: scale, z: zero point; x, w, out integer tensors)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.fx import Graph, GraphModule, Node, Proxy
-from torch.fx.passes.utils.matcher_utils import InternalMatch, SubgraphMatcher
-from torch.fx.proxy import GraphAppendingTracer
+from torch.fx import GraphModule, Proxy
 
-__all__ = ["ReferencePattern", "REFERENCE_PATTERNS", "reference_representation_rewrite"]
+from pt2q.qdq.engine import Pattern, Value, keyword_replace, rewrite
+
+__all__ = ["REFERENCE_PATTERNS", "reference_representation_rewrite"]
 
 aten = torch.ops.aten
 qd = torch.ops.quantized_decomposed
-Value = Any  # a Proxy (graph value) or a Python literal, inside reference functions
 
 _INT32 = torch.int32
 
@@ -69,9 +66,7 @@ def _requantize(
     return _to(aten.clamp.default(shifted, qmin, qmax), dtype)
 
 
-def _accumulate(
-    acc_i32: Value, bias: Value, acc_scale: Value, channel_view: list[int]
-) -> Value:
+def _accumulate(acc_i32: Value, bias: Value, acc_scale: Value, channel_view: list[int]) -> Value:
     """Add a float bias rounded onto the accumulator grid (scale ``acc_scale``)."""
     if bias is None:
         return acc_i32
@@ -81,7 +76,7 @@ def _accumulate(
 
 
 # ---------------------------------------------------------------- q / dq
-def _search_q(x, s, z, lo, hi, dt):  # type: ignore[no-untyped-def]
+def _search_q(x, s, z, lo, hi, dt):
     return qd.quantize_per_tensor.default(x, s, z, lo, hi, dt)
 
 
@@ -91,7 +86,7 @@ def _ref_q(x: Value, s: float, z: int, lo: int, hi: int, dt: torch.dtype) -> Val
     return _to(aten.clamp.default(aten.add.Tensor(rounded, z), lo, hi), dt)
 
 
-def _search_dq(x, s, z, lo, hi, dt):  # type: ignore[no-untyped-def]
+def _search_dq(x, s, z, lo, hi, dt):
     return qd.dequantize_per_tensor.default(x, s, z, lo, hi, dt)
 
 
@@ -100,20 +95,18 @@ def _ref_dq(x: Value, s: float, z: int, lo: int, hi: int, dt: torch.dtype) -> Va
     return aten.mul.Tensor(aten.sub.Tensor(_to(x, torch.float32), z), s)
 
 
-def _search_dq_pc(x, s, z, axis, lo, hi, dt):  # type: ignore[no-untyped-def]
+def _search_dq_pc(x, s, z, axis, lo, hi, dt):
     return qd.dequantize_per_channel.default(x, s, z, axis, lo, hi, dt)
 
 
-def _ref_dq_pc(
-    x: Value, s: Value, z: Value, axis: int, lo: int, hi: int, dt: torch.dtype
-) -> Value:
+def _ref_dq_pc(x: Value, s: Value, z: Value, axis: int, lo: int, hi: int, dt: torch.dtype) -> Value:
     # (x.float() - z[c]) * s[c] along ``axis``: move the axis last so (C,) broadcasts.
     moved = _to(aten.transpose.int(x, axis, -1), torch.float32)
     return aten.transpose.int(aten.mul.Tensor(aten.sub.Tensor(moved, z), s), axis, -1)
 
 
 # ---------------------------------------------------------------- linear / conv2d
-def _dq_weight(w, ws, wz, wlo, whi, wdt, axis, per_channel):  # type: ignore[no-untyped-def]
+def _dq_weight(w, ws, wz, wlo, whi, wdt, axis, per_channel):
     if per_channel:
         return qd.dequantize_per_channel.default(w, ws, wz, axis, wlo, whi, wdt)
     return qd.dequantize_per_tensor.default(w, ws, wz, wlo, whi, wdt)
@@ -122,9 +115,30 @@ def _dq_weight(w, ws, wz, wlo, whi, wdt, axis, per_channel):  # type: ignore[no-
 def _make_search(op: str, per_channel: bool, relu: bool) -> Callable[..., Any]:
     """The q/dq search function of ``dq(x), dq(w) -> op(x, w, b, *params) [-> relu] -> q``."""
 
-    def search(  # type: ignore[no-untyped-def]
-        x, xs, xz, xlo, xhi, xdt, w, ws, wz, wlo, whi, wdt, axis, b,
-        stride, padding, dilation, groups, os, oz, olo, ohi, odt,
+    def search(
+        x,
+        xs,
+        xz,
+        xlo,
+        xhi,
+        xdt,
+        w,
+        ws,
+        wz,
+        wlo,
+        whi,
+        wdt,
+        axis,
+        b,
+        stride,
+        padding,
+        dilation,
+        groups,
+        os,
+        oz,
+        olo,
+        ohi,
+        odt,
     ):
         xf = qd.dequantize_per_tensor.default(x, xs, xz, xlo, xhi, xdt)
         wf = _dq_weight(w, ws, wz, wlo, whi, wdt, axis, per_channel)
@@ -143,10 +157,28 @@ def _make_reference(op: str, relu: bool) -> Callable[..., Any]:
     """Integer reference of ``_make_search(op, *, relu)``; ``axis`` must be 0 if present."""
 
     def reference(
-        x: Value, xs: float, xz: int, xlo: int, xhi: int, xdt: torch.dtype,
-        w: Value, ws: Value, wz: Value, wlo: int, whi: int, wdt: torch.dtype, b: Value,
-        os: float, oz: int, olo: int, ohi: int, odt: torch.dtype,
-        axis: int = 0, stride: Any = None, padding: Any = None, dilation: Any = None,
+        x: Value,
+        xs: float,
+        xz: int,
+        xlo: int,
+        xhi: int,
+        xdt: torch.dtype,
+        w: Value,
+        ws: Value,
+        wz: Value,
+        wlo: int,
+        whi: int,
+        wdt: torch.dtype,
+        b: Value,
+        os: float,
+        oz: int,
+        olo: int,
+        ohi: int,
+        odt: torch.dtype,
+        axis: int = 0,
+        stride: Any = None,
+        padding: Any = None,
+        dilation: Any = None,
         groups: Any = None,
     ) -> Value:
         weight_view = [-1, 1] if op == "linear" else [-1, 1, 1, 1]  # (OC, IC[, KH, KW])
@@ -170,9 +202,7 @@ def _make_reference(op: str, relu: bool) -> Callable[..., Any]:
 
 # ---------------------------------------------------------------- add (+relu), max_pool2d
 def _make_search_add(relu: bool) -> Callable[..., Any]:
-    def search(  # type: ignore[no-untyped-def]
-        a, as_, az, alo, ahi, adt, b, bs, bz, blo, bhi, bdt, os, oz, olo, ohi, odt
-    ):
+    def search(a, as_, az, alo, ahi, adt, b, bs, bz, blo, bhi, bdt, os, oz, olo, ohi, odt):
         af = qd.dequantize_per_tensor.default(a, as_, az, alo, ahi, adt)
         bf = qd.dequantize_per_tensor.default(b, bs, bz, blo, bhi, bdt)
         y = aten.add.Tensor(af, bf)
@@ -185,9 +215,23 @@ def _make_search_add(relu: bool) -> Callable[..., Any]:
 
 def _make_reference_add(relu: bool) -> Callable[..., Any]:
     def reference(
-        a: Value, as_: float, az: int, alo: int, ahi: int, adt: torch.dtype,
-        b: Value, bs: float, bz: int, blo: int, bhi: int, bdt: torch.dtype,
-        os: float, oz: int, olo: int, ohi: int, odt: torch.dtype,
+        a: Value,
+        as_: float,
+        az: int,
+        alo: int,
+        ahi: int,
+        adt: torch.dtype,
+        b: Value,
+        bs: float,
+        bz: int,
+        blo: int,
+        bhi: int,
+        bdt: torch.dtype,
+        os: float,
+        oz: int,
+        olo: int,
+        ohi: int,
+        odt: torch.dtype,
     ) -> Value:
         a_f = aten.mul.Tensor(_to(_centered(a, az), torch.float32), as_ / os)
         b_f = aten.mul.Tensor(_to(_centered(b, bz), torch.float32), bs / os)
@@ -199,7 +243,7 @@ def _make_reference_add(relu: bool) -> Callable[..., Any]:
     return reference
 
 
-def _search_max_pool2d(  # type: ignore[no-untyped-def]
+def _search_max_pool2d(
     x, xs, xz, xlo, xhi, xdt, kernel, stride, padding, dilation, ceil, os, oz, olo, ohi, odt
 ):
     xf = qd.dequantize_per_tensor.default(x, xs, xz, xlo, xhi, xdt)
@@ -208,9 +252,22 @@ def _search_max_pool2d(  # type: ignore[no-untyped-def]
 
 
 def _ref_max_pool2d(
-    x: Value, xs: float, xz: int, xlo: int, xhi: int, xdt: torch.dtype,
-    kernel: list[int], stride: list[int], padding: list[int], dilation: list[int], ceil: bool,
-    os: float, oz: int, olo: int, ohi: int, odt: torch.dtype,
+    x: Value,
+    xs: float,
+    xz: int,
+    xlo: int,
+    xhi: int,
+    xdt: torch.dtype,
+    kernel: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    ceil: bool,
+    os: float,
+    oz: int,
+    olo: int,
+    ohi: int,
+    odt: torch.dtype,
 ) -> Value:
     # max commutes with the monotonic affine map: pool the integers, then requantize
     # (the identity when input and output qparams agree, the usual shared-qparams case).
@@ -219,23 +276,19 @@ def _ref_max_pool2d(
 
 
 # ---------------------------------------------------------------- the table
-@dataclass(frozen=True)
-class ReferencePattern:
+def _ref(name: str, search: Callable[..., Value], reference: Callable[..., Value]) -> Pattern:
     """One rewrite: ``search`` (q/dq form) -> ``reference`` (integer form), same parameters."""
-
-    name: str
-    search: Callable[..., Any]
-    reference: Callable[..., Any]
+    return Pattern(name, search, keyword_replace(reference))
 
 
-def _conv_like(op: str, per_channel: bool, relu: bool) -> ReferencePattern:
+def _conv_like(op: str, per_channel: bool, relu: bool) -> Pattern:
     kind = "pc" if per_channel else "pt"
     name = f"{op}{'_relu' if relu else ''}_{kind}_weight"
-    return ReferencePattern(name, _make_search(op, per_channel, relu), _make_reference(op, relu))
+    return _ref(name, _make_search(op, per_channel, relu), _make_reference(op, relu))
 
 
 # Order matters: larger patterns first, standalone q / dq last (they rewrite what is left).
-REFERENCE_PATTERNS: tuple[ReferencePattern, ...] = (
+REFERENCE_PATTERNS: tuple[Pattern, ...] = (
     _conv_like("linear", per_channel=False, relu=False),  # dq x, dq_pt w -> linear -> q
     _conv_like("linear", per_channel=True, relu=False),  # dq x, dq_pc w -> linear -> q
     _conv_like("linear", per_channel=False, relu=True),  # dq x, dq_pt w -> linear -> relu -> q
@@ -244,76 +297,16 @@ REFERENCE_PATTERNS: tuple[ReferencePattern, ...] = (
     _conv_like("conv2d", per_channel=True, relu=False),  # dq x, dq_pc w -> conv2d -> q
     _conv_like("conv2d", per_channel=False, relu=True),  # dq x, dq_pt w -> conv2d -> relu -> q
     _conv_like("conv2d", per_channel=True, relu=True),  # dq x, dq_pc w -> conv2d -> relu -> q
-    ReferencePattern("add", _make_search_add(False), _make_reference_add(False)),  # dq+dq -> add -> q
-    ReferencePattern("add_relu", _make_search_add(True), _make_reference_add(True)),  # ... -> relu -> q
-    ReferencePattern("max_pool2d", _search_max_pool2d, _ref_max_pool2d),  # dq -> max_pool2d -> q
-    ReferencePattern("quantize_per_tensor", _search_q, _ref_q),  # q -> round/clamp/to
-    ReferencePattern("dequantize_per_tensor", _search_dq, _ref_dq),  # dq -> (x - z) * s
-    ReferencePattern("dequantize_per_channel", _search_dq_pc, _ref_dq_pc),  # (x - z[c]) * s[c]
+    _ref("add", _make_search_add(False), _make_reference_add(False)),  # dq+dq -> add -> q
+    _ref("add_relu", _make_search_add(True), _make_reference_add(True)),  # ... -> relu -> q
+    _ref("max_pool2d", _search_max_pool2d, _ref_max_pool2d),  # dq -> max_pool2d -> q
+    _ref("quantize_per_tensor", _search_q, _ref_q),  # q -> round/clamp/to
+    _ref("dequantize_per_tensor", _search_dq, _ref_dq),  # dq -> (x - z) * s
+    _ref("dequantize_per_channel", _search_dq_pc, _ref_dq_pc),  # (x - z[c]) * s[c]
 )
 
 
 # ---------------------------------------------------------------- the pass
-def _pattern_graph(search: Callable[..., Any]) -> Graph:
-    """Trace ``search``; drop the placeholders this variant does not use (matcher needs none)."""
-    graph = torch.fx.symbolic_trace(search).graph
-    for node in list(graph.nodes):
-        if node.op == "placeholder" and not node.users:
-            graph.erase_node(node)
-    return graph
-
-
-def _bindings(pattern: Graph, match: InternalMatch) -> dict[str, Any]:
-    """Parameter name -> the graph node or literal the pattern placeholder matched."""
-    return {pn.target: match.nodes_map[pn] for pn in pattern.nodes if pn.op == "placeholder"}
-
-
-def _inline_reference(
-    gm: GraphModule, reference: Callable[..., Any], bound: dict[str, Any], anchor: Node
-) -> Node:
-    """Trace ``reference`` on ``bound`` (nodes become proxies) and insert it before ``anchor``."""
-    sub = Graph()
-    tracer = GraphAppendingTracer(sub)
-    placeholders: dict[Node, Node] = {}
-    kwargs: dict[str, Any] = {}
-    for name, value in bound.items():
-        if isinstance(value, Node):
-            ph = sub.placeholder(name)
-            placeholders[ph] = value
-            kwargs[name] = Proxy(ph, tracer)
-        else:
-            kwargs[name] = value
-    out = reference(**kwargs)
-    sub.output(out.node)
-    with gm.graph.inserting_before(anchor):
-        result = gm.graph.graph_copy(sub, val_map=dict(placeholders))
-    if not isinstance(result, Node):
-        raise TypeError(f"reference {reference.__name__} for node {anchor.name!r} must return "
-                        f"one tensor, got {type(result).__name__}")
-    return result
-
-
-def _apply(gm: GraphModule, pattern: ReferencePattern) -> int:
-    """Rewrite every non-overlapping match of ``pattern``; returns the number rewritten."""
-    search = _pattern_graph(pattern.search)
-    matcher = SubgraphMatcher(search, match_output=False, match_placeholder=False,
-                              remove_overlapping_matches=True, ignore_literals=False)
-    count = 0
-    for match in matcher.match(gm.graph):
-        (root,) = match.returning_nodes
-        if any(n.graph is not gm.graph for n in match.nodes_map.values() if isinstance(n, Node)):
-            continue  # a node erased by an earlier match of this pattern
-        new = _inline_reference(gm, pattern.reference, _bindings(search, match), root)
-        new.meta.update({k: v for k, v in root.meta.items() if k != "val"})
-        root.replace_all_uses_with(new)
-        internal = [match.nodes_map[pn] for pn in search.nodes if pn.op == "call_function"]
-        for node in reversed(internal):
-            if not node.users:
-                gm.graph.erase_node(node)
-        count += 1
-    return count
-
-
 def reference_representation_rewrite(model: GraphModule) -> dict[str, int]:
     """Rewrite ``model`` (a converted q/dq program) in place into the integer reference form.
 
@@ -323,7 +316,7 @@ def reference_representation_rewrite(model: GraphModule) -> dict[str, int]:
     """
     counts: dict[str, int] = {}
     for pattern in REFERENCE_PATTERNS:
-        n = _apply(model, pattern)
+        n = len(rewrite(model, pattern))
         if n:
             counts[pattern.name] = n
     model.graph.eliminate_dead_code()

@@ -1,0 +1,111 @@
+"""Every ``node.meta`` / ``GraphModule.meta`` key pt2q writes, and the accessors that read them.
+
+One place, so that a quantizer, a pass, a lowering and the debugger never spell a key twice:
+
+| key                                           | on             | written by             | holds                                   |
+| --------------------------------------------- | -------------- | ---------------------- | --------------------------------------- |
+| ``quantization_annotation``                   | node           | quantizers             | ``QuantizationAnnotation``              |
+| ``pt2q_int8_output``                          | node           | quantizers             | the node's output is int8 (bool)        |
+| ``pt2q_float_reason``                         | node           | quantizers             | why the node stays float (str)          |
+| ``pt2q_fused_into``                           | node           | quantizers             | name of the anchor a post-op fuses into |
+| ``custom["numeric_debug_handle"]``            | node           | the debugger           | the node's numeric debug handle (int)   |
+| ``pt2q_quantized_output``                     | node           | lowerings              | (scale, zero point) of an int8 output   |
+| ``pt2q``                                      | GraphModule    | prepare / convert      | stage, QAT flag, observer descriptions  |
+
+The debug handle lives under ``meta["custom"]`` because ``torch.export`` carries that dict
+through ``run_decompositions``, re-export and save/load.
+"""
+
+from __future__ import annotations
+
+from torch.fx import Node
+
+__all__ = [
+    "Q_ANNOTATION_KEY",
+    "INT8_OUTPUT_KEY",
+    "FLOAT_REASON_KEY",
+    "FUSED_INTO_KEY",
+    "CUSTOM_KEY",
+    "NUMERIC_DEBUG_HANDLE_KEY",
+    "QUANTIZED_OUTPUT_KEY",
+    "PT2Q_META_KEY",
+    "CARRIED_META_KEYS",
+    "get_handle",
+    "set_handle",
+    "copy_handle",
+    "get_quantized_output",
+    "set_quantized_output",
+    "copy_meta",
+]
+
+# ---------------------------------------------------------------- written by quantizers
+Q_ANNOTATION_KEY = "quantization_annotation"
+INT8_OUTPUT_KEY = "pt2q_int8_output"
+FLOAT_REASON_KEY = "pt2q_float_reason"
+FUSED_INTO_KEY = "pt2q_fused_into"
+
+# ---------------------------------------------------------------- numeric debug handles
+CUSTOM_KEY = "custom"
+NUMERIC_DEBUG_HANDLE_KEY = "numeric_debug_handle"
+
+# ---------------------------------------------------------------- written by lowerings
+# On a lowered node whose output is an integer tensor (e.g. a NEON int8 op): the (scale,
+# zero_point) that dequantizes it, so the debugger compares it with the reference's float values.
+QUANTIZED_OUTPUT_KEY = "pt2q_quantized_output"
+
+# ---------------------------------------------------------------- GraphModule.meta
+# {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]}}
+PT2Q_META_KEY = "pt2q"
+
+# Keys pt2q carries from an original node onto the nodes it creates: nn_module_stack /
+# stack_trace keep module paths and source lines for debugging. "custom" (user data, numeric
+# debug handles) is deliberately not carried: a handle names one float node, and the q/dq nodes
+# around it must not claim it too.
+CARRIED_META_KEYS = ("nn_module_stack", "stack_trace", "source_fn_stack", "from_node")
+
+
+def get_handle(node: Node) -> int | None:
+    """The numeric debug handle of ``node``, or None when it has none."""
+    custom = node.meta.get(CUSTOM_KEY)
+    if not isinstance(custom, dict):
+        return None
+    handle = custom.get(NUMERIC_DEBUG_HANDLE_KEY)
+    return int(handle) if isinstance(handle, int) else None
+
+
+def set_handle(node: Node, handle: int) -> None:
+    """Store ``handle`` in ``node.meta["custom"]`` (creating the dict when missing)."""
+    custom = node.meta.get(CUSTOM_KEY)
+    if not isinstance(custom, dict):
+        custom = {}
+        node.meta[CUSTOM_KEY] = custom
+    custom[NUMERIC_DEBUG_HANDLE_KEY] = int(handle)
+
+
+def copy_handle(src: Node, dst: Node) -> None:
+    """Give ``dst`` (a node that computes ``src``'s value, e.g. a fused kernel) ``src``'s
+    ``meta["custom"]`` (handle included); nothing when ``src`` has none."""
+    custom = src.meta.get(CUSTOM_KEY)
+    if isinstance(custom, dict):
+        dst.meta[CUSTOM_KEY] = dict(custom)
+
+
+def get_quantized_output(node: Node) -> tuple[float, int] | None:
+    """(scale, zero point) of ``node``'s integer output as a lowering declared it, or None."""
+    value = node.meta.get(QUANTIZED_OUTPUT_KEY)
+    if value is None:
+        return None
+    scale, zero_point = value
+    return float(scale), int(zero_point)
+
+
+def set_quantized_output(node: Node, scale: float, zero_point: int) -> None:
+    """Declare that ``node`` outputs integers that dequantize with ``(scale, zero_point)``."""
+    node.meta[QUANTIZED_OUTPUT_KEY] = (float(scale), int(zero_point))
+
+
+def copy_meta(src: Node, dst: Node) -> None:
+    """Copy the carried metadata keys of ``src`` onto ``dst`` (only those ``src`` has)."""
+    for key in CARRIED_META_KEYS:
+        if key in src.meta:
+            dst.meta[key] = src.meta[key]
