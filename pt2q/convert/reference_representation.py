@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Proxy
 
+from pt2q.qdq import searches
 from pt2q.qdq.engine import Pattern, Value, keyword_replace, rewrite
 
 __all__ = ["REFERENCE_PATTERNS", "reference_representation_rewrite"]
@@ -76,27 +77,15 @@ def _accumulate(acc_i32: Value, bias: Value, acc_scale: Value, channel_view: lis
 
 
 # ---------------------------------------------------------------- q / dq
-def _search_q(x, s, z, lo, hi, dt):
-    return qd.quantize_per_tensor.default(x, s, z, lo, hi, dt)
-
-
 def _ref_q(x: Value, s: float, z: int, lo: int, hi: int, dt: torch.dtype) -> Value:
     # Same formula as quantized_decomposed.quantize_per_tensor: x * (1/s), round, + z, clamp.
     rounded = aten.round.default(aten.mul.Tensor(x, 1.0 / s))
     return _to(aten.clamp.default(aten.add.Tensor(rounded, z), lo, hi), dt)
 
 
-def _search_dq(x, s, z, lo, hi, dt):
-    return qd.dequantize_per_tensor.default(x, s, z, lo, hi, dt)
-
-
 def _ref_dq(x: Value, s: float, z: int, lo: int, hi: int, dt: torch.dtype) -> Value:
     # Same formula as quantized_decomposed.dequantize_per_tensor: (x.float() - z) * s.
     return aten.mul.Tensor(aten.sub.Tensor(_to(x, torch.float32), z), s)
-
-
-def _search_dq_pc(x, s, z, axis, lo, hi, dt):
-    return qd.dequantize_per_channel.default(x, s, z, axis, lo, hi, dt)
 
 
 def _ref_dq_pc(x: Value, s: Value, z: Value, axis: int, lo: int, hi: int, dt: torch.dtype) -> Value:
@@ -106,55 +95,8 @@ def _ref_dq_pc(x: Value, s: Value, z: Value, axis: int, lo: int, hi: int, dt: to
 
 
 # ---------------------------------------------------------------- linear / conv2d
-def _dq_weight(w, ws, wz, wlo, whi, wdt, axis, per_channel):
-    if per_channel:
-        return qd.dequantize_per_channel.default(w, ws, wz, axis, wlo, whi, wdt)
-    return qd.dequantize_per_tensor.default(w, ws, wz, wlo, whi, wdt)
-
-
-def _make_search(op: str, per_channel: bool, relu: bool) -> Callable[..., Any]:
-    """The q/dq search function of ``dq(x), dq(w) -> op(x, w, b, *params) [-> relu] -> q``."""
-
-    def search(
-        x,
-        xs,
-        xz,
-        xlo,
-        xhi,
-        xdt,
-        w,
-        ws,
-        wz,
-        wlo,
-        whi,
-        wdt,
-        axis,
-        b,
-        stride,
-        padding,
-        dilation,
-        groups,
-        os,
-        oz,
-        olo,
-        ohi,
-        odt,
-    ):
-        xf = qd.dequantize_per_tensor.default(x, xs, xz, xlo, xhi, xdt)
-        wf = _dq_weight(w, ws, wz, wlo, whi, wdt, axis, per_channel)
-        if op == "linear":
-            y = aten.linear.default(xf, wf, b)
-        else:
-            y = aten.conv2d.default(xf, wf, b, stride, padding, dilation, groups)
-        if relu:
-            y = aten.relu.default(y)
-        return qd.quantize_per_tensor.default(y, os, oz, olo, ohi, odt)
-
-    return search  # parameters unused by this variant are dropped after tracing
-
-
 def _make_reference(op: str, relu: bool) -> Callable[..., Any]:
-    """Integer reference of ``_make_search(op, *, relu)``; ``axis`` must be 0 if present."""
+    """Integer reference of ``searches.weighted(op, *, relu)``; ``axis`` must be 0 if present."""
 
     def reference(
         x: Value,
@@ -201,18 +143,6 @@ def _make_reference(op: str, relu: bool) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------- add (+relu), max_pool2d
-def _make_search_add(relu: bool) -> Callable[..., Any]:
-    def search(a, as_, az, alo, ahi, adt, b, bs, bz, blo, bhi, bdt, os, oz, olo, ohi, odt):
-        af = qd.dequantize_per_tensor.default(a, as_, az, alo, ahi, adt)
-        bf = qd.dequantize_per_tensor.default(b, bs, bz, blo, bhi, bdt)
-        y = aten.add.Tensor(af, bf)
-        if relu:
-            y = aten.relu.default(y)
-        return qd.quantize_per_tensor.default(y, os, oz, olo, ohi, odt)
-
-    return search
-
-
 def _make_reference_add(relu: bool) -> Callable[..., Any]:
     def reference(
         a: Value,
@@ -241,14 +171,6 @@ def _make_reference_add(relu: bool) -> Callable[..., Any]:
         return _to(aten.clamp.default(shifted, lo, ohi), odt)
 
     return reference
-
-
-def _search_max_pool2d(
-    x, xs, xz, xlo, xhi, xdt, kernel, stride, padding, dilation, ceil, os, oz, olo, ohi, odt
-):
-    xf = qd.dequantize_per_tensor.default(x, xs, xz, xlo, xhi, xdt)
-    y = aten.max_pool2d.default(xf, kernel, stride, padding, dilation, ceil)
-    return qd.quantize_per_tensor.default(y, os, oz, olo, ohi, odt)
 
 
 def _ref_max_pool2d(
@@ -284,7 +206,7 @@ def _ref(name: str, search: Callable[..., Value], reference: Callable[..., Value
 def _conv_like(op: str, per_channel: bool, relu: bool) -> Pattern:
     kind = "pc" if per_channel else "pt"
     name = f"{op}{'_relu' if relu else ''}_{kind}_weight"
-    return _ref(name, _make_search(op, per_channel, relu), _make_reference(op, relu))
+    return _ref(name, searches.weighted(op, per_channel, relu), _make_reference(op, relu))
 
 
 # Order matters: larger patterns first, standalone q / dq last (they rewrite what is left).
@@ -297,12 +219,16 @@ REFERENCE_PATTERNS: tuple[Pattern, ...] = (
     _conv_like("conv2d", per_channel=True, relu=False),  # dq x, dq_pc w -> conv2d -> q
     _conv_like("conv2d", per_channel=False, relu=True),  # dq x, dq_pt w -> conv2d -> relu -> q
     _conv_like("conv2d", per_channel=True, relu=True),  # dq x, dq_pc w -> conv2d -> relu -> q
-    _ref("add", _make_search_add(False), _make_reference_add(False)),  # dq+dq -> add -> q
-    _ref("add_relu", _make_search_add(True), _make_reference_add(True)),  # ... -> relu -> q
-    _ref("max_pool2d", _search_max_pool2d, _ref_max_pool2d),  # dq -> max_pool2d -> q
-    _ref("quantize_per_tensor", _search_q, _ref_q),  # q -> round/clamp/to
-    _ref("dequantize_per_tensor", _search_dq, _ref_dq),  # dq -> (x - z) * s
-    _ref("dequantize_per_channel", _search_dq_pc, _ref_dq_pc),  # (x - z[c]) * s[c]
+    _ref(
+        "add", searches.binary("add", relu=False), _make_reference_add(False)
+    ),  # dq+dq -> add -> q
+    _ref(
+        "add_relu", searches.binary("add", relu=True), _make_reference_add(True)
+    ),  # ... -> relu -> q
+    _ref("max_pool2d", searches.max_pool2d(relu=False), _ref_max_pool2d),  # dq -> max_pool2d -> q
+    _ref("quantize_per_tensor", searches.q_per_tensor, _ref_q),  # q -> round/clamp/to
+    _ref("dequantize_per_tensor", searches.dq_per_tensor, _ref_dq),  # dq -> (x - z) * s
+    _ref("dequantize_per_channel", searches.dq_per_channel, _ref_dq_pc),  # (x - z[c]) * s[c]
 )
 
 

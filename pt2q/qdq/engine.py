@@ -64,14 +64,20 @@ class Pattern:
     search: Callable[..., Any]
     replace: Callable[[Rewrite], Value]
 
-    @functools.cached_property
+    @property
     def graph(self) -> Graph:
-        """The traced search graph; placeholders the search does not use are dropped."""
-        graph = torch.fx.symbolic_trace(self.search).graph
-        for node in list(graph.nodes):
-            if node.op == "placeholder" and not node.users:
-                graph.erase_node(node)
-        return graph
+        """The traced search graph (traced once per search function; never modified)."""
+        return _trace(self.search)
+
+
+@functools.cache
+def _trace(search: Callable[..., Any]) -> Graph:
+    """Trace ``search``; drop the placeholders this variant does not use (matcher needs none)."""
+    graph = torch.fx.symbolic_trace(search).graph
+    for node in list(graph.nodes):
+        if node.op == "placeholder" and not node.users:
+            graph.erase_node(node)
+    return graph
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,11 @@ class Rewrite:
 
     ``r[name]`` is a Proxy for a bound node and the literal itself otherwise; ``r.tensor(name)``
     the constant behind a ``get_attr`` binding; ``r.constant(name, tensor)`` a new constant
-    (registered on the module only when the replacement is accepted).
+    (registered on the module only when the replacement is accepted). A lowering sets
+    ``r.kernel`` to the kernel the replacement runs; it comes back in the ``RewriteResult``.
     """
+
+    kernel: str | None = None
 
     def __init__(self, gm: GraphModule, match: Match, resolve: Callable[[Node], Node]) -> None:
         self.gm = gm
@@ -201,9 +210,10 @@ def keyword_replace(fn: Callable[..., Value]) -> Callable[[Rewrite], Value]:
 
 @dataclass
 class RewriteResult:
-    """Outcome of :func:`rewrite`: (match, new node) per rewrite, (match, reason) per rejection."""
+    """Outcome of :func:`rewrite`: (match, new node, ``r.kernel``) per rewrite, (match, reason)
+    per rejection."""
 
-    rewritten: list[tuple[Match, Node]] = field(default_factory=list)
+    rewritten: list[tuple[Match, Node, str | None]] = field(default_factory=list)
     rejected: list[tuple[Match, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -260,5 +270,5 @@ def rewrite(gm: GraphModule, pattern: Pattern) -> RewriteResult:
         for node in reversed(match.nodes):
             if not node.users:
                 gm.graph.erase_node(node)
-        result.rewritten.append((match, new))
+        result.rewritten.append((match, new, r.kernel))
     return result
