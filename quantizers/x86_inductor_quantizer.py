@@ -13,7 +13,8 @@ Recipe (the same annotations as torchao 0.18's X86InductorQuantizer, found on th
 * never: scaled_dot_product_attention and bmm (Inductor in torch 2.13 has no int8 SDPA or int8
   bmm fusion); the coverage report says so for each such node, and for a matmul not opted in.
 * int8-in-int8-out propagation: max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, flatten,
-  view/reshape get int8 in/out (output shares the input's qparams) behind int8 producers.
+  view/reshape get int8 in/out (output shares the input's qparams) behind int8 producers,
+  only inside an int8 chain (their output reaches an int8 consumer: no wasted q/dq).
 
 ``transform_for_annotation`` removes eval-mode dropout first (``aten.dropout(x, p, False)`` is
 an identity that would hide BERT's ``dense -> dropout -> add(residual)`` from the linear+add
@@ -106,14 +107,6 @@ X86_FLOAT_REASONS: Mapping[OpOverload, str] = MappingProxyType(
 _RESHAPES = frozenset({aten.flatten.using_ints, aten.view.default, aten.reshape.default})
 X86_INT8_PROPAGATION = Int8PropagationFamily(
     ops=MAX_POOL_OPS | AVG_POOL_OPS | ADAPTIVE_AVG_POOL_OPS | CAT_OPS | _RESHAPES,
-    flatten_needs_quantizable_user=X86_CONV.anchor_ops
-    | X86_LINEAR.anchor_ops
-    | X86_MATMUL.ops
-    | X86_MUL.ops
-    | MAX_POOL_OPS
-    | AVG_POOL_OPS
-    | ADAPTIVE_AVG_POOL_OPS
-    | CAT_OPS,
 )
 
 

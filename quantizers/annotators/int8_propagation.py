@@ -7,8 +7,13 @@ inputs all end a quantized pattern (see ``has_int8_output``)::
                                             output SharedQuantizationSpec((producer, pool))
     p0, p1, ... -> cat                cat:  {p0: A, p1..: Shared((p0, cat))}, output Shared((p0, cat))
 
-so dq -> op -> q keeps one scale and Inductor lowers it to the int8 op. ``flatten`` is extended
-only when one of its users is a quantizable op (as in torchao's recipe).
+so dq -> op -> q keeps one scale and Inductor lowers it to the int8 op.
+
+A pass-through op is extended only *inside an int8 chain*: its output must reach, through
+other ops of ``ops`` only, a node whose annotation quantizes that edge (a conv / linear / mul
+input, ...). Otherwise its int8 output would be dequantized straight into a float op: a q/dq
+pair that costs time and accuracy for nothing (attention: ``q/k/v linear -> view -> permute ->
+float matmul`` quantizes nothing after the linears).
 """
 
 from __future__ import annotations
@@ -17,32 +22,48 @@ from dataclasses import dataclass
 
 from torch.fx import GraphModule, Node
 
-from pt2q.quantizer import QuantizationSpecBase, SharedQuantizationSpec
+from pt2q.quantizer import (
+    Q_ANNOTATION_KEY,
+    QuantizationAnnotation,
+    QuantizationSpecBase,
+    SharedQuantizationSpec,
+)
 from pt2q.quantizers.annotation import (
     any_annotated,
     has_int8_output,
+    is_annotated,
     set_float_reason,
     write_annotation,
 )
 from pt2q.quantizers.config_rules import ConfigRules
-from pt2q.quantizers.op_tables import CAT_OPS, OpOverload, aten
+from pt2q.quantizers.op_tables import CAT_OPS, OpOverload
 
 __all__ = ["Int8PropagationFamily", "annotate_int8_propagation"]
 
 
 @dataclass(frozen=True)
 class Int8PropagationFamily:
-    """``ops`` extended when their input is int8; ``flatten_needs_quantizable_user`` lists the
-    ops one of flatten's users must be for flatten to be extended."""
+    """``ops`` extended when their input is int8 and their output feeds an int8 consumer."""
 
     ops: frozenset[OpOverload]
-    flatten_needs_quantizable_user: frozenset[OpOverload]
 
 
 def _inputs(node: Node) -> list[Node]:
     if node.target in CAT_OPS:
         return [a for a in node.args[0] if isinstance(a, Node)]  # type: ignore[union-attr]
     return [node.args[0]] if isinstance(node.args[0], Node) else []
+
+
+def _feeds_int8_consumer(node: Node, ops: frozenset[OpOverload]) -> bool:
+    """Whether ``node``'s output reaches, through ``ops`` only, an annotation quantizing it."""
+    for user in node.users:
+        ann = user.meta.get(Q_ANNOTATION_KEY)
+        if isinstance(ann, QuantizationAnnotation) and node in ann.input_qspec_map:
+            return True
+        if user.op == "call_function" and user.target in ops and not is_annotated(user):
+            if _feeds_int8_consumer(user, ops):
+                return True
+    return False
 
 
 def annotate_int8_propagation(
@@ -65,10 +86,11 @@ def annotate_int8_propagation(
         if not inputs or not all(has_int8_output(i) for i in inputs):
             set_float_reason(node, "input is not the int8 output of a quantized pattern")
             continue
-        if node.target == aten.flatten.using_ints and node.users:
-            if not any(u.target in family.flatten_needs_quantizable_user for u in node.users):
-                set_float_reason(node, "flatten has no quantizable user")
-                continue
+        if not _feeds_int8_consumer(node, family.ops):
+            set_float_reason(
+                node, "output feeds no int8 consumer (a q/dq pair here would be wasted)"
+            )
+            continue
         first = inputs[0]
         shared = SharedQuantizationSpec((first, node))
         input_map: dict[Node, QuantizationSpecBase | None] = {first: act}
