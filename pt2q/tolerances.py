@@ -59,3 +59,30 @@ def assert_within_steps(
     # A tiny slack absorbs float64 division noise at exactly `steps` steps.
     if err > steps + 1e-6:
         raise AssertionError(f"{what}: max error {err:.4f} quantization steps > allowed {steps}")
+
+
+# ---- LLM weight kernels (float outputs) -------------------------------------------------------
+# aten._weight_int8pack_mm / _weight_int4pack_mm_for_cpu (x86) and the NEON f32-qc8w / f32-qc4w /
+# qd8-f32-qc4w GEMMs against the reference program's dequantize -> aten.linear. Their outputs
+# are float, so the "step" is the rounding unit of the dot product: eps(compute dtype) *
+# sum_k |x[m, k]| * range[n, k], where range is the weight's full quantized range
+# (qmax - qmin) * scale of element (n, k) (see `float_dot_step`). The kernels apply scales after
+# or inside the k-sum, dequantize int4 as (u - 8) * scale + zero (zero = (8 - zp) * scale,
+# rounded once) and accumulate in another order.
+# float32 activations: fp32 rounding of each term and of the sum, a few units.
+LLM_WEIGHT_KERNEL_FP32_STEPS = 4
+# bfloat16 activations and scales (the fast path of torch's x86 kernels): x and the scales
+# are rounded to 8 mantissa bits (half a bf16 eps each), the sum is fp32.
+LLM_WEIGHT_KERNEL_BF16_STEPS = 2
+
+
+def float_dot_step(
+    x: torch.Tensor, weight_range: torch.Tensor, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The step of the LLM rule above for ``x`` (..., K) against weights whose per-element
+    full range is ``weight_range`` (N, K): (..., N) = eps(dtype) * |x| @ weight_range.T."""
+    mag = x.double().abs().reshape(-1, x.shape[-1]) @ weight_range.double().t()
+    return (torch.finfo(dtype).eps * mag).reshape(*x.shape[:-1], weight_range.shape[0])
+
+
+__all__ += ["LLM_WEIGHT_KERNEL_FP32_STEPS", "LLM_WEIGHT_KERNEL_BF16_STEPS", "float_dot_step"]

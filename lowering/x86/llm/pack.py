@@ -1,0 +1,91 @@
+"""Packing LLM weights once, at lowering, for torch's x86 CPU weight kernels.
+
+* int8 per channel, symmetric -> ``aten._weight_int8pack_mm(x (M, K), w int8 (N, K), scale (N))``
+  computes ``(x @ w.T) * scale``.
+* int4 per group (32 / 64 / 128 / 256) -> ``aten._convert_weight_to_int4pack_for_cpu`` (two
+  nibbles a byte, N padded to a multiple of 16) and ``aten._weight_int4pack_mm_for_cpu(x,
+  packed, group, scale_zeros (K / group, N, 2))``, which dequantizes ``(u - 8) * scale + zero``
+  from unsigned nibbles ``u`` in [0, 15]. The reference computes ``(q - zp) * scale``; with
+  ``u = q - qmin`` and ``zp' = zp - qmin`` the float-domain zero is ``(8 - zp') * scale``,
+  computed in float64 from the integer zero point and rounded once to the compute dtype.
+
+Every packed tensor is a plain tensor the lowering registers as a buffer; ``nbytes`` of those
+buffers is the lowered program's weight size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pt2q.lowering.x86.llm.match import NotLlm, WeightQ
+
+__all__ = ["INT4_GROUP_SIZES", "INT4_N_MULTIPLE", "PackedWeight", "pack_weight"]
+
+INT4_GROUP_SIZES = (32, 64, 128, 256)  # what _weight_int4pack_mm_for_cpu accepts
+INT4_N_MULTIPLE = 16  # _convert_weight_to_int4pack_for_cpu needs N % 16 == 0: pad with zeros
+_INNER_K_TILES = 2
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class PackedWeight:
+    """A weight ready for its kernel: ``tensors`` are (packed weight, scales[-and-zeros]),
+    ``kernel`` the aten op's name, ``n`` the real out_features (the kernel may compute more)."""
+
+    kernel: str
+    tensors: tuple[torch.Tensor, torch.Tensor]
+    n: int
+    group_size: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors)
+
+
+def _int8(w: WeightQ, dtype: torch.dtype) -> PackedWeight:
+    if not w.per_channel:
+        raise NotLlm(
+            f"weight {w.node.name}: int8 per-group weights (group {w.group_size}); torch's x86 "
+            "int8 weight kernel takes one scale per output channel"
+        )
+    if bool((w.zero_point != 0).any()):
+        raise NotLlm(
+            f"weight {w.node.name}: int8 weights with non-zero zero points; "
+            "aten._weight_int8pack_mm is symmetric (quantize the weights symmetrically)"
+        )
+    scale = w.scale.reshape(-1).to(dtype)
+    return PackedWeight("aten._weight_int8pack_mm", (w.q.contiguous(), scale), w.q.shape[0], 0)
+
+
+def _int4(w: WeightQ, dtype: torch.dtype) -> PackedWeight:
+    n, k = w.q.shape
+    group = w.group_size
+    if group not in INT4_GROUP_SIZES:
+        raise NotLlm(
+            f"weight {w.node.name}: int4 group size {group}; aten._weight_int4pack_mm_for_cpu "
+            f"takes {INT4_GROUP_SIZES}"
+        )
+    u = w.q.to(torch.int32) - w.qmin  # unsigned nibbles, [0, 15]
+    if int(u.min()) < 0 or int(u.max()) > 15:
+        raise NotLlm(f"weight {w.node.name}: values outside [{w.qmin}, {w.qmax}]")
+    zero = (8.0 - (w.zero_point - w.qmin)) * w.scale  # float64, exact for integer zero points
+    n_pad = -(-n // INT4_N_MULTIPLE) * INT4_N_MULTIPLE
+    if n_pad != n:
+        u = torch.cat([u, torch.full((n_pad - n, k), 8, dtype=torch.int32)])
+        pad = torch.zeros((n_pad - n, w.scale.shape[1]), dtype=torch.float64)
+        scale, zero = torch.cat([w.scale, pad]), torch.cat([zero, pad])
+    else:
+        scale = w.scale
+    packed = aten._convert_weight_to_int4pack_for_cpu(u.contiguous(), _INNER_K_TILES)
+    scale_zeros = torch.stack([scale.t(), zero.t()], dim=-1).to(dtype).contiguous()  # (G, N, 2)
+    return PackedWeight("aten._weight_int4pack_mm_for_cpu", (packed, scale_zeros), n, group)
+
+
+def pack_weight(w: WeightQ, dtype: torch.dtype = torch.float32) -> PackedWeight:
+    """Pack ``w`` for the kernel of its bit width, scales in ``dtype`` (the activations' dtype
+    at the kernel: float32, or bfloat16 for the fast path). Raises NotLlm with the reason when
+    no torch x86 kernel takes it."""
+    return _int4(w, dtype) if w.bits == 4 else _int8(w, dtype)
