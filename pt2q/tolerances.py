@@ -15,6 +15,7 @@ __all__ = [
     "QDQ_VS_HAND_REFERENCE_STEPS",
     "LOWERED_VS_REFERENCE_STEPS",
     "LOWERED_BF16_VS_REFERENCE_STEPS",
+    "MERGED_HISTOGRAM_VS_SINGLE_PROCESS_STEPS",
     "max_error_in_steps",
     "assert_within_steps",
 ]
@@ -33,6 +34,13 @@ LOWERED_VS_REFERENCE_STEPS = 1
 # The same with int8-mixed-bf16: values between int8 kernels are rounded to bf16 (8 mantissa
 # bits), which can move a requantized value across one more rounding boundary.
 LOWERED_BF16_VS_REFERENCE_STEPS = 2
+# Histogram statistics merged from several processes (pt2q.distributed, merge_observer_state_dicts)
+# against one process calibrating on all the data, in steps of the single-process scale: both
+# searches run on histograms of the same data over the same range, binned differently (each
+# process re-bins when its own range grows, the merge re-bins onto the union range), so the
+# chosen clipping range may move: both ends of the representable range
+# [(quant_min - zero_point) * scale, (quant_max - zero_point) * scale] stay within one step.
+MERGED_HISTOGRAM_VS_SINGLE_PROCESS_STEPS = 1
 
 
 def max_error_in_steps(

@@ -140,7 +140,7 @@ def load_observer_state_dict(mod: nn.Module, obs_dict: Mapping[str, torch.Tensor
         )
     if errors:
         raise ObserverStateDictError(
-            "load_observer_state_dict: " + "; ".join(errors) + ". The state was saved from a "
+            "load_observer_state_dict: " + " ".join(errors) + " The state was saved from a "
             "model prepared differently (other quantizer or observer settings)."
         )
     for name, module in modules:
