@@ -6,7 +6,7 @@ boolean argument of the aten op::
     batch_norm.default(x, w, b, running_mean, running_var, training, momentum, eps, cudnn)
     dropout.default(x, p, train)
 
-Switching mode flips that flag **in place** and touches nothing else, so batch-norm ``eps`` /
+Switching mode flips that flag **in place** (also for the in-place ``dropout_`` forms) and touches nothing else, so batch-norm ``eps`` /
 ``momentum`` and dropout ``p`` stay exactly what the user exported (torchao re-traces default
 patterns and resets them to 1e-5 / 0.1 / 0.5). The ops handled are the rows of ``_TRAIN_FLAG``
 (flag flip) and ``_EVAL_ONLY_TO_TRAIN`` (eval-only op swapped for its train twin); ops without
@@ -25,15 +25,20 @@ is gone), so it is left alone.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.fx import GraphModule, Node
 
 __all__ = [
+    "WrapperModule",
+    "model_is_exported",
     "move_exported_model_to_eval",
     "move_exported_model_to_train",
     "allow_exported_model_train_eval",
+    "disallow_exported_model_train_eval",
 ]
 
 aten = torch.ops.aten
@@ -55,6 +60,11 @@ _TRAIN_FLAG: dict[torch._ops.OpOverload, _TrainFlag] = {
     aten.alpha_dropout.default: _TrainFlag(2, "train"),
     aten.feature_alpha_dropout.default: _TrainFlag(2, "train"),
     aten.native_dropout.default: _TrainFlag(2, "train"),
+    # in-place forms (F.dropout(..., inplace=True)), same flag position
+    aten.dropout_.default: _TrainFlag(2, "train"),
+    aten.feature_dropout_.default: _TrainFlag(2, "train"),
+    aten.alpha_dropout_.default: _TrainFlag(2, "train"),
+    aten.feature_alpha_dropout_.default: _TrainFlag(2, "train"),
     aten.batch_norm.default: _TrainFlag(5, "training", running_mean_index=3),
     aten.native_batch_norm.default: _TrainFlag(5, "training", running_mean_index=3),
     aten._native_batch_norm_legit.default: _TrainFlag(5, "training", running_mean_index=3),
@@ -224,3 +234,45 @@ def allow_exported_model_train_eval(model: GraphModule) -> GraphModule:
     model.train = types.MethodType(_train, model)  # type: ignore[method-assign]
     model.eval = types.MethodType(_eval, model)  # type: ignore[method-assign]
     return model
+
+
+_TRAIN_EVAL_MESSAGE = (
+    "Calling {call} on an exported (prepared / converted) model is not supported: it would not "
+    "switch dropout or batch norm in the graph. Call pt2q.move_exported_model_to_train(model) "
+    "or pt2q.move_exported_model_to_eval(model) instead, or pt2q."
+    "allow_exported_model_train_eval(model) once to make train()/eval() do that."
+)
+
+
+def disallow_exported_model_train_eval(model: GraphModule) -> GraphModule:
+    """Make ``model.train()`` / ``model.eval()`` raise ``NotImplementedError`` (as torch does
+    on ``torch.export.export(...).module()``); prepare and convert put this guard on what they
+    return. ``allow_exported_model_train_eval`` lifts it. Returns ``model``."""
+
+    def _train(self: GraphModule, mode: bool = True) -> GraphModule:
+        raise NotImplementedError(_TRAIN_EVAL_MESSAGE.format(call=f"train({mode})"))
+
+    def _eval(self: GraphModule) -> GraphModule:
+        raise NotImplementedError(_TRAIN_EVAL_MESSAGE.format(call="eval()"))
+
+    model.train = types.MethodType(_train, model)  # type: ignore[method-assign]
+    model.eval = types.MethodType(_eval, model)  # type: ignore[method-assign]
+    return model
+
+
+def model_is_exported(m: torch.nn.Module) -> bool:
+    """True if ``m`` is a GraphModule produced by ``torch.export`` (its nodes carry ``val``
+    metadata), False for a symbolically traced or eager module."""
+    return isinstance(m, GraphModule) and any("val" in n.meta for n in m.graph.nodes)
+
+
+class WrapperModule(torch.nn.Module):
+    """An ``nn.Module`` whose forward calls ``fn``: lets a plain function be exported."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Return ``fn(*args, **kwargs)``."""
+        return self.fn(*args, **kwargs)

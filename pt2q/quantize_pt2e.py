@@ -16,13 +16,16 @@ from pt2q.convert.calibration import check_calibrated, observe_constants
 from pt2q.convert.fold import fold_constant_quantize
 from pt2q.convert.qdq import replace_observers_with_qdq
 from pt2q.convert.reference_representation import reference_representation_rewrite
-from pt2q.errors import NotPreparedError
+from pt2q.errors import CalibrationError, NotPreparedError
+from pt2q.export_utils import disallow_exported_model_train_eval
+from pt2q.graph_utils import control_flow_subgraphs
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.pipeline import run_pass
 from pt2q.prepare.checks import require_exported_graph_module
 from pt2q.prepare.groups import plan_sharing
 from pt2q.prepare.insert import insert_observers
 from pt2q.prepare.observers import create_observers
+from pt2q.prepare.reuse_input import resolve_reuse_input
 from pt2q.qat import fold_conv_bn_qat, fuse_conv_bn_qat
 from pt2q.quantizer.quantizer import Quantizer
 
@@ -63,6 +66,7 @@ def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphMod
     model = run_pass(api, "transform_for_annotation", quantizer.transform_for_annotation, model)
     run_pass(api, "annotate", quantizer.annotate, model)
     run_pass(api, "validate", quantizer.validate, model)
+    run_pass(api, "resolve_reuse_input", resolve_reuse_input, model)
     if is_qat:
         run_pass(api, "fuse_conv_bn_qat", fuse_conv_bn_qat, model)
     plan = run_pass(api, "plan_sharing", plan_sharing, model)
@@ -74,14 +78,20 @@ def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphMod
         "is_qat": is_qat,
         "observers": {name: [str(k) for k in keys] for name, keys in served.items()},
     }
-    return model
+    # cond branches, scan / map bodies, while_loop body: each is prepared as a graph of its own
+    for attr, subgraph, _ in control_flow_subgraphs(model):
+        setattr(model, attr, _prepare(subgraph, quantizer, is_qat))
+    return disallow_exported_model_train_eval(model)
 
 
 def prepare_pt2e(model: GraphModule, quantizer: Quantizer) -> GraphModule:
     """Annotate ``model`` with ``quantizer`` and insert observers; returns a new GraphModule.
 
     ``model`` must come from ``torch.export.export(m, args).module()``. Batch norms following
-    conv/linear are folded first. Run calibration data through the result, then convert_pt2e.
+    conv/linear are folded first. The sub-graphs of control flow (``cond`` branches, ``scan`` /
+    ``map`` bodies, ``while_loop`` body) are annotated and observed too. Run calibration data
+    through the result, then convert_pt2e. Like torch's exported modules, the result's
+    ``train()`` / ``eval()`` raise (see ``allow_exported_model_train_eval``).
     """
     return _prepare(model, quantizer, is_qat=False)
 
@@ -90,6 +100,20 @@ def prepare_qat_pt2e(model: GraphModule, quantizer: Quantizer) -> GraphModule:
     """Like prepare_pt2e with fake-quantizers for training; conv+bn become the simulated-fusion
     training form. Export the model in train mode."""
     return _prepare(model, quantizer, is_qat=True)
+
+
+def _convert_subgraphs(model: GraphModule, use_reference: bool, fold_quantize: bool) -> None:
+    """Convert each control-flow sub-graph prepare observed (see ``prepare_pt2e``)."""
+    for attr, subgraph, node in control_flow_subgraphs(model):
+        try:
+            convert_pt2e(subgraph, use_reference, fold_quantize)
+        except CalibrationError as e:
+            raise CalibrationError(
+                f"{e}\nThese observers are in '{attr}', a sub-graph of control-flow node "
+                f"'{node.name}' ({node.target}). A cond branch sees data only when taken; "
+                "scan / while_loop bodies run as traced copies while gradients are on, so "
+                "calibrate under torch.no_grad()."
+            ) from e
 
 
 def convert_pt2e(
@@ -113,6 +137,7 @@ def convert_pt2e(
             f"{api} expects a model returned by prepare_pt2e / prepare_qat_pt2e and calibrated; "
             f"this one is {found}"
         )
+    _convert_subgraphs(model, use_reference_representation, fold_quantize)
     if info.get("is_qat"):
         run_pass(api, "fold_conv_bn_qat", fold_conv_bn_qat, model)
     run_pass(api, "observe_constants", observe_constants, model)
@@ -125,6 +150,4 @@ def convert_pt2e(
     model.graph.lint()
     model.recompile()
     info["stage"] = "converted"
-    return model
-
-
+    return disallow_exported_model_train_eval(model)

@@ -20,6 +20,7 @@ from pt2q.quantizers.embedding_quantizer import (
 from pt2q.quantizers.x86_inductor_quantizer import (
     X86InductorQuantizer,
     get_default_x86_inductor_quantization_config,
+    get_x86_inductor_linear_dynamic_fp16_config,
 )
 from pt2q.quantizers.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
 
@@ -37,4 +38,5 @@ __all__ = [
     "get_default_x86_inductor_quantization_config",
     "get_embedding_operators_config",
     "get_symmetric_quantization_config",
+    "get_x86_inductor_linear_dynamic_fp16_config",
 ]

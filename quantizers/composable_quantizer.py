@@ -16,8 +16,10 @@ from pt2q.quantizers.coverage import CoverageReport, coverage
 __all__ = ["AnnotationConflictError", "ComposableQuantizer"]
 
 
-class AnnotationConflictError(ValueError):
-    """A later quantizer of a ComposableQuantizer changed an earlier one's annotation."""
+class AnnotationConflictError(RuntimeError, ValueError):
+    """A later quantizer of a ComposableQuantizer changed an earlier one's annotation.
+
+    A RuntimeError as torchao raises there (and a ValueError, as pt2q raised before)."""
 
 
 def _fingerprint(node: Node) -> tuple[object, ...] | None:

@@ -56,7 +56,11 @@ from pt2q.quantizers.op_tables import (
 from pt2q.quantizers.pattern_quantizer import AnnotationStep, GraphTransform, PatternQuantizer
 from pt2q.quantizers.transforms.eval_dropout import remove_eval_dropout
 
-__all__ = ["X86InductorQuantizer", "get_default_x86_inductor_quantization_config"]
+__all__ = [
+    "X86InductorQuantizer",
+    "get_default_x86_inductor_quantization_config",
+    "get_x86_inductor_linear_dynamic_fp16_config",
+]
 
 _BACKEND = "x86 Inductor"
 
@@ -160,6 +164,18 @@ def get_default_x86_inductor_quantization_config(
         observer_or_fake_quant_ctr=w_ctr.with_args(**w_extra),
     )
     return QuantizationConfig(act, act, weight, None, is_qat)
+
+
+@functools.lru_cache
+def get_x86_inductor_linear_dynamic_fp16_config() -> QuantizationConfig:
+    """float16 weights, float activations (torchao's "linear_dynamic_fp16"; the seed docs'
+    ``float16_dynamic_qconfig``): convert stores each weight as a float16 round trip
+    (``convert_element_type.no_fuse`` to float16 and back) and the op computes in float32.
+    Meant for linear: ``set_module_type_qconfig(torch.nn.Linear, config)``."""
+    from pt2q.observer import PlaceholderObserver
+
+    weight = QuantizationSpec(dtype=torch.float16, observer_or_fake_quant_ctr=PlaceholderObserver)
+    return QuantizationConfig(None, None, weight, None)
 
 
 def _step(fn: Callable[..., None], family: Any) -> AnnotationStep:

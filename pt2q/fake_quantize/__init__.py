@@ -8,6 +8,7 @@ from pt2q.fake_quantize.base import (
     enable_observer,
 )
 from pt2q.fake_quantize.defaults import (
+    default_affine_fixed_qparams_fake_quant,
     default_dynamic_fake_quant,
     default_embedding_fake_quant,
     default_fake_quant,
@@ -18,6 +19,7 @@ from pt2q.fake_quantize.defaults import (
     default_fused_wt_fake_quant,
     default_histogram_fake_quant,
     default_per_channel_weight_fake_quant,
+    default_symmetric_fixed_qparams_fake_quant,
     default_weight_fake_quant,
     fused_per_channel_wt_fake_quant_range_neg_127_to_127,
     fused_wt_fake_quant_range_neg_127_to_127,
@@ -25,8 +27,18 @@ from pt2q.fake_quantize.defaults import (
 from pt2q.fake_quantize.fake_quantize import FakeQuantize
 from pt2q.fake_quantize.fixed_qparams import FixedQParamsFakeQuantize
 from pt2q.fake_quantize.fused import FusedMovingAvgObsFakeQuantize
+from pt2q.fake_quantize.learnable import (
+    LearnableFakeQuantize,
+    disable_range_learning,
+    enable_range_learning,
+)
 
 __all__ = [
+    "LearnableFakeQuantize",
+    "disable_range_learning",
+    "enable_range_learning",
+    "default_affine_fixed_qparams_fake_quant",
+    "default_symmetric_fixed_qparams_fake_quant",
     "FakeQuantize",
     "FakeQuantizeBase",
     "FixedQParamsFakeQuantize",

@@ -33,6 +33,8 @@ __all__ = [
     "fused_per_channel_wt_fake_quant_range_neg_127_to_127",
     "default_fixed_qparams_range_neg1to1_fake_quant",
     "default_fixed_qparams_range_0to1_fake_quant",
+    "default_symmetric_fixed_qparams_fake_quant",
+    "default_affine_fixed_qparams_fake_quant",
 ]
 
 # activations: uint8 affine, range halved (reduce_range) as torchao's default
@@ -124,3 +126,6 @@ default_fixed_qparams_range_neg1to1_fake_quant: PartialWrapper = FixedQParamsFak
 default_fixed_qparams_range_0to1_fake_quant: PartialWrapper = FixedQParamsFakeQuantize.with_args(
     scale=1.0 / 256.0, zero_point=0, dtype=torch.uint8
 )
+# the older names of the two above
+default_symmetric_fixed_qparams_fake_quant = default_fixed_qparams_range_neg1to1_fake_quant
+default_affine_fixed_qparams_fake_quant = default_fixed_qparams_range_0to1_fake_quant

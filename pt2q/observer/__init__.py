@@ -1,7 +1,23 @@
 """Observers owned by pt2q (not imported from torch.ao or torchao)."""
 
 from pt2q.observer.base import NonFiniteObservationError, ObserverBase, ObserverNotCalibratedError
-from pt2q.observer.derived import DerivedQParamsObserver
+from pt2q.observer.defaults import (
+    default_affine_fixed_qparams_observer,
+    default_debug_observer,
+    default_dynamic_quant_observer,
+    default_fixed_qparams_range_0to1_observer,
+    default_fixed_qparams_range_neg1to1_observer,
+    default_histogram_observer,
+    default_observer,
+    default_per_channel_weight_observer,
+    default_placeholder_observer,
+    default_reuse_input_observer,
+    default_symmetric_fixed_qparams_observer,
+    default_weight_observer,
+    per_channel_weight_observer_range_neg_127_to_127,
+    weight_observer_range_neg_127_to_127,
+)
+from pt2q.observer.derived import DerivedObserverOrFakeQuantize, DerivedQParamsObserver
 from pt2q.observer.fixed import FixedQParamsObserver
 from pt2q.observer.histogram import HistogramObserver
 from pt2q.observer.merge import merge_observer_state_dicts
@@ -11,12 +27,35 @@ from pt2q.observer.moving_average import (
     MovingAveragePerChannelMinMaxObserver,
 )
 from pt2q.observer.partial import PartialWrapper
+from pt2q.observer.passthrough import NoopObserver, RecordingObserver, ReuseInputObserver
 from pt2q.observer.placeholder import PlaceholderObserver
 from pt2q.observer.qparams import calculate_qparams, default_quant_range
 from pt2q.observer.state_dict import get_observer_state_dict, load_observer_state_dict
 from pt2q.observer.uniform import UniformObserverBase
 
+# torchao's name for the base of min/max-statistics observers
+UniformQuantizationObserverBase = UniformObserverBase
+
 __all__ = [
+    "DerivedObserverOrFakeQuantize",
+    "NoopObserver",
+    "RecordingObserver",
+    "ReuseInputObserver",
+    "UniformQuantizationObserverBase",
+    "default_affine_fixed_qparams_observer",
+    "default_debug_observer",
+    "default_dynamic_quant_observer",
+    "default_fixed_qparams_range_0to1_observer",
+    "default_fixed_qparams_range_neg1to1_observer",
+    "default_histogram_observer",
+    "default_observer",
+    "default_per_channel_weight_observer",
+    "default_placeholder_observer",
+    "default_reuse_input_observer",
+    "default_symmetric_fixed_qparams_observer",
+    "default_weight_observer",
+    "per_channel_weight_observer_range_neg_127_to_127",
+    "weight_observer_range_neg_127_to_127",
     "DerivedQParamsObserver",
     "FixedQParamsObserver",
     "MinMaxObserver",

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import is_fake
 
 from pt2q.observer.partial import with_args
 from pt2q.observer.sample import merge_into_sample
@@ -74,6 +75,10 @@ class ObserverBase(ABC, nn.Module):
 
     def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         if self.observes_constant and self.has_observed:
+            return x
+        if is_fake(x):
+            # Traced with fake tensors (e.g. scan / while_loop working out their schema when a
+            # weight requires grad): nothing real to record, and the statistics stay real.
             return x
         out = super().__call__(x, *args, **kwargs)
         if self._samples_health(x):

@@ -11,7 +11,7 @@ import torch
 from pt2q.observer.base import ObserverBase
 from pt2q.observer.qparams import default_quant_range
 
-__all__ = ["DerivedQParamsObserver"]
+__all__ = ["DerivedObserverOrFakeQuantize", "DerivedQParamsObserver"]
 
 
 class DerivedQParamsObserver(ObserverBase):
@@ -51,3 +51,38 @@ class DerivedQParamsObserver(ObserverBase):
 
     def extra_repr(self) -> str:
         return f"dtype={self.dtype}, qscheme={self.qscheme}, derived_from={len(self.obs_or_fqs)}"
+
+
+class DerivedObserverOrFakeQuantize(DerivedQParamsObserver):
+    """torchao's name and argument order for a derived observer:
+    ``DerivedObserverOrFakeQuantize(dtype, obs_or_fqs, derive_qparams_fn, quant_min=None,
+    quant_max=None, qscheme=None, ch_axis=None)``; a per-channel qscheme needs ``ch_axis``."""
+
+    def __init__(
+        self,
+        dtype: torch.dtype,
+        obs_or_fqs: list[torch.nn.Module],
+        derive_qparams_fn: Callable[[list[torch.nn.Module]], tuple[torch.Tensor, torch.Tensor]],
+        quant_min: int | None = None,
+        quant_max: int | None = None,
+        qscheme: torch.qscheme | None = None,
+        ch_axis: int | None = None,
+    ) -> None:
+        per_channel = qscheme in (
+            torch.per_channel_affine,
+            torch.per_channel_symmetric,
+            torch.per_channel_affine_float_qparams,
+        )
+        if per_channel and ch_axis is None:
+            raise ValueError(
+                f"DerivedObserverOrFakeQuantize: qscheme {qscheme} is per channel; pass ch_axis"
+            )
+        super().__init__(
+            obs_or_fqs=obs_or_fqs,
+            derive_qparams_fn=derive_qparams_fn,
+            dtype=dtype,
+            quant_min=quant_min,
+            quant_max=quant_max,
+            qscheme=qscheme,
+            ch_axis=ch_axis,
+        )

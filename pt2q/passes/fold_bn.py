@@ -15,7 +15,8 @@ with ``W' = W * gamma / sqrt(var + eps)`` along the output-channel axis and
 ``b' = (b - mean) * gamma / sqrt(var + eps) + beta`` (``pt2q.qat.fold_math``). The running
 statistics are used whatever the BN's training flag: a PTQ model is calibrated and deployed in
 eval mode. ``linear`` + BN folds only when the linear's output is 2-D ``(N, C)``: on 3-D input a
-BatchNorm1d normalises dim 1, which is not the linear's feature dim.
+BatchNorm1d normalises dim 1, which is not the linear's feature dim (a warning says
+``Not fusing linear+bn``).
 
 The new constants are new tensors registered on ``gm``; the tensors of the exported model (shared
 with the user's float model) are never written to. Attributes nothing reads any more are dropped
@@ -27,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.passes.linear_bn_warning import warn_linear_bn_not_fused
 from pt2q.qat.fold_math import fold_bn_weights
 from pt2q.qat.graph_utils import (
     add_constant,
@@ -52,6 +54,7 @@ def _fold_one(gm: GraphModule, bn: BnMatch) -> bool:
         return False
     kind, groups = info
     if kind == "linear" and not _output_is_2d(op):
+        warn_linear_bn_not_fused(op)
         return False
     weight_node = op.args[1]
     bias_node = node_arg(op, 2, "bias")

@@ -42,6 +42,7 @@ import torch
 from torch.fx import GraphModule, Node
 from torch.fx.node import map_arg
 
+from pt2q.passes.linear_bn_warning import warn_linear_bn_not_fused
 from pt2q.qat.annotations import has_output_qspec, remap_input_edge
 from pt2q.qat.ops import BnMatch, match_bn, node_arg, weighted_op
 
@@ -114,6 +115,7 @@ def _fuse_one(gm: GraphModule, bn: BnMatch) -> bool:
         return False
     out_val = op.meta.get("val")
     if kind == "linear" and not (isinstance(out_val, torch.Tensor) and out_val.dim() == 2):
+        warn_linear_bn_not_fused(op)
         return False
     ndim = _weight_ndim(op, weight)
     if ndim is None:

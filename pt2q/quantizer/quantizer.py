@@ -6,9 +6,30 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from pt2q.quantizer.specs import EdgeOrNode, ObserverOrFakeQuantize
+from pt2q.quantizer.specs import (
+    Q_ANNOTATION_KEY,
+    DerivedQuantizationSpec,
+    EdgeOrNode,
+    FixedQParamsQuantizationSpec,
+    ObserverOrFakeQuantize,
+    QuantizationAnnotation,
+    QuantizationSpec,
+    QuantizationSpecBase,
+    SharedQuantizationSpec,
+)
 
-__all__ = ["Quantizer"]
+# torchao's quantizer.quantizer module also holds the specs and the annotation key
+__all__ = [
+    "Q_ANNOTATION_KEY",
+    "DerivedQuantizationSpec",
+    "EdgeOrNode",
+    "FixedQParamsQuantizationSpec",
+    "QuantizationAnnotation",
+    "QuantizationSpec",
+    "QuantizationSpecBase",
+    "Quantizer",
+    "SharedQuantizationSpec",
+]
 
 
 class Quantizer(ABC):
