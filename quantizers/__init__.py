@@ -17,6 +17,7 @@ from pt2q.quantizers.embedding_quantizer import (
     EmbeddingQuantizer,
     get_embedding_operators_config,
 )
+from pt2q.quantizers.llm import LLM_SCHEMES, llm_config
 from pt2q.quantizers.x86_inductor_quantizer import (
     X86InductorQuantizer,
     get_default_x86_inductor_quantization_config,
@@ -29,6 +30,7 @@ __all__ = [
     "ComposableQuantizer",
     "CoverageReport",
     "EmbeddingQuantizer",
+    "LLM_SCHEMES",
     "NodeCoverage",
     "NothingQuantizedError",
     "NothingQuantizedWarning",
@@ -39,4 +41,5 @@ __all__ = [
     "get_embedding_operators_config",
     "get_symmetric_quantization_config",
     "get_x86_inductor_linear_dynamic_fp16_config",
+    "llm_config",
 ]

@@ -25,6 +25,7 @@ qd = torch.ops.quantized_decomposed
 _QUANTIZE_OPS = (
     qd.quantize_per_tensor.default,
     qd.quantize_per_channel.default,
+    qd.quantize_per_channel_group.default,
 )
 
 

@@ -1,5 +1,11 @@
 """Fake-quantizers for QAT, owned by pt2q (names and signatures of torchao's ``fake_quantize``)."""
 
+from pt2q.fake_quantize.affine import (
+    AffineFakeQuantize,
+    default_affine_fake_quant,
+    default_affine_per_axis_fake_quant,
+    default_groupwise_fake_quant,
+)
 from pt2q.fake_quantize.base import (
     FakeQuantizeBase,
     disable_fake_quant,
@@ -11,6 +17,7 @@ from pt2q.fake_quantize.defaults import (
     default_affine_fixed_qparams_fake_quant,
     default_dynamic_fake_quant,
     default_embedding_fake_quant,
+    default_embedding_fake_quant_4bit,
     default_fake_quant,
     default_fixed_qparams_range_0to1_fake_quant,
     default_fixed_qparams_range_neg1to1_fake_quant,
@@ -39,6 +46,10 @@ __all__ = [
     "enable_range_learning",
     "default_affine_fixed_qparams_fake_quant",
     "default_symmetric_fixed_qparams_fake_quant",
+    "AffineFakeQuantize",
+    "default_affine_fake_quant",
+    "default_affine_per_axis_fake_quant",
+    "default_groupwise_fake_quant",
     "FakeQuantize",
     "FakeQuantizeBase",
     "FixedQParamsFakeQuantize",
@@ -49,6 +60,7 @@ __all__ = [
     "enable_observer",
     "default_dynamic_fake_quant",
     "default_embedding_fake_quant",
+    "default_embedding_fake_quant_4bit",
     "default_fake_quant",
     "default_fixed_qparams_range_0to1_fake_quant",
     "default_fixed_qparams_range_neg1to1_fake_quant",

@@ -25,6 +25,7 @@ __all__ = [
     "default_dynamic_fake_quant",
     "default_per_channel_weight_fake_quant",
     "default_embedding_fake_quant",
+    "default_embedding_fake_quant_4bit",
     "default_histogram_fake_quant",
     "default_fused_act_fake_quant",
     "default_fused_wt_fake_quant",
@@ -75,6 +76,16 @@ default_embedding_fake_quant: PartialWrapper = FakeQuantize.with_args(
     dtype=torch.uint8,
     quant_min=0,
     quant_max=255,
+    ch_axis=0,
+    averaging_constant=1,
+)
+# torchao's uses torch.quint4x2; the quantized_decomposed IR stores 4-bit values in uint8 [0, 15]
+default_embedding_fake_quant_4bit: PartialWrapper = FakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver,
+    qscheme=torch.per_channel_affine_float_qparams,
+    dtype=torch.uint8,
+    quant_min=0,
+    quant_max=15,
     ch_axis=0,
     averaging_constant=1,
 )

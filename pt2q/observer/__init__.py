@@ -1,5 +1,11 @@
 """Observers owned by pt2q (not imported from torch.ao or torchao)."""
 
+from pt2q.observer.affine import (
+    AffineQuantizedMinMaxObserver,
+    AffineQuantizedMovingAverageMinMaxObserver,
+    AffineQuantizedObserverBase,
+    AffineQuantizedPlaceholderObserver,
+)
 from pt2q.observer.base import NonFiniteObservationError, ObserverBase, ObserverNotCalibratedError
 from pt2q.observer.defaults import (
     default_affine_fixed_qparams_observer,
@@ -19,6 +25,10 @@ from pt2q.observer.defaults import (
 )
 from pt2q.observer.derived import DerivedObserverOrFakeQuantize, DerivedQParamsObserver
 from pt2q.observer.fixed import FixedQParamsObserver
+from pt2q.observer.float_qparams import (
+    default_float_qparams_observer,
+    default_float_qparams_observer_4bit,
+)
 from pt2q.observer.histogram import HistogramObserver
 from pt2q.observer.merge import merge_observer_state_dicts
 from pt2q.observer.minmax import MinMaxObserver, PerChannelMinMaxObserver
@@ -56,6 +66,12 @@ __all__ = [
     "default_weight_observer",
     "per_channel_weight_observer_range_neg_127_to_127",
     "weight_observer_range_neg_127_to_127",
+    "AffineQuantizedMinMaxObserver",
+    "AffineQuantizedMovingAverageMinMaxObserver",
+    "AffineQuantizedObserverBase",
+    "AffineQuantizedPlaceholderObserver",
+    "default_float_qparams_observer",
+    "default_float_qparams_observer_4bit",
     "DerivedQParamsObserver",
     "FixedQParamsObserver",
     "MinMaxObserver",

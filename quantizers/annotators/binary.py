@@ -50,7 +50,10 @@ def annotate_binary(gm: GraphModule, family: BinaryFamily, rules: ConfigRules) -
         if config is None:
             set_float_reason(node, f"config is None ({resolved.rule})")
             continue
-        if config.input_activation is not None and config.input_activation.is_dynamic:
+        if config.input_activation is None:
+            set_float_reason(node, "weight-only config: activations stay float")
+            continue
+        if config.input_activation.is_dynamic:
             set_float_reason(node, "dynamic quantization applies to weighted ops only")
             continue
         operands = [a for a in node.args[:2] if isinstance(a, Node)]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.affine.ir_forms import unsupported_weight_reason
 from pt2q.quantizer import QuantizationConfig, QuantizationSpec, QuantizationSpecBase
 from pt2q.quantizers.annotation import (
     FUSED_INTO_KEY,
@@ -181,8 +182,17 @@ def annotate_weighted(gm: GraphModule, family: WeightedFamily, rules: ConfigRule
         if not is_float_tensor(x) or not isinstance(weight, Node):
             set_float_reason(anchor, "input is not a float tensor or weight is not a tensor node")
             continue
-        # Dynamic: the output is float, so post-ops run in float after the kernel (no fusion).
-        chain, extra = ([anchor], None) if dynamic else _match_chain(anchor, family, config.is_qat)
+        w_val = weight.meta.get("val")
+        reason = unsupported_weight_reason(config.weight, None if w_val is None else w_val.shape)
+        if reason is not None:
+            set_float_reason(anchor, reason)
+            continue
+        # Dynamic or weight-only: the output is float, so post-ops run in float after the
+        # kernel (no fusion).
+        float_out = dynamic or act is None
+        chain, extra = (
+            ([anchor], None) if float_out else _match_chain(anchor, family, config.is_qat)
+        )
         bias = anchor.args[2] if len(anchor.args) > 2 else None
         input_map: dict[Node, QuantizationSpecBase | None] = {
             x: act,
