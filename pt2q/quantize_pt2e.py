@@ -14,6 +14,7 @@ from torch.fx import GraphModule
 
 from pt2q.convert.calibration import check_calibrated, observe_constants
 from pt2q.convert.fold import fold_constant_quantize
+from pt2q.convert.health_check import check_observer_health
 from pt2q.convert.qdq import replace_observers_with_qdq
 from pt2q.convert.reference_representation import reference_representation_rewrite
 from pt2q.errors import CalibrationError, NotPreparedError
@@ -32,7 +33,8 @@ from pt2q.quantizer.quantizer import Quantizer
 __all__ = ["prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "PT2Q_META_KEY"]
 
 # model.meta[PT2Q_META_KEY]: {"stage": "prepared" | "converted", "is_qat": bool,
-#                             "observers": {module name: [described keys]}}
+#                             "observers": {module name: [described keys]},
+#                             "health": {observed node name: pt2q.health.Health} (after convert)}
 PT2Q_META_KEY = "pt2q"
 
 
@@ -127,6 +129,10 @@ def convert_pt2e(
     constants, so only their dequantize stays in the graph. With
     ``use_reference_representation`` the q/dq patterns (linear, conv2d, add, max_pool2d, the
     remaining q/dq) are then rewritten into explicit integer arithmetic on aten ops.
+
+    Every activation observer's quantization health (``pt2q.health``) is checked first: a
+    ``QuantizationHealthWarning`` names the nodes whose range is dominated by outliers or
+    collapses their values, and ``model.meta["pt2q"]["health"]`` keeps all of them by node name.
     """
     api = "convert_pt2e"
     require_exported_graph_module(model, api)
@@ -142,6 +148,7 @@ def convert_pt2e(
         run_pass(api, "fold_conv_bn_qat", fold_conv_bn_qat, model)
     run_pass(api, "observe_constants", observe_constants, model)
     run_pass(api, "check_calibrated", check_calibrated, model)
+    info["health"] = run_pass(api, "check_observer_health", check_observer_health, model)
     run_pass(api, "replace_observers_with_qdq", replace_observers_with_qdq, model)
     if fold_quantize:
         run_pass(api, "fold_constant_quantize", fold_constant_quantize, model)

@@ -59,6 +59,8 @@ class ConfigRules:
     module_type: dict[type, QuantizationConfig | None] = field(default_factory=dict)
     op_type: dict[OpOverload, QuantizationConfig | None] = field(default_factory=dict)
     node_filter: Callable[[Node], bool] | None = None
+    # Opt-in: quantize ops that carry masking constants (annotators/masks.py) like any other.
+    quantize_masks: bool = False
 
     def set_function_type(self, fn: Any, config: QuantizationConfig | None) -> None:
         """Rule for every aten op ``fn`` exports to (a Python function or an aten op)."""

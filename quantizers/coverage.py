@@ -120,6 +120,8 @@ def _is_quantized(node: Node) -> bool:
     ann = node.meta.get(Q_ANNOTATION_KEY)
     if not isinstance(ann, QuantizationAnnotation) or not ann._annotated:
         return False
+    if FLOAT_REASON_KEY in node.meta:  # claimed to stay float (e.g. annotators/masks.py)
+        return False
     has_spec = any(s is not None for s in ann.input_qspec_map.values())
     return (
         has_spec

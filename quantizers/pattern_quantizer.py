@@ -14,6 +14,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationConfig, Quantizer
 from pt2q.quantizers.annotation import set_float_reason
+from pt2q.quantizers.annotators.masks import keep_masks_float
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.coverage import (
     CoverageReport,
@@ -88,7 +89,11 @@ class PatternQuantizer(Quantizer):
                 )
 
     def annotate(self, model: GraphModule) -> GraphModule:
-        """Annotate ``model`` in place (see class docstring) and return it."""
+        """Annotate ``model`` in place (see class docstring) and return it. Ops carrying
+        masking constants stay float first (see ``annotators/masks.py``) unless
+        ``set_mask_quantization(True)``."""
+        if not self.rules.quantize_masks:
+            keep_masks_float(model)
         for step in self.recipe():
             step(model, self.rules)
         name = type(self).__name__
@@ -99,6 +104,14 @@ class PatternQuantizer(Quantizer):
         fill_default_reasons(model, name, self.supported_ops())
         check_something_annotated(model, name, has_config=not self.rules.is_empty)
         return model
+
+    def set_mask_quantization(self, quantize: bool) -> PatternQuantizer:
+        """Expert opt-in: with True, ops carrying masking constants (dtype min/max, -inf,
+        |x| >= 1e4 fills) are quantized like any other op instead of staying float."""
+        if not isinstance(quantize, bool):
+            raise TypeError(f"set_mask_quantization: expected a bool, found {quantize!r}")
+        self.rules.quantize_masks = quantize
+        return self
 
     def validate(self, model: GraphModule) -> None:
         """Raise if an annotation names an input that is not an input of its node."""
