@@ -77,6 +77,13 @@ KERNELS: tuple[Kernel, ...] = (
     _k("qs8-gemm", "4x16-neon-i8mm", "i8mm", (4, 16, 8)),
     _k("qd8-f32-gemm", "scalar", "scalar", (1, 1, 1)),
     _k("qd8-f32-gemm", "4x16-neon-dot", "dot", (4, 16, 4)),
+    _k("qd8-f32-qc4w-gemm", "scalar", "scalar", (1, 1, 1)),
+    _k("qd8-f32-qc4w-gemm", "6x8-neon-dot", "dot", (6, 8, 4)),
+    _k("qd8-f32-qc4w-gemm", "10x4-neon-i8mm", "i8mm", (10, 4, 8)),
+    _k("f32-qc8w-gemm", "scalar", "scalar", (1, 1, 1)),
+    _k("f32-qc8w-gemm", "4x8-neon", "neon", (4, 8, 1)),
+    _k("f32-qc4w-gemm", "scalar", "scalar", (1, 1, 1)),
+    _k("f32-qc4w-gemm", "4x8-neon", "neon", (4, 8, 1)),
     _k("qs8-dwconv", "scalar", "scalar", (1,)),
     _k("qs8-dwconv", "c8-neon-mlal", "neon", (8,)),
     _k("x8-im2col", "scalar", "scalar", (1,)),
@@ -98,6 +105,7 @@ KERNELS: tuple[Kernel, ...] = (
 
 SUPPORT_SOURCES: tuple[str, ...] = (
     "qs8-gemm/pack.c",
+    "qd8-f32-qc4w-gemm/pack.c",
     "qs8-dwconv/pack.c",
     "x8-im2col/indirection.c",
 )

@@ -65,6 +65,61 @@ void pt2q_qd8_f32_gemm_ukernel_4x16__neon_dot(size_t m, size_t n, size_t k, cons
                                               size_t c_stride, const pt2q_qd8_row_params* rows,
                                               const float* bias);
 
+/* ---- LLM GEMMs: float output, per-channel int8 or per-group int4 weights ------------------
+ * f32-qc8w (int8wo):  C[i, n] = (sum_k A[i, k] * (float)W[n, k]) * ws[n] + bias[n], float A;
+ *   packed by pt2q_qs8_gemm_pack with the variant's (nr, kr) (int32 slot 0, float slot ws).
+ * f32-qc4w (int4wo):  per group g, p = sum_k A[i, k] * (float)(u[n, k] - zp[n, g]);
+ *   C[i, n] = (sum_g p * ws[n, g]) + bias[n], u unsigned nibbles.
+ * qd8-f32-qc4w (8da4w): A int8 per row (zp[i], s[i]); per group g, acc = sum_k A[i, k] * W[n, k]
+ *   - zp[i] * wsum[n, g]; C[i, n] = (sum_g (float)acc * ws[n, g]) * s[i] + bias[n].
+ * Sums run in k order (f32) and in group order; see each scalar.c. The 4-bit ones are packed by
+ * pt2q_qc4w_gemm_pack (group % 16 == 0, k % group == 0); `scratch` holds 16 * k bytes (the
+ * i8mm variant interleaves row pairs of A there). bias may be NULL. */
+size_t pt2q_qc4w_gemm_packed_size(size_t n, size_t k, size_t group, size_t nr);
+/* w: (n, k) int8 (the low 4 bits are stored); scale, extra: (n, k / group) row-major. */
+void pt2q_qc4w_gemm_pack(size_t n, size_t k, size_t group, size_t nr, size_t kr, const int8_t* w,
+                         const float* scale, const int32_t* extra, void* packed_w);
+typedef void (*pt2q_f32_qc8w_gemm_fn)(size_t m, size_t n, size_t k, const float* a,
+                                      size_t a_stride, const void* packed_w, float* c,
+                                      size_t c_stride, const float* bias);
+void pt2q_f32_qc8w_gemm_ukernel__scalar(size_t m, size_t n, size_t k, const float* a,
+                                        size_t a_stride, const void* packed_w, float* c,
+                                        size_t c_stride, const float* bias);
+void pt2q_f32_qc8w_gemm_ukernel_4x8__neon(size_t m, size_t n, size_t k, const float* a,
+                                          size_t a_stride, const void* packed_w, float* c,
+                                          size_t c_stride, const float* bias);
+typedef void (*pt2q_f32_qc4w_gemm_fn)(size_t m, size_t n, size_t k, size_t group, const float* a,
+                                      size_t a_stride, const void* packed_w, float* c,
+                                      size_t c_stride, const float* bias);
+void pt2q_f32_qc4w_gemm_ukernel__scalar(size_t m, size_t n, size_t k, size_t group,
+                                        const float* a, size_t a_stride, const void* packed_w,
+                                        float* c, size_t c_stride, const float* bias);
+void pt2q_f32_qc4w_gemm_ukernel_4x8__neon(size_t m, size_t n, size_t k, size_t group,
+                                          const float* a, size_t a_stride, const void* packed_w,
+                                          float* c, size_t c_stride, const float* bias);
+typedef void (*pt2q_qd8_f32_qc4w_gemm_fn)(size_t m, size_t n, size_t k, size_t group,
+                                          const int8_t* a, size_t a_stride, const void* packed_w,
+                                          float* c, size_t c_stride,
+                                          const pt2q_qd8_row_params* rows, const float* bias,
+                                          int8_t* scratch);
+void pt2q_qd8_f32_qc4w_gemm_ukernel__scalar(size_t m, size_t n, size_t k, size_t group,
+                                            const int8_t* a, size_t a_stride,
+                                            const void* packed_w, float* c, size_t c_stride,
+                                            const pt2q_qd8_row_params* rows, const float* bias,
+                                            int8_t* scratch);
+void pt2q_qd8_f32_qc4w_gemm_ukernel_6x8__neon_dot(size_t m, size_t n, size_t k, size_t group,
+                                                  const int8_t* a, size_t a_stride,
+                                                  const void* packed_w, float* c,
+                                                  size_t c_stride,
+                                                  const pt2q_qd8_row_params* rows,
+                                                  const float* bias, int8_t* scratch);
+void pt2q_qd8_f32_qc4w_gemm_ukernel_10x4__neon_i8mm(size_t m, size_t n, size_t k, size_t group,
+                                                    const int8_t* a, size_t a_stride,
+                                                   const void* packed_w, float* c,
+                                                   size_t c_stride,
+                                                   const pt2q_qd8_row_params* rows,
+                                                   const float* bias, int8_t* scratch);
+
 /* ---- indirection + im2col (NHWC) ----------------------------------------------------------
  * indirection[(p * taps) + t] points at the first channel of the input pixel read by tap t of
  * output pixel p, or at pad (a buffer at least pixel_stride bytes) when t falls in padding. */

@@ -36,6 +36,7 @@ static int check_bytes(const char* what, const char* variant, const void* got, c
 
 #include "driver_gemm.h"
 #include "driver_golden.h"
+#include "driver_llm.h"
 #include "driver_pool.h"
 #include "driver_vec.h"
 
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   printf("cpu isa: %s\n", pt2q_isa_names[isa]);
   sweep_gemm(isa);
   sweep_qd8_gemm(isa);
+  sweep_llm_gemm(isa);
   sweep_dwconv(isa);
   sweep_pools(isa);
   sweep_vec(isa);
