@@ -23,6 +23,7 @@ from torch.fx import GraphModule, Node
 from pt2q.constants import constant_nodes
 from pt2q.meta import copy_meta
 from pt2q.prepare.groups import SharingPlan
+from pt2q.prepare.guards import GUARDS_FN, add_guard_hint
 from pt2q.quantizer.specs import EdgeOrNode
 
 __all__ = ["insert_observers", "OBSERVER_PREFIX"]
@@ -31,12 +32,13 @@ OBSERVER_PREFIX = "activation_post_process_"
 
 
 def _insertion_point(node: Node) -> Node:
-    """Observers of graph inputs go after the last placeholder, keeping placeholders first."""
+    """Observers of graph inputs go after the last placeholder, keeping placeholders first, and
+    after the export's input guard, so a batch the guard rejects is never observed."""
     if node.op != "placeholder":
         return node
     last = node
     for n in node.graph.nodes:
-        if n.op == "placeholder":
+        if n.op == "placeholder" or (n.op == "call_module" and n.target == GUARDS_FN):
             last = n
     return last
 
@@ -47,7 +49,8 @@ def insert_observers(
     obs_of: dict[EdgeOrNode, torch.nn.Module],
     is_qat: bool = False,
 ) -> dict[str, list[EdgeOrNode]]:
-    """Register observers as submodules and call them in the graph.
+    """Register observers as submodules and call them in the graph (after the input guard, which
+    gets the Dim hint of pt2q.prepare.guards).
 
     In PTQ, an observer whose every call site reads a constant (a weight) is marked
     ``observes_constant``: it observes once, not on every calibration batch.
@@ -105,6 +108,7 @@ def insert_observers(
         consumer.replace_input_with(current, obs_node)
     if not is_qat:
         _mark_constant_observers(model)
+    add_guard_hint(model)
     graph.lint()
     model.recompile()
     return served
