@@ -1,12 +1,9 @@
 """The affine quantization primitives: qparams from statistics, quantize, dequantize, fake-quant.
 
-Formulas in ``pt2q.affine.mapping``; the same as torchao's ``quant_primitives`` (checked against
-torchao in ``tests/affine``), with two deliberate differences:
-
-* ``fake_quantize_affine`` passes gradients straight through inside [qmin, qmax] (and zero
-  outside), as ``torch.fake_quantize_per_channel_affine`` does; torchao 0.18's differentiates
-  ``round`` and returns zero gradients, so QAT with its ``AffineFakeQuantize`` never trains.
-* a sub-byte target is stored in int8 / uint8 (``pt2q.affine.target_dtype``).
+Formulas in ``pt2q.affine.mapping``; the same as torchao 0.18's pt2e affine primitives (checked
+against torchao in ``tests/affine``). ``fake_quantize_affine`` passes gradients straight through
+inside [qmin, qmax] and gives zero where the value was clamped. A sub-byte target is stored in
+int8 / uint8 (``pt2q.affine.target_dtype``).
 
 Shapes: ``min_val`` / ``max_val`` / ``scale`` / ``zero_point`` have one element per block, in
 the layout of ``qparams_shape(block_size, input.shape)``.

@@ -8,8 +8,8 @@ Forward in training::
     dynamic:  scale, zero_point <- the quantized_decomposed choose-qparams op convert will emit
               (``pt2q.affine.dynamic``) on this very x; x <- fake-quantized x
 
-The gradient is straight-through inside [qmin, qmax] (``pt2q.affine.primitives``); torchao
-0.18's differentiates ``round`` and returns zero. ``convert`` emits the q/dq of the observer.
+The gradient is straight-through inside [qmin, qmax] (``pt2q.affine.primitives``). ``convert``
+emits the q/dq of the observer.
 """
 
 from __future__ import annotations
