@@ -106,11 +106,7 @@ def load_ops() -> None:
         load(
             name="pt2q_arm_ops",
             sources=[str(KERNEL_DIR.parent / "ext" / "ops.cpp")],
-            extra_include_paths=[
-                str(table_dir),
-                str(KERNEL_DIR / "common"),
-                str(KERNEL_DIR / "test"),
-            ],
+            extra_include_paths=[str(table_dir), str(KERNEL_DIR / "common")],
             extra_cflags=["-O2"],
             extra_ldflags=[str(o) for o in objects],
             build_directory=str(build_dir),

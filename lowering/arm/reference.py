@@ -29,6 +29,7 @@ __all__ = [
     "quantize",
     "dequantize",
     "requantize",
+    "per_row_reference",
 ]
 
 
@@ -144,3 +145,24 @@ def requantize(x, in_zp: int, scale: float, zp: int, qmin: int, qmax: int) -> np
     return requant(
         (x.astype(np.int32) - in_zp).astype(np.float32) * np.float32(scale), zp, qmin, qmax
     )
+
+
+def per_row_reference(
+    x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor, bias: torch.Tensor | None, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float64 math of ``linear_dynamic(..., per_row=True)``: each row of ``x`` (..., K)
+    quantized with ``choose_qparams.tensor`` + ``quantize_per_tensor`` of that row, dequantized,
+    times the dequantized weight, plus bias. Returns (output, per-row activation scale (M,))."""
+    qd = torch.ops.quantized_decomposed
+    x2 = x.reshape(-1, x.shape[-1])
+    rows, scales = [], []
+    for r in x2:
+        s, zp = qd.choose_qparams.tensor(r, -128, 127, eps, torch.int8)
+        rq = qd.quantize_per_tensor.tensor(r, s, zp, -128, 127, torch.int8)
+        rows.append((rq.double() - float(zp)) * float(s))
+        scales.append(float(s))
+    wd = w.double() * w_scale.double()[:, None]
+    y = torch.stack(rows) @ wd.t()
+    if bias is not None:
+        y = y + bias.double()
+    return y.reshape(*x.shape[:-1], w.shape[0]), torch.tensor(scales, dtype=torch.float64)

@@ -8,8 +8,8 @@ import torch
 from torch.fx import GraphModule
 
 from pt2q.lowering.arm import lower_pt2e_quantized_to_arm, lowering_report
-from pt2q.lowering.arm.dynamic import per_row_reference
 from pt2q.lowering.arm.ops import load_ops
+from pt2q.lowering.arm.reference import per_row_reference
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import XNNPACKQuantizer, get_symmetric_quantization_config
 from pt2q.tolerances import KERNEL_VS_FLOAT_REFERENCE_STEPS
@@ -63,7 +63,7 @@ def test_dynamic_linears_lowered(mlp) -> None:
     assert targets.count(aten.relu.default) == 1  # float ReLU between the layers stays
     report = lowering_report(lowered)
     linears = [d for d in report.lowered if d.op == "aten.linear.default"]
-    assert len(linears) == 2 and all(d.detail.startswith("qd8-f32-gemm/") for d in linears)
+    assert len(linears) == 2 and all(d.kernel.startswith("qd8-f32-gemm/") for d in linears)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
