@@ -4,7 +4,7 @@
 private copy; ``lower_llm_linears(model, example_inputs)`` runs it alone as a lowering.
 """
 
-from pt2q.lowering.x86.llm.match import LlmLinear, NotLlm, llm_linear
+from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.llm.pack import PackedWeight, pack_weight
 from pt2q.lowering.x86.llm.rewrite import (
     COMPUTE_DTYPES,

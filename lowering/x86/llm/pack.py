@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pt2q.lowering.x86.llm.match import NotLlm, WeightQ
+from pt2q.lowering.llm.match import NotLlm, WeightQ
 
 __all__ = ["INT4_GROUP_SIZES", "INT4_N_MULTIPLE", "PackedWeight", "pack_weight"]
 

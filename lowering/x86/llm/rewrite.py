@@ -29,7 +29,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.lowering.x86.llm.match import LlmLinear, NotLlm, llm_linear, qd
+from pt2q.lowering.llm.graph import TOKEN_REASON, buffer, claims, copy_meta, decision
+from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.llm.pack import PackedWeight, pack_weight
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 
@@ -39,28 +40,8 @@ aten = torch.ops.aten
 COMPUTE_DTYPES = (torch.float32, torch.bfloat16)
 # LoweringReport.facts key: {linear node name: bytes of its packed weight + scales / zeros}
 WEIGHT_BYTES_FACT = "llm_weight_bytes"
-_ACT_REASON = (
-    "per-token activation quantization runs as its reference op (exact); torch has no x86 "
-    "int8 x int4/int8 per-token GEMM with int32 accumulation, so {kernel} reads its output"
-)
-
-
-def _handle(node: Node) -> int | None:
-    handle = node.meta.get("custom", {}).get("numeric_debug_handle")
-    return int(handle) if handle is not None else None
-
-
-def _decision(
-    node: Node, status: LoweringStatus, kernel: str | None, reason: str = ""
-) -> NodeDecision:
-    return NodeDecision(node.name, str(node.target), _handle(node), status, kernel, reason)
-
-
-def _buffer(gm: GraphModule, before: Node, name: str, value: torch.Tensor) -> Node:
-    attr = f"_pt2q_llm_{name}"
-    gm.register_buffer(attr, value)
-    with gm.graph.inserting_before(before):
-        return gm.graph.get_attr(attr)
+# torch has no x86 int8 x int4 / int8 per-token GEMM with int32 accumulation
+_ACT_REASON = TOKEN_REASON + " (dequantized: torch has no x86 int8 x int4/int8 GEMM for it)"
 
 
 def _lead_dims(graph: torch.fx.Graph, x: Node, shape: Sequence[Any]) -> list[Any]:
@@ -76,7 +57,7 @@ def _rewrite(gm: GraphModule, lin: LlmLinear, packed: PackedWeight, dtype: torch
     out_shape = node.meta["val"].shape  # (..., N)
     k = lin.weight.q.shape[1]
     w, s = (
-        _buffer(gm, node, f"{node.name}_{part}", t)
+        buffer(gm, node, f"{node.name}_{part}", t)
         for part, t in zip(("weight", "scales"), packed.tensors, strict=True)
     )
     with graph.inserting_before(node):
@@ -97,20 +78,10 @@ def _rewrite(gm: GraphModule, lin: LlmLinear, packed: PackedWeight, dtype: torch
         y = graph.call_function(aten.reshape.default, (y, [*lead, packed.n]))
         if lin.bias is not None:
             y = graph.call_function(aten.add.Tensor, (y, lin.bias))
-    y.meta = {k: v for k, v in node.meta.items() if k in ("val", "nn_module_stack", "stack_trace")}
-    if "custom" in node.meta:
-        y.meta["custom"] = dict(node.meta["custom"])
+    copy_meta(y, node)
     node.replace_all_uses_with(y)
     graph.erase_node(node)
     return y
-
-
-def _claims(node: Node) -> bool:
-    """Whether a linear that failed to match is still an LLM pattern (worth a reason)."""
-    x, w = node.args[0], node.args[1]
-    return (isinstance(x, Node) and x.target == qd.dequantize_per_token.default) or (
-        isinstance(w, Node) and w.target == qd.dequantize_per_channel_group.default
-    )
 
 
 def rewrite_llm_linears(
@@ -134,17 +105,17 @@ def rewrite_llm_linears(
             lin = llm_linear(gm, node)
             packed = pack_weight(lin.weight, compute_dtype)
         except NotLlm as e:
-            if _claims(node):
-                decisions.append(_decision(node, LoweringStatus.REFERENCE, None, str(e)))
+            if claims(node):
+                decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))
             continue
         name, w_node = node.name, lin.weight.node
         kernel = f"{packed.kernel} ({lin.scheme})"
-        decisions.append(_decision(node, LoweringStatus.LOWERED, kernel))
-        decisions.append(_decision(w_node, LoweringStatus.FUSED, name))
+        decisions.append(decision(node, LoweringStatus.LOWERED, kernel))
+        decisions.append(decision(w_node, LoweringStatus.FUSED, name))
         if lin.tokens is not None:
             reason = _ACT_REASON.format(kernel=packed.kernel)
             for n in (lin.tokens.choose, lin.tokens.quantize, lin.tokens.dequantize):
-                decisions.append(_decision(n, LoweringStatus.REFERENCE, None, reason))
+                decisions.append(decision(n, LoweringStatus.REFERENCE, None, reason))
         weight_bytes[name] = packed.nbytes
         _rewrite(gm, lin, packed, compute_dtype)
     gm.graph.eliminate_dead_code()

@@ -1,4 +1,5 @@
-"""Reading the LLM linear patterns of a reference program (hand walk, drawn here).
+"""Reading the LLM linear patterns of a reference program (hand walk, drawn here), for every
+backend.
 
 Weight-only (``int8wo`` / ``int4wo``)::
 

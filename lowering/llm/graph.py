@@ -1,0 +1,53 @@
+"""Graph helpers shared by the LLM passes of every backend: report records, packed buffers."""
+
+from __future__ import annotations
+
+import torch
+from torch.fx import GraphModule, Node
+
+from pt2q.lowering.llm.match import qd
+from pt2q.qdq.decision import LoweringStatus, NodeDecision
+
+__all__ = ["TOKEN_REASON", "decision", "buffer", "claims", "copy_meta"]
+
+# Why the per-token activation ops of 8da* stay in reference form (formatted with the kernel).
+TOKEN_REASON = (
+    "per-token activation quantization runs as its reference op (exact, the same math as the "
+    "program); {kernel} reads its result"
+)
+
+
+def decision(
+    node: Node, status: LoweringStatus, kernel: str | None, reason: str = ""
+) -> NodeDecision:
+    """The NodeDecision of ``node`` with its numeric debug handle (None when it has none)."""
+    handle = node.meta.get("custom", {}).get("numeric_debug_handle")
+    return NodeDecision(
+        node.name, str(node.target), None if handle is None else int(handle), status, kernel, reason
+    )
+
+
+def buffer(gm: GraphModule, before: Node, name: str, value: torch.Tensor) -> Node:
+    """Register ``value`` as buffer ``_pt2q_llm_<name>`` of ``gm``; a get_attr before ``before``."""
+    attr = f"_pt2q_llm_{name}"
+    gm.register_buffer(attr, value)
+    with gm.graph.inserting_before(before):
+        return gm.graph.get_attr(attr)
+
+
+def claims(node: Node) -> bool:
+    """Whether a linear that failed to match is still an LLM pattern (its reason is reported):
+    per-token dynamic activations or per-group weights."""
+    x, w = node.args[0], node.args[1]
+    return (isinstance(x, Node) and x.target == qd.dequantize_per_token.default) or (
+        isinstance(w, Node) and w.target == qd.dequantize_per_channel_group.default
+    )
+
+
+def copy_meta(new: Node, old: Node) -> None:
+    """Give ``new`` (replacing ``old``) its shape, module stack, trace and debug handle."""
+    new.meta.update(
+        {k: v for k, v in old.meta.items() if k in ("val", "nn_module_stack", "stack_trace")}
+    )
+    if "custom" in old.meta:
+        new.meta["custom"] = dict(old.meta["custom"])
