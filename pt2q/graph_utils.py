@@ -35,13 +35,16 @@ __all__ = [
 F = torch.nn.functional
 hop = torch.ops.higher_order
 
+# torchao's table plus the op names torch.export now records for functional calls (the
+# ``torch_fn`` metadata; exported modules no longer carry ``source_fn_stack``), so that
+# ``F.relu(conv(x))`` matches ``[nn.Conv2d, nn.ReLU]`` as it did on older exports.
 _DEFAULT_EQUIVALENT_TYPES: list[set[Any]] = [
-    {torch.nn.Conv1d, F.conv1d},
-    {torch.nn.Conv2d, F.conv2d},
-    {torch.nn.AdaptiveAvgPool2d, F.adaptive_avg_pool2d},
-    {torch.nn.ReLU, F.relu, F.relu_},
-    {torch.nn.BatchNorm2d, F.batch_norm},
-    {torch.nn.Hardtanh, F.hardtanh, F.hardtanh_},
+    {torch.nn.Conv1d, F.conv1d, "conv1d"},
+    {torch.nn.Conv2d, F.conv2d, "conv2d"},
+    {torch.nn.AdaptiveAvgPool2d, F.adaptive_avg_pool2d, "adaptive_avg_pool2d"},
+    {torch.nn.ReLU, F.relu, F.relu_, "relu", "relu_"},
+    {torch.nn.BatchNorm2d, F.batch_norm, "batch_norm"},
+    {torch.nn.Hardtanh, F.hardtanh, F.hardtanh_, "hardtanh", "hardtanh_"},
     {torch.add, operator.add, operator.iadd, "add", "add_"},
     {torch.mul, operator.mul, operator.imul, "mul", "mul_"},
 ]
