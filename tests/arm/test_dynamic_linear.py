@@ -135,3 +135,23 @@ def test_lowered_dynamic_program_survives_export(mlp) -> None:
     ops = {n.target for n in ep.graph.nodes if n.op == "call_function"}
     assert torch.ops.pt2q_arm.linear_dynamic.default in ops
     torch.testing.assert_close(ep.module()(x), lowered(x), rtol=0, atol=0)
+
+
+def test_dynamic_per_row_false_lowers_the_reference_programs_math() -> None:
+    """The switch is an argument of the lowering (and in its report), not a module global."""
+    torch.manual_seed(10)
+    lin = torch.nn.Linear(26, 15).eval()
+    x = _inputs(5, 26, seed=11)
+    reference = _convert(lin, x)
+    lowered = lower_pt2e_quantized_to_arm(reference, (x,), dynamic_per_row=False)
+    (op,) = [
+        n for n in lowered.graph.nodes if n.target == torch.ops.pt2q_arm.linear_dynamic.default
+    ]
+    assert op.args[7] is False  # linear_dynamic(x, packed, bias, n, qmin, qmax, eps, per_row, ...)
+    assert lowering_report(lowered).facts["dynamic_per_row"] is False
+    dqw = next(n for n in reference.graph.nodes if n.target == qd.dequantize_per_channel.default)
+    ws = getattr(reference, dqw.args[1].target).float()
+    eps = next(n for n in reference.graph.nodes if n.target == qd.choose_qparams.tensor).args[3]
+    s, _ = qd.choose_qparams.tensor(x, -128, 127, eps, torch.int8)
+    want = reference(x).detach().double()
+    assert _steps(lowered(x), want, s.float().expand(5), ws) <= KERNEL_VS_FLOAT_REFERENCE_STEPS
