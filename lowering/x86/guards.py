@@ -1,60 +1,19 @@
-"""Graph rewrites on the reference program that keep Inductor's int8 passes correct.
+"""A graph rewrite on the lowering's copy of the reference program that keeps Inductor correct.
 
-Each pass edits a copy of the reference program before ``torch.compile``, returns whether it
+The pass edits a copy of the reference program before ``torch.compile``, returns whether it
 changed the graph, and leaves values bit-identical to the reference program.
 """
 
 from __future__ import annotations
 
 import torch
-from torch.fx import GraphModule, Node
+from torch.fx import GraphModule
 
-from pt2q.lowering.x86.coverage import is_inexact_activation
-from pt2q.lowering.x86.isa import CpuInt8Isa
-from pt2q.lowering.x86.patterns import (
-    ACTIVATION_DEQUANTIZE_OPS,
-    BINARY_POST_OPS,
-    COMPUTE_OPS,
-    UNARY_POST_OPS,
-)
+from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS, UNARY_POST_OPS
 
-__all__ = ["keep_inexact_activations_float", "separate_unary_from_binary"]
+__all__ = ["separate_unary_from_binary"]
 
 aten = torch.ops.aten
-
-
-def keep_inexact_activations_float(gm: GraphModule, isa: CpuInt8Isa) -> bool:
-    """Hide from Inductor the activation dequantizes whose int8 kernel would be inexact.
-
-    Without VNNI, oneDNN saturates on uint8 activations above 127 (see ``isa.py``). For each
-    conv / linear whose activation is such a dequantize, the consumer gets its own dequantize
-    written as plain arithmetic, which no Inductor int8 pattern matches; the node then runs in
-    float exactly as in the reference program::
-
-        q --> dequantize_per_tensor(s, zp) --> linear        q --> to(f32) - zp --> * s --> linear
-    """
-    changed = False
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in COMPUTE_OPS:
-            continue
-        dq = node.args[0]
-        if not isinstance(dq, Node) or dq.target not in ACTIVATION_DEQUANTIZE_OPS:
-            continue
-        if not is_inexact_activation(dq, isa):
-            continue
-        x, scale, zp = dq.args[0], dq.args[1], dq.args[2]
-        with gm.graph.inserting_before(node):
-            # Same formula as quantized_decomposed.dequantize_per_tensor: (x.f32 - zp) * scale.
-            xf = gm.graph.call_function(aten._to_copy.default, (x,), {"dtype": torch.float32})
-            centered = gm.graph.call_function(aten.sub.Tensor, (xf, zp))
-            explicit = gm.graph.call_function(aten.mul.Tensor, (centered, scale))
-        explicit.meta.update({k: v for k, v in dq.meta.items() if k != "from_node"})
-        node.replace_input_with(dq, explicit)
-        changed = True
-    if changed:
-        gm.graph.eliminate_dead_code()
-        gm.recompile()
-    return changed
 
 
 def separate_unary_from_binary(gm: GraphModule) -> bool:

@@ -1,12 +1,14 @@
-"""``lower_pt2e_quantized_to_x86``: a converted program -> fused oneDNN int8 kernels.
+"""``lower_pt2e_quantized_to_x86``: a converted program -> a GraphModule of oneDNN int8 kernels.
 
 The pipeline, each step a named pass over a private copy of the reference program::
 
     copy / unwrap ExportedProgram
-      -> keep_inexact_activations_float   (no VNNI: uint8 [0, 255] would saturate int16)
-      -> separate_unary_from_binary       (Inductor asserts on linear -> relu -> add)
-      -> torch.compile under scoped freezing config, compiled once on example_inputs
-      -> report: static classification x post-grad graph x Inductor counters
+      -> choose_activation_forms       (no VNNI: full-range uint8 -> saturating / 7-bit / float,
+                                        measured; apply_forms rewrites the copy)
+      -> remove_dangling_qdq           (q/dq pairs whose consumers are all float ops)
+      -> separate_unary_from_binary    (Inductor asserts on linear -> relu -> add)
+      -> lower_eagerly                 (Inductor's freezing passes, eagerly: the returned graph)
+      -> report                        (NodeDecision per conv/linear, post-op, attention op, q/dq)
 """
 
 from __future__ import annotations
@@ -16,20 +18,20 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch._dynamo.utils import counters
-from torch.fx import GraphModule
+from torch.fx import GraphModule, Node
 
-from pt2q.lowering.x86.coverage import KernelRecorder, LoweringReport, NodeLowering, classify
-from pt2q.lowering.x86.guards import keep_inexact_activations_float, separate_unary_from_binary
+from pt2q.lowering.x86.activation_forms import apply_forms, choose_activation_forms
+from pt2q.lowering.x86.eager import dynamic_dims, lower_eagerly
+from pt2q.lowering.x86.guards import separate_unary_from_binary
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.module import X86LoweredModule
+from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
+from pt2q.lowering.x86.report import build_report, static_reasons
+from pt2q.qdq import attach_report
+from pt2q.qdq.dangling import remove_dangling_qdq
+from pt2q.qdq.ops import is_quantize
 
-__all__ = ["lower_pt2e_quantized_to_x86", "dynamic_dims"]
-
-_GUARD_PASSES: tuple[tuple[str, Callable[[GraphModule, CpuInt8Isa], bool]], ...] = (
-    ("keep_inexact_activations_float", keep_inexact_activations_float),
-    ("separate_unary_from_binary", lambda gm, _isa: separate_unary_from_binary(gm)),
-)
+__all__ = ["lower_pt2e_quantized_to_x86", "prepare_for_inductor", "dynamic_dims"]
 
 
 def _as_graph_module(model: GraphModule | torch.export.ExportedProgram) -> GraphModule:
@@ -44,20 +46,61 @@ def _as_graph_module(model: GraphModule | torch.export.ExportedProgram) -> Graph
     )
 
 
-def dynamic_dims(gm: GraphModule) -> list[set[int]]:
-    """Per placeholder, the dimensions that were exported as symbolic (``torch.export.Dim``)."""
-    dims: list[set[int]] = []
-    for node in gm.graph.find_nodes(op="placeholder"):
-        val = node.meta.get("val")
-        if isinstance(val, torch.Tensor):
-            dims.append({i for i, s in enumerate(val.shape) if isinstance(s, torch.SymInt)})
-        else:
-            dims.append(set())
-    return dims
+def _reads_int8(consumer: Node, dq: Node) -> bool:
+    """Whether an Inductor x86 int8 pattern consumes ``dq``'s int8 value at ``consumer``."""
+    if consumer.target in COMPUTE_OPS:
+        return consumer.args[0] is dq
+    if consumer.target in BINARY_POST_OPS:
+        return True  # the extra input of a fused conv/linear + add
+    return any(is_quantize(u) for u in consumer.users)  # dq -> op -> q: an int8 chain
 
 
-def _counter_snapshot() -> dict[str, int]:
-    return {k: int(v) for k, v in counters["inductor"].items()}
+def _check_inputs(
+    gm: GraphModule, example_inputs: tuple[Any, ...] | None
+) -> tuple[tuple[Any, ...], list[set[int]]]:
+    if example_inputs is None:
+        raise ValueError(
+            "lower_pt2e_quantized_to_x86: example_inputs is required (the activation forms are "
+            "measured and the weights prepacked on them), got None"
+        )
+    dims = dynamic_dims(gm)
+    if len(dims) != len(example_inputs):
+        raise ValueError(
+            f"lower_pt2e_quantized_to_x86: the program takes {len(dims)} flat inputs, "
+            f"example_inputs has {len(example_inputs)}"
+        )
+    inputs = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in example_inputs)
+    return inputs, dims
+
+
+_Pass = Callable[[], object]
+
+
+def _run(name: str, fn: _Pass) -> Any:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - re-raised with the pass name
+        raise RuntimeError(f"lower_pt2e_quantized_to_x86: pass {name} failed: {e}") from e
+
+
+def prepare_for_inductor(
+    model: GraphModule | torch.export.ExportedProgram,
+    example_inputs: tuple[Any, ...] | None,
+    isa: CpuInt8Isa | None = None,
+) -> tuple[GraphModule, Any, tuple[Any, ...], list[set[int]]]:
+    """The guarded private copy Inductor's int8 passes lower, with what the report needs.
+
+    Returns ``(guarded copy, (reasons, choices, removed), detached inputs, dynamic dims)``.
+    """
+    gm = _as_graph_module(model)
+    inputs, dims = _check_inputs(gm, example_inputs)
+    isa = isa or detect_isa()
+    reasons = static_reasons(gm)
+    choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
+    _run("apply_forms", lambda: apply_forms(gm, choices))
+    removed = _run("remove_dangling_qdq", lambda: remove_dangling_qdq(gm, _reads_int8))
+    _run("separate_unary_from_binary", lambda: separate_unary_from_binary(gm))
+    return gm, (reasons, choices, removed), inputs, dims
 
 
 def lower_pt2e_quantized_to_x86(
@@ -66,70 +109,39 @@ def lower_pt2e_quantized_to_x86(
     compile: bool = True,
     *,
     mixed_bf16: bool = False,
+    isa: CpuInt8Isa | None = None,
     **compile_options: Any,
 ) -> X86LoweredModule:
-    """Lower a converted (reference) program to Inductor's fused oneDNN int8 kernels.
+    """Lower a converted (reference) program to oneDNN int8 kernels.
 
     Contract:
       * ``model`` is what ``convert_pt2e`` returns (or an ``ExportedProgram`` of it, e.g. from
-        ``torch.export.load``); it is not modified.
-      * Returns an :class:`X86LoweredModule` already compiled on ``example_inputs`` (required),
-        with weights prepacked once (Inductor freezing). Its outputs match the reference
-        program within ``LOWERED_VS_REFERENCE_STEPS``; ``.report`` lists which conv / linear
-        nodes became oneDNN int8 kernels and why the others did not.
-      * Dimensions exported as ``torch.export.Dim`` stay dynamic in the compiled code.
-      * ``mixed_bf16=True`` runs float regions between int8 kernels in bfloat16 (autocast);
-        results then match the reference only to bf16 precision.
-      * Inductor configuration is scoped to this module's compilations; global config is
-        untouched. ``compile_options`` are passed to ``torch.compile`` (e.g. ``mode``).
+        ``torch.export.load``); it is never modified.
+      * Returns an :class:`X86LoweredModule`, a ``torch.fx.GraphModule`` whose graph holds the
+        ``onednn.qconv_pointwise`` / ``qlinear_pointwise`` ops (3-D linears included) with
+        weights prepacked, and a ``LoweringReport`` (``pt2q.lowering.lowering_report(m)``).
+      * ``compile=True``: calls are tiered (first call eager, then ``torch.compile`` of the same
+        lowering with Inductor freezing, see ``module.py``); ``compile=False``: always eager.
+      * On CPUs without VNNI, full-range uint8 activations are lowered in the 7-bit or the
+        saturating form, whichever measured closer to the reference on ``example_inputs``
+        (``pt2q.tolerances.ISA_ADAPTED_MAX_SQNR_LOSS_DB``); with VNNI / AMX, exactly.
+        ``isa`` overrides the detected CPU facts (tests, or lowering for another machine).
+      * Dimensions exported as ``torch.export.Dim`` stay dynamic.
+      * ``mixed_bf16=True`` runs float regions in bfloat16 (autocast).
     """
-    if not compile:
-        raise NotImplementedError(
-            "lower_pt2e_quantized_to_x86(compile=False): pt2q lowers only through Inductor "
-            "(freezing + torch.compile); the eager freezing-pass path is what breaks on "
-            "3-D linears and conv -> flatten -> linear"
-        )
-    if example_inputs is None:
-        raise ValueError(
-            "lower_pt2e_quantized_to_x86: example_inputs is required (the module is compiled "
-            "and its weights prepacked on them before it is returned), got None"
-        )
-    gm = _as_graph_module(model)
-    isa = detect_isa()
-    static = classify(gm, isa)  # before the guards rename nothing, so names are the user's
-    for name, fn in _GUARD_PASSES:
-        try:
-            fn(gm, isa)
-        except Exception as e:  # noqa: BLE001 - re-raised with the pass name
-            raise RuntimeError(f"lower_pt2e_quantized_to_x86: pass {name} failed: {e}") from e
-
-    candidates = {n for n, (_, _, reason) in static.items() if not reason}
-    recorder = KernelRecorder(candidates)
-    before = _counter_snapshot()
-
-    def report(rec: KernelRecorder) -> LoweringReport:
-        nodes = []
-        for name, (op, kernel, reason) in static.items():
-            if not reason and name in rec.float_nodes:
-                reason = "Inductor's int8 patterns did not match it (left as a float op)"
-            nodes.append(NodeLowering(name, op, None if reason else kernel, reason))
-        after = _counter_snapshot()
-        delta = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-        return LoweringReport(isa, tuple(nodes), delta)
-
+    guarded, (reasons, choices, removed), inputs, dims = prepare_for_inductor(
+        model, example_inputs, isa
+    )
+    isa = isa or detect_isa()
+    reference = _as_graph_module(model)
+    lowered, counters = _run("lower_eagerly", lambda: lower_eagerly(copy_of(guarded), inputs, dims))
     opts = dict(compile_options)
     opts.setdefault("dynamic", None)
-    lowered = X86LoweredModule(gm, recorder, report, mixed_bf16, opts)
-    dims = dynamic_dims(gm)
-    if len(dims) != len(example_inputs):
-        raise ValueError(
-            f"lower_pt2e_quantized_to_x86: the program takes {len(dims)} flat inputs, "
-            f"example_inputs has {len(example_inputs)}"
-        )
-    # Detached aliases carry the dynamic marks, so the caller's tensors are left as they are.
-    inputs = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in example_inputs)
-    for x, symbolic in zip(inputs, dims, strict=True):
-        for d in sorted(symbolic):
-            torch._dynamo.mark_dynamic(x, d)
-    lowered(*inputs)
-    return lowered
+    module = X86LoweredModule(lowered, guarded if compile else None, mixed_bf16, opts, dims)
+    report = build_report(reference, module, isa, reasons, choices, removed, counters)
+    return attach_report(module, report)  # type: ignore[return-value]
+
+
+def copy_of(gm: GraphModule) -> GraphModule:
+    """A new GraphModule over ``gm``'s constants with a copied graph."""
+    return GraphModule(gm, copy.deepcopy(gm.graph), class_name=type(gm).__name__)

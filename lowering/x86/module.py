@@ -1,30 +1,26 @@
-"""The callable a lowering returns: Inductor-compiled int8 code with scoped configuration."""
+"""``X86LoweredModule``: the lowered GraphModule, with a tiered compiled path.
+
+Its ``.graph`` is the eager lowered program (``onednn.qconv_pointwise`` / ``qlinear_pointwise``
+and the float remainder); ``GraphModule`` semantics hold: ``print(m.graph)``, counting nodes,
+``m.code``, saving, ``torch.compile(m)``.
+
+Calling it (``compile=True``, the default) is tiered, so what runs once is not compiled: the
+first call runs the graph eagerly (the oneDNN kernels already prepacked); from the second call
+on it runs ``torch.compile`` of the same guarded program with Inductor freezing, whose int8
+passes emit the same oneDNN kernels and fuse the float remainder (q/dq, layer norms, softmax)
+into C++ loops. Editing the graph (``recompile()``) drops the compiled tier, so the module then
+runs exactly its graph. Under Dynamo / FX tracing the graph is what gets traced.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
 import torch
 from torch.fx import GraphModule
 
-from pt2q.lowering.x86.coverage import KernelRecorder, LoweringReport
-
-__all__ = ["X86LoweredModule", "inductor_options"]
-
-
-def inductor_options(recorder: KernelRecorder | None) -> dict[str, Any]:
-    """The Inductor configuration the lowering needs, applied only while it compiles.
-
-    ``freezing`` makes parameters constants so the int8 passes can prepack weights once;
-    Dynamo reads it at trace time, so it must be set around the call, not just passed to
-    ``torch.compile(options=...)``.
-    """
-    options: dict[str, Any] = {"freezing": True}
-    if recorder is not None:
-        options["post_grad_custom_post_pass"] = recorder
-    return options
+__all__ = ["X86LoweredModule"]
 
 
 def _call_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -35,58 +31,78 @@ def _call_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
-class X86LoweredModule(torch.nn.Module):
-    """Runs the reference program through ``torch.compile`` with Inductor freezing.
+class X86LoweredModule(GraphModule):
+    """A ``torch.fx.GraphModule`` holding the oneDNN int8 ops (see the module docstring).
 
-    Contract: ``forward`` takes the reference program's inputs and returns its outputs (within
-    ``pt2q.tolerances.LOWERED_VS_REFERENCE_STEPS`` per quantized value). It runs under
-    ``torch.no_grad``. The Inductor configuration is patched only around a call with an input
-    signature not seen before (when Dynamo may compile), so the global configuration never
-    changes for the rest of the process and the steady-state call pays no patching cost.
-    ``report`` says which conv / linear nodes run as oneDNN int8 kernels.
+    Contract: takes the reference program's inputs, returns its outputs within the x86
+    tolerances of ``pt2q.tolerances``; runs under ``torch.no_grad``; the Inductor configuration
+    (``freezing``) is patched only around calls with an input signature not seen before, so
+    global configuration never changes. ``report`` is the attached ``LoweringReport``.
     """
 
     def __init__(
         self,
-        reference: GraphModule,
-        recorder: KernelRecorder,
-        report_fn: Callable[[KernelRecorder], LoweringReport],
+        lowered: GraphModule,
+        source: GraphModule | None,
         mixed_bf16: bool,
         compile_options: dict[str, Any],
+        dims: list[set[int]],
     ) -> None:
-        super().__init__()
-        self.reference = reference
+        super().__init__(lowered, lowered.graph, class_name="X86LoweredModule")
+        self.meta.update(lowered.meta)
+        self.__dict__["_source"] = source  # kept out of the module tree
+        self.__dict__["_compiled"] = None
+        self.__dict__["_calls"] = 0
+        self.__dict__["_seen"] = set()
         self.mixed_bf16 = mixed_bf16
-        self._recorder = recorder
-        self._report_fn = report_fn
         self._compile_options = compile_options
-        # Kept out of the module tree: the compiled wrapper shares `reference`'s parameters.
-        self.__dict__["_compiled"] = torch.compile(reference, **compile_options)
-        self._seen: set[tuple[Any, ...]] = set()
-        self._report: LoweringReport | None = None
+        self._dims = dims  # per input, the dims exported as symbolic: compiled dynamic
 
     @property
-    def report(self) -> LoweringReport:
-        """Per-node kernel report of the latest compilation (raises before the first call)."""
-        if self._report is None:
-            raise RuntimeError(
-                "X86LoweredModule.report: nothing compiled yet; call the module once "
-                "(lower_pt2e_quantized_to_x86 does so with example_inputs)"
-            )
-        return self._report
+    def report(self) -> Any:
+        """The ``pt2q.qdq.LoweringReport`` of this lowering (``lowering_report(m)``)."""
+        from pt2q.qdq import read_report
 
-    def forward(self, *args: Any) -> Any:
-        key = _call_key(args)
+        return read_report(self)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls now run the Inductor-compiled tier."""
+        return self.__dict__.get("_compiled") is not None
+
+    def recompile(self) -> Any:
+        out = super().recompile()
+        if "_source" in self.__dict__:  # the graph changed: run exactly the graph from now on
+            self.__dict__["_source"] = None
+            self.__dict__["_compiled"] = None
+        return out
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracing = torch.compiler.is_compiling() or torch.fx._symbolic_trace.is_fx_tracing()
         with ExitStack() as stack:
-            stack.enter_context(torch.no_grad())
+            if not tracing:
+                stack.enter_context(torch.no_grad())
             if self.mixed_bf16:
                 stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+            source = self.__dict__.get("_source")
+            if tracing or source is None or kwargs:
+                return super().__call__(*args, **kwargs)
+            self.__dict__["_calls"] += 1
+            if self.__dict__["_calls"] == 1:
+                return super().__call__(*args)  # runs once so far: not worth compiling
+            compiled = self.__dict__["_compiled"]
+            if compiled is None:
+                compiled = torch.compile(source, **self._compile_options)
+                self.__dict__["_compiled"] = compiled
+            key = _call_key(args)
             if key in self._seen:
-                return self._compiled(*args)
-            compilations = self._recorder.compilations
-            stack.enter_context(torch._inductor.config.patch(inductor_options(self._recorder)))
-            out = self._compiled(*args)
+                return compiled(*args)
+            stack.enter_context(torch._inductor.config.patch({"freezing": True}))
+            # Detached aliases carry the dynamic marks: the caller's tensors stay as they are.
+            marked = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+            for a, symbolic in zip(marked, self._dims, strict=False):
+                for d in sorted(symbolic):
+                    torch._dynamo.mark_dynamic(a, d)
+            out = compiled(*marked)
             self._seen.add(key)
-            if self._recorder.compilations != compilations or self._report is None:
-                self._report = self._report_fn(self._recorder)
             return out

@@ -23,6 +23,8 @@ __all__ = [
     "UNARY_POST_OPS",
     "BINARY_POST_OPS",
     "FP32_COMPUTE_TARGETS",
+    "PASS_THROUGH_OPS",
+    "ONEDNN_KERNELS",
     "KERNEL_COUNTERS",
 ]
 
@@ -85,4 +87,39 @@ FP32_COMPUTE_TARGETS = frozenset(
 KERNEL_COUNTERS: dict[str, str] = {
     "qconv": "qconv_weight_prepack_matcher_count",
     "qlinear": "qlinear_weight_prepack_matcher_count",
+}
+
+# Ops Inductor runs on int8 between a dequantize and a quantize of the same qparams (int8
+# max-pool, cat, reshape) or fuses into one loop with them: values pass through unchanged in
+# range, so the quantizes on both sides form one group of shared qparams.
+PASS_THROUGH_OPS = frozenset(
+    {
+        aten.max_pool2d.default,
+        aten.avg_pool2d.default,
+        aten.adaptive_avg_pool2d.default,
+        aten.cat.default,
+        aten.flatten.using_ints,
+        aten.view.default,
+        aten.reshape.default,
+    }
+)
+
+# The oneDNN int8 kernels the lowered program holds, by kernel family.
+ONEDNN_KERNELS: dict[str, frozenset[torch._ops.OpOverload]] = {
+    "qconv": frozenset(
+        {
+            torch.ops.onednn.qconv_pointwise.default,
+            torch.ops.onednn.qconv_pointwise.tensor,
+            torch.ops.onednn.qconv2d_pointwise.binary,
+            torch.ops.onednn.qconv2d_pointwise.binary_tensor,
+        }
+    ),
+    "qlinear": frozenset(
+        {
+            torch.ops.onednn.qlinear_pointwise.default,
+            torch.ops.onednn.qlinear_pointwise.tensor,
+            torch.ops.onednn.qlinear_pointwise.binary,
+            torch.ops.onednn.qlinear_pointwise.binary_tensor,
+        }
+    ),
 }

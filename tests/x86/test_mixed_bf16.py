@@ -16,10 +16,10 @@ def test_mixed_bf16_lowers_both_linears() -> None:
     x = torch.randn(4, 32)
     ref = quantize(TinyLinear(), (x,))
     low = lower_pt2e_quantized_to_x86(ref, (x,), mixed_bf16=True)
-    assert low.report.kernel_counts() == {"qlinear": 2}
-    assert low.report.counters["qlinear_weight_prepack_matcher_count"] == 2
+    assert low.report.kernel_counts() == {"onednn.qlinear_pointwise.default": 2}
     with torch.no_grad():
-        actual, expected = low(x), ref(x)
+        low(x)  # first call: the eager graph (oneDNN ops take no autocast)
+        actual, expected = low(x), ref(x)  # compiled tier: float regions in bf16
     assert actual.dtype == torch.bfloat16  # the final linear's float output stays bf16
     # bf16 rounds the float output (8 mantissa bits, ~0.5 step of a 7-bit value) on top of the
     # one-step requantize tie: allowed LOWERED_BF16_VS_REFERENCE_STEPS steps.

@@ -3,9 +3,14 @@ behaviour 5), and the lowering removes any q/dq pair whose consumers are all flo
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
-from x86_models import quantize
+from x86_models import TinyLinear, quantize
+
+from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
+from pt2q.qdq import LoweringStatus
 
 qd = torch.ops.quantized_decomposed
 
@@ -42,3 +47,35 @@ def test_attention_block_quantizes_only_the_linear_input() -> None:
     assert _count(ref, qd.dequantize_per_tensor.default) == 3  # one per linear
     views = [n for n in ref.graph.nodes if n.target == torch.ops.aten.view.default]
     assert [str(u.target) for n in views for u in n.users] == ["aten.permute.default"] * 3
+
+
+def _with_dangling_pair(ref: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """``ref`` with its output passed through q -> dq -> sigmoid: a pair only a float op reads."""
+    gm = torch.fx.GraphModule(ref, copy.deepcopy(ref.graph))
+    out = gm.graph.output_node()
+    value = out.args[0][0] if isinstance(out.args[0], (tuple, list)) else out.args[0]
+    qargs = (0.05, 128, 0, 255, torch.uint8)
+    with gm.graph.inserting_before(out):
+        q = gm.graph.call_function(qd.quantize_per_tensor.default, (value, *qargs))
+        dq = gm.graph.call_function(qd.dequantize_per_tensor.default, (q, *qargs))
+        sig = gm.graph.call_function(torch.ops.aten.sigmoid.default, (dq,))
+    out.args = ((sig,),) if isinstance(out.args[0], (tuple, list)) else (sig,)
+    gm.recompile()
+    return gm
+
+
+def test_lowering_removes_a_dangling_qdq_pair() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 32)
+    base = quantize(TinyLinear(), (x,))
+    ref = _with_dangling_pair(base)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False)
+    removed = [d for d in low.report if d.reason.startswith("dangling q/dq removed")]
+    assert [(d.node, d.status) for d in removed] == [
+        ("quantize_per_tensor_default_2", LoweringStatus.FLOAT)
+    ]
+    assert "its consumers sigmoid_default run in float" in removed[0].reason
+    sig = next(n for n in low.graph.nodes if n.target == torch.ops.aten.sigmoid.default)
+    assert "onednn" in str(sig.args[0].target)  # sigmoid reads the kernel's float output
+    with torch.no_grad():  # sigmoid of the (unrounded) linear output
+        torch.testing.assert_close(low(x), torch.sigmoid(base(x)), atol=1e-5, rtol=0)

@@ -1,0 +1,321 @@
+"""Full-range uint8 activations on CPUs without VNNI: the 7-bit or the saturating form, by error.
+
+Without VNNI, oneDNN's u8*s8 kernels add pairs of products in a saturating int16
+(``vpmaddubsw``, see ``isa.py``): exact for activations in [0, 127], possibly saturating for
+[0, 255]. For each group of activation quantizes that share qparams (a quantize and the ones
+that int8 pass-through ops, pools / cat / reshape, tie to it) feeding a conv / linear, the
+lowering measures on the example inputs, per consumer, the error against the reference op of
+
+* the **saturating** form: the [0, 255] activations through a bit-exact model of the non-VNNI
+  kernel's arithmetic (``vpmaddubsw``: neighbouring u8*s8 products summed into a saturating
+  int16, in oneDNN's reduction order), so the choice depends on the ISA facts, not on the
+  machine that lowers (a VNNI build machine can lower for an AVX2 target), and
+* the **7-bit** form: the activation re-quantized at lowering to [0, 127] with scale x2 and
+  zero point ``round_half_even(zp / 2)``, which oneDNN computes exactly,
+
+and keeps the form whose added noise costs less of the reference's own SQNR at these dot
+products (the 7-bit form always costs ~6 dB there: one bit of activation resolution; the
+saturating one costs nothing until pairs saturate); when both cost more than
+``pt2q.tolerances.ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB`` the consumers stay float (they read the
+float activation; the report gives both measured losses). Noise is summed over the group's consumers, on at
+most ``_MAX_ROWS`` sampled output positions each. With VNNI / AMX nothing changes (the exact full-range path). The reference program
+itself is never changed: the rewrite edits the lowering's private copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.fx import GraphModule, Interpreter, Node
+
+from pt2q.lowering.x86.isa import CpuInt8Isa, max_exact_activation_qmax
+from pt2q.lowering.x86.patterns import COMPUTE_OPS, PASS_THROUGH_OPS
+from pt2q.qdq.ops import qd
+from pt2q.qdq.views import act_q, weight_q
+from pt2q.tolerances import ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB, sqnr_loss_db
+
+__all__ = [
+    "FORM_EXACT",
+    "FORM_7BIT",
+    "FORM_SATURATING",
+    "FORM_FLOAT",
+    "ActivationChoice",
+    "choose_activation_forms",
+    "apply_forms",
+]
+
+FORM_EXACT = "exact"
+FORM_7BIT = "7-bit"
+FORM_SATURATING = "saturating"
+FORM_FLOAT = "float"
+
+_Q = qd.quantize_per_tensor.default
+_DQ = qd.dequantize_per_tensor.default
+
+
+@dataclass(frozen=True)
+class ActivationChoice:
+    """The form chosen for one group of activation quantizes, and the measurement behind it."""
+
+    quantizes: tuple[str, ...]  # names of the quantize nodes of the group
+    consumers: tuple[str, ...]  # conv / linear nodes reading the group's activations
+    form: str  # FORM_EXACT, FORM_7BIT, FORM_SATURATING or FORM_FLOAT
+    reason: str
+    saturating_loss_db: float = 0.0  # SQNR lost vs the reference with the saturating kernel
+    seven_bit_loss_db: float = 0.0  # SQNR lost vs the reference with the 7-bit form
+
+
+def _qparams(q: Node) -> tuple[object, ...]:
+    return tuple(q.args[1:6])
+
+
+def _groups(gm: GraphModule) -> list[list[Node]]:
+    """Literal uint8 activation quantizes, grouped when a pass-through op ties their qparams."""
+    parent: dict[Node, Node] = {}
+
+    def find(n: Node) -> Node:
+        while parent.setdefault(n, n) is not n:
+            n = parent[n]
+        return n
+
+    quantizes = [n for n in gm.graph.nodes if n.target == _Q and n.args[5] == torch.uint8]
+    for q in quantizes:
+        find(q)
+        for dq in q.users:
+            for op in dq.users if dq.target == _DQ else ():
+                if op.target not in PASS_THROUGH_OPS:
+                    continue
+                for q2 in op.users:
+                    if q2.target == _Q and _qparams(q2) == _qparams(q):
+                        parent[find(q2)] = find(q)
+    groups: dict[Node, list[Node]] = {}
+    for q in quantizes:
+        groups.setdefault(find(q), []).append(q)
+    return list(groups.values())
+
+
+def _consumers(group: list[Node]) -> list[Node]:
+    return [
+        op
+        for q in group
+        for dq in q.users
+        if dq.target == _DQ
+        for op in dq.users
+        if op.target in COMPUTE_OPS and op.args[0] is dq
+    ]
+
+
+class _Recorder(Interpreter):
+    """Runs the program once and keeps the values of ``wanted`` nodes."""
+
+    def __init__(self, gm: GraphModule, wanted: set[Node]) -> None:
+        super().__init__(gm)
+        self.wanted = wanted
+        self.values: dict[Node, object] = {}
+
+    def run_node(self, n: Node) -> object:
+        out = super().run_node(n)
+        if n in self.wanted:
+            self.values[n] = out
+        return out
+
+
+def _quantize(x: torch.Tensor, scale: float, zp: int, qmax: int) -> torch.Tensor:
+    return qd.quantize_per_tensor.default(x, scale, zp, 0, qmax, torch.uint8)
+
+
+def _conv_args(op: Node) -> tuple[list[int], list[int], list[int], int]:
+    args = list(op.args) + [None] * (7 - len(op.args))
+    stride = list(args[3] or [1, 1])  # type: ignore[call-overload]
+    padding = list(args[4] or [0, 0])  # type: ignore[call-overload]
+    dilation = list(args[5] or [1, 1])  # type: ignore[call-overload]
+    return stride, padding, dilation, int(args[6] or 1)  # type: ignore[call-overload]
+
+
+def _pad4(t: torch.Tensor) -> torch.Tensor:
+    """Zero-pad the last dim to a multiple of 4 (oneDNN's int8 K blocking)."""
+    return torch.nn.functional.pad(t, (0, (-t.shape[-1]) % 4))
+
+
+def _matrices(
+    op: Node, x: torch.Tensor, w: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(float activation rows (R, K), int8 weight (N, K)) in the kernel's reduction order.
+
+    Linear: ``x.reshape(-1, K)``. Conv2d, per group: im2col with the input channel innermost
+    per kernel tap (oneDNN's blocked order, where ``vpmaddubsw`` pairs neighbouring channels),
+    channels zero-padded to a multiple of 4 per tap as oneDNN pads them. Padding pixels are
+    float 0.0, which quantizes to the zero point, as in the reference.
+    """
+    if COMPUTE_OPS[op.target] == "qlinear":
+        return [(_pad4(x.reshape(-1, x.shape[-1])), _pad4(w))]
+    if op.target != torch.ops.aten.conv2d.default or w.dim() != 4:
+        raise ValueError(f"saturation is modelled for linear and conv2d, not {op.target}")
+    stride, padding, dilation, groups = _conv_args(op)
+    n, (o, cg, kh, kw) = x.shape[0], w.shape
+    og, taps = o // groups, kh * kw
+    out = []
+    for g in range(groups):
+        xg = x[:, g * cg : (g + 1) * cg]
+        cols = torch.nn.functional.unfold(xg, (kh, kw), dilation, padding, stride)
+        rows = cols.view(n, cg, taps, -1).permute(0, 3, 2, 1).reshape(-1, taps, cg)
+        wg = w[g * og : (g + 1) * og].permute(0, 2, 3, 1).reshape(og, taps, cg)
+        out.append((_pad4(rows).reshape(rows.shape[0], -1), _pad4(wg).reshape(og, -1)))
+    return out
+
+
+def _saturating_dot(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Sum over pairs of the int16-saturated ``a[2j]*w[2j] + a[2j+1]*w[2j+1]`` (vpmaddubsw),
+    accumulated in int32 (vpmaddwd + vpaddd)."""
+    prod = a[:, None, :].to(torch.int32) * w[None, :, :].to(torch.int32)  # (R, N, K)
+    pairs = (prod[..., 0::2] + prod[..., 1::2]).clamp(-32768, 32767)
+    return pairs.sum(-1)
+
+
+_MAX_ROWS = 64  # output positions sampled per consumer (evenly spaced): the error is a mean
+
+
+@dataclass(frozen=True)
+class _Noise:
+    """Squared errors of one group's dot products, summed over its consumers."""
+
+    reference: float  # the reference's own: [0, 255] activations vs the float activations
+    saturating: float  # added by the saturating kernel, vs the reference's int32 dots
+    seven_bit: float  # added by the 7-bit form, vs the reference's int32 dots
+
+    def __add__(self, o: _Noise) -> _Noise:
+        return _Noise(
+            self.reference + o.reference,
+            self.saturating + o.saturating,
+            self.seven_bit + o.seven_bit,
+        )
+
+
+def _errors(op: Node, x: torch.Tensor, s: float, z: int, w: torch.Tensor) -> _Noise:
+    """The noise of ``op``'s dot products on ``x`` (float activation) in each form."""
+    noise = _Noise(0.0, 0.0, 0.0)
+    z7 = round(z / 2)  # Python's round: half to even
+    for rows, wg in _matrices(op, x, w):
+        idx = torch.linspace(0, rows.shape[0] - 1, min(_MAX_ROWS, rows.shape[0])).long()
+        xr = rows[idx]
+        a8 = _quantize(xr, s, z, 255).to(torch.int64)
+        a7 = _quantize(xr, 2 * s, z7, 127).to(torch.int64)
+        wd = wg.to(torch.float64)
+        exact = (a8 - z).to(torch.float64) @ wd.T * s
+        wsum = wg.to(torch.int64).sum(-1)
+        sat = (_saturating_dot(a8, wg).to(torch.int64) - z * wsum).to(torch.float64) * s
+        seven = (a7 - z7).to(torch.float64) @ wd.T * (2 * s)
+        floating = xr.to(torch.float64) @ wd.T
+        noise = noise + _Noise(
+            float((exact - floating).pow(2).sum()),
+            float((sat - exact).pow(2).sum()),
+            float((seven - exact).pow(2).sum()),
+        )
+    return noise
+
+
+def _measure(gm: GraphModule, consumers: list[Node], values: dict[Node, object]) -> _Noise:
+    """The group's noise, summed over ``consumers``."""
+    total = _Noise(0.0, 0.0, 0.0)
+    for op in consumers:
+        a, wq = act_q(op.args[0]), weight_q(op.args[1])
+        if a is None or wq is None or not a.is_static:
+            raise ValueError(f"{op.name}: not a static dq activation with an int8 weight")
+        x = values[a.source.args[0]]  # type: ignore[index]
+        assert isinstance(x, torch.Tensor) and isinstance(a.scale, float)
+        assert isinstance(a.zero_point, int)
+        total = total + _errors(op, x.float(), a.scale, a.zero_point, w=wq.tensors(gm)[0])
+    return total
+
+
+def _decide(noise: _Noise) -> tuple[str, str]:
+    """(form, why): the form that loses less SQNR here, unless even that one loses more than
+    ``ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB`` (then float)."""
+    loss_sat = sqnr_loss_db(noise.reference, noise.saturating)
+    loss_seven = sqnr_loss_db(noise.reference, noise.seven_bit)
+    measured = (
+        f"measured on the example inputs, SQNR of these dot products vs the reference's: "
+        f"saturating (vpmaddubsw) -{loss_sat:.2f} dB, 7-bit -{loss_seven:.2f} dB"
+    )
+    if min(loss_sat, loss_seven) > ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB:
+        limit = f"both over {ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB} dB"
+        return FORM_FLOAT, f"{measured}: {limit}"
+    return (FORM_SATURATING if loss_sat <= loss_seven else FORM_7BIT), measured
+
+
+def choose_activation_forms(
+    gm: GraphModule, isa: CpuInt8Isa, example_inputs: tuple[object, ...]
+) -> list[ActivationChoice]:
+    """The form of every uint8 activation group feeding a conv / linear of ``gm`` on ``isa``."""
+    limit = max_exact_activation_qmax(isa, torch.uint8)
+    todo: list[tuple[list[Node], list[Node]]] = []
+    choices: list[ActivationChoice] = []
+    for group in _groups(gm):
+        consumers = _consumers(group)
+        if not consumers or all(int(q.args[4]) <= limit for q in group):  # type: ignore[arg-type]
+            if consumers:
+                choices.append(_choice(group, consumers, FORM_EXACT, f"exact on {isa.describe()}"))
+            continue
+        todo.append((group, consumers))
+    if not todo:
+        return choices
+    wanted: set[Node] = set()
+    for group, _ in todo:
+        wanted.update(q.args[0] for q in group if isinstance(q.args[0], Node))
+    recorder = _Recorder(gm, wanted)
+    with torch.no_grad():
+        recorder.run(*example_inputs)
+    for group, consumers in todo:
+        try:
+            noise = _measure(gm, consumers, recorder.values)
+        except (RuntimeError, ValueError, AssertionError) as e:
+            reason = f"saturation not measurable ({e}); the 7-bit form is exact"
+            choices.append(_choice(group, consumers, FORM_7BIT, reason))
+            continue
+        form, why = _decide(noise)
+        reason = f"no VNNI ({isa.describe()}), full-range uint8 activations -> {form}: {why}"
+        choices.append(_choice(group, consumers, form, reason, noise))
+    return choices
+
+
+def _choice(
+    group: list[Node], consumers: list[Node], form: str, reason: str, noise: _Noise | None = None
+) -> ActivationChoice:
+    losses = (0.0, 0.0)
+    if noise is not None:
+        losses = (
+            sqnr_loss_db(noise.reference, noise.saturating),
+            sqnr_loss_db(noise.reference, noise.seven_bit),
+        )
+    return ActivationChoice(
+        tuple(q.name for q in group), tuple(op.name for op in consumers), form, reason, *losses
+    )
+
+
+def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
+    """Rewrite ``gm`` for the chosen forms: ``FORM_7BIT`` groups re-quantized to [0, 127]
+    (scale x2, zero point / 2); ``FORM_FLOAT`` consumers read the float activation directly
+    (their q/dq pair then dangles and is removed)."""
+    seven = {n for c in choices if c.form == FORM_7BIT for n in c.quantizes}
+    floating = {n for c in choices if c.form == FORM_FLOAT for n in c.consumers}
+    changed = False
+    for node in list(gm.graph.nodes):
+        if node.name in floating:
+            a = act_q(node.args[0])
+            assert a is not None
+            node.replace_input_with(a.dq, a.source.args[0])  # type: ignore[arg-type]
+            changed = True
+        if node.name not in seven:
+            continue
+        x, s, z = node.args[0], float(node.args[1]), int(node.args[2])  # type: ignore[arg-type]
+        new = (2 * s, round(z / 2), 0, 127, torch.uint8)
+        node.args = (x, *new)
+        for dq in list(node.users):
+            if dq.target == _DQ:
+                dq.args = (node, *new)
+        changed = True
+    if changed:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return changed

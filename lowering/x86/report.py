@@ -1,0 +1,154 @@
+"""The x86 lowering's per-node decisions, as ``pt2q.qdq.NodeDecision`` records.
+
+* :func:`static_reasons` reads the reference program: a conv / linear whose inputs lack the
+  q/dq shape Inductor's int8 patterns need stays float, with the missing part named.
+* :func:`build_report` joins those with the eager lowered program: every conv / linear that
+  became a oneDNN kernel is found through ``node.meta["from_node"]`` provenance (Inductor's
+  pattern replacement keeps the matched output node's), its post-ops and output quantize that
+  no longer exist are ``FUSED`` into it, and the kernel node gets the anchor's debug handle.
+"""
+
+from __future__ import annotations
+
+from torch.fx import GraphModule, Node
+
+from pt2q.lowering.x86.activation_forms import FORM_FLOAT, ActivationChoice
+from pt2q.lowering.x86.isa import CpuInt8Isa
+from pt2q.lowering.x86.patterns import (
+    BINARY_POST_OPS,
+    COMPUTE_OPS,
+    FP32_COMPUTE_TARGETS,
+    ONEDNN_KERNELS,
+    UNARY_POST_OPS,
+)
+from pt2q.qdq import LoweringReport, LoweringStatus, NodeDecision
+from pt2q.qdq.dangling import RemovedPair
+from pt2q.qdq.meta import copy_handle, get_handle
+from pt2q.qdq.views import quantized_op
+
+__all__ = ["static_reasons", "build_report", "ATTENTION_REASON"]
+
+# Measured on this project's AVX2 machine (bench/x86.py --attention): see lowering/x86/README.md.
+ATTENTION_REASON = (
+    "attention stays float: torch 2.13 offers Inductor no int8 batched matmul on CPU (no oneDNN "
+    "u8s8 bmm op, no int8 SDPA pattern), and torch._int_mm (s8 only) measured 20-35x slower "
+    "than fp32 mm here"
+)
+_ATTENTION_OPS = frozenset(
+    {"aten.bmm.default", "aten.matmul.default", "aten.scaled_dot_product_attention.default"}
+)
+
+
+def static_reasons(gm: GraphModule) -> dict[str, str]:
+    """Conv / linear node name -> why it cannot become a oneDNN int8 kernel ("" when it can)."""
+    out: dict[str, str] = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in COMPUTE_OPS:
+            continue
+        view = quantized_op(node, weight_arg=1)
+        act, w = view.inputs[0] if view.inputs else None, view.weight
+        if act is None:
+            reason = (
+                f"activation input of {node.name} is not dequantized (the quantizer left it float)"
+            )
+        elif not act.is_static:
+            reason = f"activation of {node.name} has run-time qparams (dynamic quantization)"
+        elif w is None or w.axis not in (0, None) or w.qweight.op != "get_attr":
+            reason = f"weight of {node.name} is not a dequantized int8 constant on axis 0"
+        else:
+            reason = ""
+        out[node.name] = reason
+    return out
+
+
+def _provenance(node: Node) -> set[str]:
+    names: set[str] = set()
+    stack = list(node.meta.get("from_node", []) or [])
+    while stack:
+        src = stack.pop()
+        names.add(src.name)
+        stack.extend(getattr(src, "from_node", []) or [])
+    return names
+
+
+def _kernel_of(lowered: GraphModule) -> dict[Node, str]:
+    return {
+        n: str(n.target)
+        for n in lowered.graph.nodes
+        for ops in ONEDNN_KERNELS.values()
+        if n.target in ops
+    }
+
+
+def build_report(
+    reference: GraphModule,
+    lowered: GraphModule,
+    isa: CpuInt8Isa,
+    reasons: dict[str, str],
+    choices: list[ActivationChoice],
+    removed: list[RemovedPair],
+    counters: dict[str, int],
+) -> LoweringReport:
+    """One decision per conv / linear, fused post-op, attention op and removed q/dq pair."""
+    form = {op: c for c in choices for op in c.consumers}
+    kernels = _kernel_of(lowered)
+    surviving = set().union(
+        *({n.name} | _provenance(n) for n in lowered.graph.nodes if n not in kernels)
+    )
+    float_leftovers = set().union(
+        *(_provenance(n) for n in lowered.graph.nodes if n.target in FP32_COMPUTE_TARGETS)
+    )
+    decisions: list[NodeDecision] = []
+    removed_by_name = {p.quantize: p for p in removed}
+    for node in reference.graph.nodes:
+        op = str(node.target)
+        if node.name in removed_by_name:
+            pair = removed_by_name[node.name]
+            why = f"dangling q/dq removed: its consumers {', '.join(pair.consumers)} run in float"
+            decisions.append(NodeDecision(node.name, op, None, LoweringStatus.FLOAT, None, why))
+        if node.op != "call_function":
+            continue
+        if op in _ATTENTION_OPS:
+            decisions.append(
+                NodeDecision(
+                    node.name, op, get_handle(node), LoweringStatus.FLOAT, None, ATTENTION_REASON
+                )
+            )
+            continue
+        if node.target not in COMPUTE_OPS:
+            continue
+        view = quantized_op(node, weight_arg=1, post_op_targets=UNARY_POST_OPS | BINARY_POST_OPS)
+        owned = {node.name, *(p.name for p in view.post_ops)}
+        if view.output is not None:
+            owned.add(view.output.q.name)
+        kernel_node = next((k for k in kernels if _provenance(k) & owned), None)
+        choice = form.get(node.name)
+        reason = reasons.get(node.name, "")
+        if not reason and choice is not None and choice.form == FORM_FLOAT:
+            reason = f"activation {choice.reason}"
+        if not reason and (kernel_node is None or node.name in float_leftovers):
+            reason = "Inductor's int8 patterns did not match it (left as a float op)"
+        if reason:
+            decisions.append(
+                NodeDecision(node.name, op, get_handle(node), LoweringStatus.FLOAT, None, reason)
+            )
+            continue
+        assert kernel_node is not None
+        copy_handle(node, kernel_node)
+        note = f"activations {choice.form}: {choice.reason}" if choice else ""
+        decisions.append(
+            NodeDecision(
+                node.name, op, get_handle(node), LoweringStatus.LOWERED, kernels[kernel_node], note
+            )
+        )
+        fused = [*view.post_ops, *([view.output.q] if view.output is not None else [])]
+        for p in fused:
+            if p.name not in surviving:
+                decisions.append(
+                    NodeDecision(
+                        p.name, str(p.target), get_handle(p), LoweringStatus.FUSED, node.name
+                    )
+                )
+    facts: dict[str, object] = {"isa": isa.describe(), "inductor_counters": counters}
+    facts["activation_forms"] = {c.quantizes[0]: c.form for c in choices}
+    return LoweringReport("x86 oneDNN", decisions, facts)
