@@ -46,9 +46,10 @@ class WeightQ:
     """A constant weight quantized per output channel (``group_size == in_features``) or per
     group of ``group_size`` input columns: ``w = (q - zero_point) * scale`` per group.
 
-    ``q`` is (N, K) int8 as stored; ``scale`` and ``zero_point`` are (N, K // group_size)
-    (float64 scales; zero points float64, integers unless the program stores float zeros);
-    ``bits`` is 8 for [-128, 127] and 4 for a 16-value range.
+    ``q`` is (N, K) int8 or uint8 as stored; ``scale`` and ``zero_point`` are
+    (N, K // group_size) (float64 scales; zero points float64, integers unless the program
+    stores float zeros); ``bits`` is 4 for a 16-value range ([-8, 7], [0, 15]) and 8 for a
+    wider one within int8 ([-128, 127], [-127, 127]).
     """
 
     node: Node  # the dequantize node
@@ -115,9 +116,9 @@ def _weight(gm: GraphModule, node: object) -> WeightQ:
     if not isinstance(node, Node) or node.target not in (_DQ_CHANNEL, _DQ_GROUP):
         raise NotLlm(f"weight {node} is not dequantize_per_channel / _per_channel_group")
     q = attr_value(gm, node.args[0], "quantized weight")
-    if q.dtype != torch.int8 or q.dim() != 2:
+    if q.dtype not in (torch.int8, torch.uint8) or q.dim() != 2:
         raise NotLlm(
-            f"weight {node.name}: expected a 2-D int8 constant, found {q.dtype} {q.dim()}-D"
+            f"weight {node.name}: expected a 2-D int8 / uint8 constant, found {q.dtype} {q.dim()}-D"
         )
     n, k = q.shape
     scale = attr_value(gm, node.args[1], "weight scale").double()
@@ -144,7 +145,8 @@ def _weight(gm: GraphModule, node: object) -> WeightQ:
             f"weight {node.name}: {scale.numel()} scales / {zp.numel()} zero points for "
             f"{n} x {k // group} groups"
         )
-    if qmax - qmin not in (15, 255):
+    int8 = q.dtype == torch.int8 and -128 <= qmin < qmax <= 127
+    if qmax - qmin != 15 and not int8:
         raise NotLlm(f"weight {node.name}: range [{qmin}, {qmax}] is neither 4- nor 8-bit")
     return WeightQ(
         node, q, scale.reshape(n, k // group), zp.reshape(n, k // group), qmin, qmax, group

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from llm_lowering.llm_programs import SCHEMES, QLinear, qd, reference_program
+from llm_lowering.llm_programs import (
+    SCHEMES,
+    converted_program,
+    kernel_input,
+    linears,
+    qd,
+    weight_range,
+)
 
 from pt2q.lowering.arm.kernels import variants
 from pt2q.lowering.arm.llm import WEIGHT_BYTES_FACT, lower_llm_to_arm
@@ -30,45 +37,30 @@ FAMILY = {
 CASES = [(s, k.variant, k.isa) for s in SCHEMES for k in variants(FAMILY[s]) if k.isa != "scalar"]
 
 
-def _kernel_input(x: torch.Tensor, scheme: str) -> torch.Tensor:
-    if not scheme.startswith("8da"):
-        return x
-    s, zp = qd.choose_qparams_per_token_asymmetric(x, torch.int8)
-    xq = qd.quantize_per_token(x, s, zp, -128, 127, torch.int8)
-    return qd.dequantize_per_token(xq, s, zp, -128, 127, torch.int8, torch.float32)
-
-
-def _weight_range(layer: QLinear) -> torch.Tensor:
-    n, k = layer.q.shape
-    s = layer.s.reshape(n, -1).double().repeat_interleave(layer.group, dim=1)
-    return (layer.qmax - layer.qmin) * s.reshape(n, k)
-
-
 def _program(scheme: str, n: int = 37, k: int = 128):
     torch.manual_seed(1)
     model = torch.nn.Sequential(torch.nn.Linear(k, n))
     x = torch.randn(3, 11, k) * 2  # 33 tokens: several row blocks and a tail for every tile
-    ref, eager = reference_program(model, scheme, (x,), group=32)
-    return ref, eager, x
+    return converted_program(model, scheme, (x,), group=32, backend="xnnpack"), x
 
 
 @pytest.mark.parametrize(("scheme", "variant", "isa"), CASES, ids=[f"{s}-{v}" for s, v, _ in CASES])
 def test_variant_matches_scalar_spec_and_reference(scheme: str, variant: str, isa: str) -> None:
-    ref, eager, x = _program(scheme)
+    ref, x = _program(scheme)
     low = lower_llm_to_arm(ref, (x,), isa=isa)
     (kernel,) = read_report(low).kernel_counts()
     assert kernel == f"{FAMILY[scheme]}/{variant}"
     scalar = lower_llm_to_arm(ref, isa="scalar")
     # bit-exact against the scalar spec (the same packed layout semantics, another tile)
     assert torch.equal(low(x), scalar(x))
-    step = float_dot_step(_kernel_input(x, scheme), _weight_range(eager[0]))
+    step = float_dot_step(kernel_input(x, scheme), weight_range(ref, linears(ref)[0]))
     err = max_error_in_steps(low(x), ref(x), step)
     assert err <= LLM_WEIGHT_KERNEL_FP32_STEPS, f"{scheme} {variant}: {err:.2f} steps"
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_report_and_weight_bytes(scheme: str) -> None:
-    ref, _, x = _program(scheme, n=64, k=256)
+    ref, x = _program(scheme, n=64, k=256)
     low = lower_llm_to_arm(ref, (x,), isa="dot")
     report = read_report(low)
     assert len(report.lowered) == 1
@@ -96,7 +88,7 @@ def test_odd_group_is_kept_with_reason() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(72, 16))
     x = torch.randn(2, 72)
-    ref, _ = reference_program(model, "8da4w", (x,), group=24)
+    ref = converted_program(model, "8da4w", (x,), group=24, backend="xnnpack")
     low = lower_llm_to_arm(ref, (x,))
     (linear,) = [d for d in read_report(low) if d.op == "aten.linear.default"]
     assert linear.status is LoweringStatus.REFERENCE

@@ -1,11 +1,11 @@
-"""x86 LLM lowering: each scheme's linears onto torch's CPU weight kernels, numerics vs the
-reference program, packed weight bytes and the lowering report."""
+"""x86 LLM lowering: each llm_config scheme's linears onto torch's CPU weight kernels, numerics
+vs the converted reference program, packed weight bytes and the lowering report."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from llm_programs import SCHEMES, QLinear, qd, quantize_linears, reference_program
+from llm_programs import SCHEMES, converted_program, kernel_input, linears, qd, weight_range
 
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears
 from pt2q.qdq import LoweringStatus, read_report
@@ -20,21 +20,6 @@ STEPS = {torch.float32: LLM_WEIGHT_KERNEL_FP32_STEPS, torch.bfloat16: LLM_WEIGHT
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def _kernel_input(x: torch.Tensor, scheme: str) -> torch.Tensor:
-    """What the weight kernel reads: x, or its per-token q/dq for 8da*."""
-    if not scheme.startswith("8da"):
-        return x
-    s, zp = qd.choose_qparams_per_token_asymmetric(x, torch.int8)
-    xq = qd.quantize_per_token(x, s, zp, -128, 127, torch.int8)
-    return qd.dequantize_per_token(xq, s, zp, -128, 127, torch.int8, torch.float32)
-
-
-def _weight_range(layer: QLinear) -> torch.Tensor:
-    n, k = layer.q.shape
-    s = layer.s.reshape(n, -1).double().repeat_interleave(layer.group, dim=1)
-    return (layer.qmax - layer.qmin) * s.reshape(n, k)
-
-
 @pytest.mark.parametrize("dtype", list(DTYPES), ids=list(DTYPES))
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize(("n", "bias"), [(96, True), (40, False)], ids=["n96-bias", "n40-pad"])
@@ -42,9 +27,11 @@ def test_one_linear_matches_reference(scheme: str, dtype: str, n: int, bias: boo
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(128, n, bias=bias))
     x = torch.randn(2, 7, 128) * 3  # 3-D input: (batch, tokens, features)
-    ref, eager = reference_program(model, scheme, (x,), group=32)
+    ref = converted_program(model, scheme, (x,))
+    step = float_dot_step(
+        kernel_input(x, scheme), weight_range(ref, linears(ref)[0]), DTYPES[dtype]
+    )
     low = lower_llm_linears(ref, (x,), compute_dtype=DTYPES[dtype])
-    step = float_dot_step(_kernel_input(x, scheme), _weight_range(eager[0]), DTYPES[dtype])
     err = max_error_in_steps(low(x), ref(x), step)
     assert err <= STEPS[DTYPES[dtype]], f"{scheme} {dtype}: {err:.2f} steps"
 
@@ -54,7 +41,7 @@ def test_report_statuses_and_kernels(scheme: str) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.ReLU(), torch.nn.Linear(96, 32))
     x = torch.randn(3, 64)
-    ref, _ = reference_program(model, scheme, (x,))
+    ref = converted_program(model, scheme, (x,))
     before = ref.code
     low = lower_llm_linears(ref, (x,))
     assert ref.code == before  # the reference program is not modified
@@ -83,62 +70,47 @@ def test_weight_bytes_vs_fp32(scheme: str, group: int, goal: float) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(1024, 1024, bias=False))
     x = torch.randn(1, 1024)
-    low = lower_llm_linears(reference_program(model, scheme, (x,), group=group)[0])
+    low = lower_llm_linears(converted_program(model, scheme, (x,), group=group))
     (nbytes,) = read_report(low).facts[WEIGHT_BYTES_FACT].values()
     ratio = nbytes / (1024 * 1024 * 4)
     assert ratio <= goal, f"{scheme} g{group}: {ratio:.3f}x of fp32"
     # exactly the packed tensors: int8 N*K + N fp32 scales; int4 N*K/2 + (K/g)*N*2 fp32
-    expected = (
-        1024 * 1024 + 1024 * 4
-        if "8" in scheme[-2:] or scheme == "int8wo"
-        else (1024 * 512 + (1024 // group) * 1024 * 2 * 4)
-    )
-    assert nbytes == expected
+    int8 = scheme == "int8wo"
+    assert nbytes == (1024 * 1024 + 1024 * 4 if int8 else 1024 * 512 + (1024 // group) * 1024 * 8)
 
 
 def test_int4_zero_points_are_converted_exactly() -> None:
-    """(u - 8) * s + (8 - zp) * s == (q - zp) * s up to the rounding of each product."""
+    """(u - 8) * s + (8 - zp) * s == (u - zp) * s up to one rounding of each product."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 16, bias=False))
-    eye = torch.eye(
-        64
-    )  # the kernel's output on the identity is its dequantized weight (transposed)
-    ref, eager = reference_program(model, "int4wo", (eye,))
-    layer = eager[0]
-    low = lower_llm_linears(ref)
-    got = low(eye).t()
-    want = qd.dequantize_per_channel_group(
-        layer.q, layer.s, layer.zp, 0, 15, torch.int8, 32, torch.float32
-    )
-    ulp = torch.finfo(torch.float32).eps * _weight_range(layer).float()
+    eye = torch.eye(64)  # on the identity, a linear returns its (dequantized) weight, transposed
+    ref = converted_program(model, "int4wo", (eye,))
+    (node,) = linears(ref)
+    assert node.args[1].target == qd.dequantize_per_channel_group.default
+    assert bool((weight_range(ref, node) > 0).all())
+    got, want = lower_llm_linears(ref)(eye).t(), ref(eye).t()
+    ulp = torch.finfo(torch.float32).eps * weight_range(ref, node).float()
     assert bool(((got - want).abs() <= ulp).all())
 
 
-@pytest.mark.parametrize(
-    ("scheme", "group", "reason"),
-    [("int4wo", 16, "group size 16"), ("8da4w", 64, None)],
-)
-def test_unsupported_group_is_kept_with_reason(scheme: str, group: int, reason: str | None) -> None:
+@pytest.mark.parametrize(("scheme", "group", "reason"), [("int4wo", 16, "group size 16")])
+def test_unsupported_group_is_kept_with_reason(scheme: str, group: int, reason: str) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 32))
     x = torch.randn(2, 64)
-    ref, _ = reference_program(model, scheme, (x,), group=group)
+    ref = converted_program(model, scheme, (x,), group=group)
     low = lower_llm_linears(ref, (x,))
     (linear,) = [d for d in read_report(low) if d.op == "aten.linear.default"]
-    if reason is None:
-        assert linear.status is LoweringStatus.LOWERED
-    else:
-        assert linear.status is LoweringStatus.REFERENCE and reason in linear.reason
-        torch.testing.assert_close(low(x), ref(x), rtol=0, atol=0)  # still runs, as reference
+    assert linear.status is LoweringStatus.REFERENCE and reason in linear.reason
+    torch.testing.assert_close(low(x), ref(x), rtol=0, atol=0)  # still runs, as reference
 
 
 def test_dynamic_batch_dimension() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 32))
     x = torch.randn(4, 3, 64)
-    q = quantize_linears(model.eval(), "int4wo")
     batch = torch.export.Dim("batch", min=1, max=64)
-    ref = torch.export.export(q, (x,), dynamic_shapes=({0: batch},)).module()
+    ref = converted_program(model, "int4wo", (x,), dynamic_shapes=({0: batch},))
     low = lower_llm_linears(ref, (x,))
     y = torch.randn(9, 3, 64)
     assert low(y).shape == (9, 3, 32)
