@@ -73,7 +73,10 @@ def golden_records(seed: int = 0) -> list[Record]:
     ``kernels/test/driver_golden.h``. Each expected output is also checked here to be within
     ``KERNEL_VS_FLOAT_REFERENCE_STEPS`` of the float64 reference."""
     rng = np.random.default_rng(seed)
-    s8 = lambda *shape: rng.integers(-128, 128, size=shape, dtype=np.int8)  # noqa: E731
+
+    def s8(*shape: int) -> np.ndarray:
+        return np.asarray(rng.integers(-128, 128, size=shape, dtype=np.int8))
+
     records: list[Record] = []
     for m, n, k in [(1, 1, 1), (4, 8, 8), (5, 9, 17), (13, 24, 64), (3, 70, 144)]:
         zp = int(rng.integers(-128, 128))
@@ -122,13 +125,14 @@ def golden_records(seed: int = 0) -> list[Record]:
             records.append(("qs8-vadd", [n, a_zp, b_zp, zp, qmin, qmax], [m1, m2], [a, b, want]))
             want = ref.vmul(a, b, a_zp, b_zp, m3, zp, qmin, qmax)
             records.append(("qs8-vmul", [n, a_zp, b_zp, zp, qmin, qmax], [m3], [a, b, want]))
-            scale = float(rng.uniform(0.01, 0.5))
+            q_scale = float(rng.uniform(0.01, 0.5))
             # half of the inputs sit exactly on .5 steps: round-half-even must agree with torch
-            x = (rng.integers(-300, 300, size=n) + 0.5) * np.float32(scale)
-            x = np.where(np.arange(n) % 2 == 0, x, rng.normal(0, 30, size=n)).astype(np.float32)
-            want = ref.quantize(x, scale, zp, qmin, qmax)
-            inv = float(np.float32(1.0 / scale))
-            records.append(("f32-qs8-vcvt", [n, zp, qmin, qmax], [inv], [x, want]))
+            halves = (rng.integers(-300, 300, size=n) + 0.5) * np.float32(q_scale)
+            xf = np.where(np.arange(n) % 2 == 0, halves, rng.normal(0, 30, size=n))
+            xf = xf.astype(np.float32)
+            want = ref.quantize(xf, q_scale, zp, qmin, qmax)
+            inv = float(np.float32(1.0 / q_scale))
+            records.append(("f32-qs8-vcvt", [n, zp, qmin, qmax], [inv], [xf, want]))
             records.append(
                 (
                     "qs8-vcvt",

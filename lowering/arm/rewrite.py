@@ -7,7 +7,6 @@ so adding a file of entries cannot create an import cycle.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +46,8 @@ class ArmPattern:
 
     def bind(self, options: ArmOptions) -> Pattern:
         """The engine pattern for one lowering call."""
-        return Pattern(self.name, self.search, functools.partial(self.replace, options=options))
+        replace = self.replace
+        return Pattern(self.name, self.search, lambda r: replace(r, options))
 
 
 @dataclass(frozen=True)
