@@ -24,6 +24,7 @@ from pt2q.affine.dynamic import choose_dynamic_qparams, dynamic_kind
 from pt2q.affine.granularity import PerAxis, PerGroup, PerTensor
 from pt2q.affine.mapping import MappingType, ZeroPointDomain
 from pt2q.affine.primitives import fake_quantize_affine
+from pt2q.constants import constant_nodes, evaluate_constant
 from pt2q.fake_quantize.base import FakeQuantizeBase
 from pt2q.fake_quantize.fake_quantize import FakeQuantize
 from pt2q.observer.affine import AffineQuantizedMinMaxObserver, AffineQuantizedObserverBase
@@ -126,7 +127,12 @@ class AffineFakeQuantize(FakeQuantize):
         return x
 
     def convert(self, model: GraphModule, observer_node: Node) -> None:
-        """Emit the observer's q/dq (``pt2q.convert.affine``)."""
+        """Emit the observer's q/dq (``pt2q.convert.affine``). A constant input (a trained
+        weight) is observed once more first, so its qparams are those of its final value,
+        not of the forward before the last optimizer step."""
+        x = observer_node.args[0]
+        if self.is_observer_enabled and isinstance(x, Node) and x in constant_nodes(model):
+            self.activation_post_process(evaluate_constant(model, x, {}).detach())
         self.activation_post_process.convert(model, observer_node)
 
     def extra_repr(self) -> str:
