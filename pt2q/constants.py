@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.convert.weight_quantize import FAST_QUANTIZE
+
 __all__ = ["constant_nodes", "evaluate_constant"]
 
 
@@ -46,6 +48,7 @@ def evaluate_constant(model: GraphModule, node: Node, cache: dict[Node, Any]) ->
         args = torch.fx.node.map_arg(node.args, lambda n: evaluate_constant(model, n, cache))
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: evaluate_constant(model, n, cache))
         assert callable(node.target)
-        value = node.target(*args, **kwargs)
+        # quantize of a weight: the same integers, computed in place (pt2q.convert.weight_quantize)
+        value = FAST_QUANTIZE.get(node.target, node.target)(*args, **kwargs)
     cache[node] = value
     return value
