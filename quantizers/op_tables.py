@@ -24,7 +24,7 @@ __all__ = [
     "ADD_OPS",
     "MUL_OPS",
     "RELU_OPS",
-    "X86_UNARY_POST_OPS",
+    "ACTIVATION_OPS",
     "MAX_POOL_OPS",
     "AVG_POOL_OPS",
     "ADAPTIVE_AVG_POOL_OPS",
@@ -73,10 +73,9 @@ ADD_OPS: frozenset[OpOverload] = frozenset({aten.add.Tensor, aten.add_.Tensor})
 MUL_OPS: frozenset[OpOverload] = frozenset({aten.mul.Tensor, aten.mul_.Tensor})
 RELU_OPS: frozenset[OpOverload] = frozenset({aten.relu.default, aten.relu_.default})
 
-# Unary post-ops Inductor's x86 int8 passes fuse into qconv / qlinear
-# (torch/_inductor/fx_passes/quantization.py: relu, hardtanh, hardswish, relu6 (as hardtanh
-# 0..6), silu; gelu is fused for linear only).
-X86_UNARY_POST_OPS: frozenset[OpOverload] = frozenset(
+# Element-wise activations a backend may fuse after a weighted op (each backend picks its subset;
+# the weighted annotator gives the ones it cannot fuse a float reason).
+ACTIVATION_OPS: frozenset[OpOverload] = frozenset(
     {
         aten.relu.default,
         aten.relu_.default,
@@ -87,6 +86,7 @@ X86_UNARY_POST_OPS: frozenset[OpOverload] = frozenset(
         aten.hardswish_.default,
         aten.silu.default,
         aten.silu_.default,
+        aten.gelu.default,
     }
 )
 

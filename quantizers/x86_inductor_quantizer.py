@@ -42,6 +42,7 @@ from pt2q.quantizers.annotators.int8_propagation import (
 from pt2q.quantizers.annotators.matmul import MatmulFamily, annotate_matmul
 from pt2q.quantizers.annotators.weighted import WeightedFamily, annotate_weighted
 from pt2q.quantizers.op_tables import (
+    ACTIVATION_OPS,
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
     ATTENTION_OPS,
@@ -49,7 +50,6 @@ from pt2q.quantizers.op_tables import (
     CAT_OPS,
     MAX_POOL_OPS,
     RELU_OPS,
-    X86_UNARY_POST_OPS,
     OpOverload,
     aten,
 )
@@ -63,6 +63,11 @@ __all__ = [
 ]
 
 _BACKEND = "x86 Inductor"
+
+# Unary post-ops Inductor's x86 int8 passes fuse into qconv / qlinear
+# (torch/_inductor/fx_passes/quantization.py: relu, hardtanh, hardswish, relu6 (as hardtanh
+# 0..6), silu; gelu is fused for linear only).
+X86_UNARY_POST_OPS: frozenset[OpOverload] = ACTIVATION_OPS - {aten.gelu.default}
 
 X86_CONV = WeightedFamily(
     name="conv",

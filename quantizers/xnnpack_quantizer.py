@@ -13,7 +13,7 @@ patterns) and turns the scalar operand of every add/mul it will quantize statica
 quantized like a tensor operand (torchao's ``_convert_scalars_to_attrs``).
 * pass-throughs (relu, hardtanh, max_pool2d, mean, view/reshape/permute/flatten/squeeze/...)
   share the producer's observer when it is observed.
-* dynamic configs (``is_dynamic=True``): linear and non-depthwise conv2d only.
+* dynamic configs (``is_dynamic=True``): linear and ungrouped conv2d (groups == 1) only.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from pt2q.quantizers.transforms.scalar_operands import convert_scalar_operands
 __all__ = ["XNNPACKQuantizer", "get_symmetric_quantization_config"]
 
 _BACKEND = "XNNPACK"
-_STATIC_ONLY = "XNNPACK dynamic quantization covers linear and non-depthwise conv2d only"
+_STATIC_ONLY = "XNNPACK dynamic quantization covers linear and ungrouped conv2d only"
 
 XNNPACK_LINEAR = WeightedFamily(
     name="linear",
@@ -61,7 +61,7 @@ XNNPACK_CONV2D = WeightedFamily(
     name="conv",
     anchor_ops=frozenset({aten.conv2d.default, aten.conv2d.padding}),
     unary_post_ops=RELU_OPS,
-    depthwise_dynamic_ok=False,
+    grouped_dynamic_ok=False,
     backend=_BACKEND,
 )
 XNNPACK_CONV1D = WeightedFamily(

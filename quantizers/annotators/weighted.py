@@ -13,7 +13,8 @@ Annotations written (``A`` = config.input_activation, ``W`` = config.weight, ``B
     last:    output_qspec = config.output_activation if observe_output, and the int8-output mark
 
 A post-op that follows the chain but cannot be fused (``linear -> relu -> add``) stays float and
-gets a reason naming the order. Dynamic configs annotate only ops allowed by ``dynamic_ok``.
+gets a reason naming the order. Under a dynamic config a family with ``dynamic_unsupported``
+(or ``grouped_dynamic_ok=False`` for a conv with groups > 1) leaves the op float with a reason.
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ from pt2q.quantizers.annotation import (
 )
 from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import (
+    ACTIVATION_OPS,
     ADD_OPS,
     BATCH_NORM_OPS,
-    X86_UNARY_POST_OPS,
     OpOverload,
 )
 
 __all__ = ["WeightedFamily", "annotate_weighted"]
 
-_ANY_POST_OP = X86_UNARY_POST_OPS | ADD_OPS | frozenset({torch.ops.aten.gelu.default})
+_ANY_POST_OP = ACTIVATION_OPS | ADD_OPS
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class WeightedFamily:
     """What one quantizer fuses after one kind of weighted op.
 
     ``weight_ch_axis`` overrides a per-channel weight spec's axis (1 for conv_transpose).
-    ``dynamic_ok`` is None (dynamic configs allowed) or a reason string (dynamic left float).
-    ``depthwise_dynamic_ok`` False leaves depthwise convs float under dynamic configs.
+    ``dynamic_unsupported`` is None (dynamic configs allowed) or the reason dynamic configs
+    leave the op float. ``grouped_dynamic_ok`` False leaves grouped convs (groups > 1,
+    depthwise included) float under dynamic configs.
     """
 
     name: str
@@ -64,7 +66,7 @@ class WeightedFamily:
     observe_output: bool = True
     weight_ch_axis: int = 0
     dynamic_unsupported: str | None = None
-    depthwise_dynamic_ok: bool = True
+    grouped_dynamic_ok: bool = True
     backend: str = ""
 
 
@@ -141,7 +143,8 @@ def _weight_spec(config: QuantizationConfig, family: WeightedFamily) -> Quantiza
     return spec
 
 
-def _is_depthwise(conv: Node) -> bool:
+def _is_grouped(conv: Node) -> bool:
+    """groups > 1 (a depthwise conv is the case groups == in_channels)."""
     groups = conv.args[6] if len(conv.args) > 6 else conv.kwargs.get("groups", 1)
     return isinstance(groups, int) and groups > 1
 
@@ -175,7 +178,7 @@ def annotate_weighted(gm: GraphModule, family: WeightedFamily, rules: ConfigRule
         if dynamic and family.dynamic_unsupported is not None:
             set_float_reason(anchor, family.dynamic_unsupported)
             continue
-        if dynamic and not family.depthwise_dynamic_ok and _is_depthwise(anchor):
+        if dynamic and not family.grouped_dynamic_ok and _is_grouped(anchor):
             set_float_reason(anchor, f"{family.backend}: dynamic quantization of grouped conv")
             continue
         x, weight = anchor.args[0], anchor.args[1]
