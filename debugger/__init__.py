@@ -28,6 +28,7 @@ from pt2q.debugger.loggers import (
     prepare_for_propagation_comparison,
 )
 from pt2q.debugger.metrics import METRICS, Metric, compute_metric, register_metric
+from pt2q.debugger.provenance import FROM_NODE_KEY, NodeSourceDebugInfo
 from pt2q.debugger.report import DebugReport, LayerRow
 from pt2q.debugger.sensitivity import SensitivityRow, rank_sensitivity
 
@@ -36,6 +37,8 @@ __all__ = [
     "NUMERIC_DEBUG_HANDLE_KEY",
     "ComparisonResults",
     "DebugReport",
+    "FROM_NODE_KEY",
+    "NodeSourceDebugInfo",
     "FallbackResult",
     "LayerRow",
     "METRICS",

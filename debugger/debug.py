@@ -18,26 +18,52 @@ Batches stream: each is run through every stage, folded into the metric states a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.export import ExportedProgram
-from torch.fx import GraphModule
+from torch.fx import GraphModule, Node
 from torch.utils._pytree import tree_leaves
 
 from pt2q.debugger.compare import NoMatchingHandlesError
-from pt2q.debugger.execute import build_group_programs, mixed_run, record_run
+from pt2q.debugger.consumer import ConsumerPath, consumer_paths, path_hooks
+from pt2q.debugger.execute import (
+    GroupProgram,
+    build_group_programs,
+    constant_values,
+    mixed_run,
+    record_run,
+)
 from pt2q.debugger.groups import GraphGroups
 from pt2q.debugger.handles import get_handle, module_path, source_line
-from pt2q.debugger.metrics import DEFAULT_METRICS, get_metric
+from pt2q.debugger.health_columns import OutputHealth, output_health
+from pt2q.debugger.metrics import DEFAULT_METRICS, get_metric, update_many
+from pt2q.debugger.optypes import is_pass_through, produces_tensor
+from pt2q.debugger.provenance import (
+    NodeSourceDebugInfo,
+    has_structural_handles,
+    node_source_debug_info,
+    with_handles,
+)
 from pt2q.debugger.report import DebugReport, LayerRow, UnmatchedNode
+from pt2q.debugger.rootcause import RankInput, rank
 from pt2q.debugger.weights import weight_sqnr_per_channel
+from pt2q.qdq.decision import read_report
 
-__all__ = ["debug_numerics", "Matching", "match_programs", "as_graph_module", "as_batches"]
+__all__ = [
+    "debug_numerics",
+    "Matching",
+    "match_programs",
+    "reported_handles",
+    "as_graph_module",
+    "as_batches",
+]
 
 FQ, FQ_ISO, QL, FL = "float~quant", "float~quant:isolated", "quant~lowered", "float~lowered"
+FQ_THROUGH = "float~quant:through"
 
 
 def as_graph_module(model: ExportedProgram | GraphModule, what: str) -> GraphModule:
@@ -59,13 +85,19 @@ def as_batches(inputs: Iterable[Any]) -> Iterable[tuple[Any, ...]]:
 
 @dataclass
 class Matching:
-    """Groups of the float and quantized graphs and which handles match."""
+    """Groups of the float and quantized graphs and which handles match.
+
+    ``structural``: the handles are ``generate_numeric_debug_handle``'s (both graphs carry
+    them), else derived from ``from_node`` provenance; ``infos``: handle -> provenance key.
+    """
 
     float_groups: GraphGroups
     quant_groups: GraphGroups
     matched: list[int]
     unmatched_ref: list[UnmatchedNode]
     unmatched_actual: list[UnmatchedNode]
+    structural: bool = True
+    infos: dict[int, NodeSourceDebugInfo] = field(default_factory=dict)
 
 
 def _unmatched(groups: GraphGroups, handles: Iterable[int]) -> list[UnmatchedNode]:
@@ -77,21 +109,36 @@ def _unmatched(groups: GraphGroups, handles: Iterable[int]) -> list[UnmatchedNod
 
 
 def match_programs(float_gm: GraphModule, quant_gm: GraphModule) -> Matching:
-    """Match handles of two graphs; raise when the float graph has none or nothing matches."""
+    """Match handles of two graphs; raise when the float graph has none or nothing matches.
+
+    Structural handles are used when both graphs carry them; otherwise both get handles from
+    ``from_node`` provenance on copies (the given graphs are not changed).
+    """
+    structural = has_structural_handles(float_gm) and has_structural_handles(quant_gm)
+    float_gm, infos = with_handles(float_gm, structural)
+    quant_gm, _ = with_handles(quant_gm, structural)
     quant_all = GraphGroups.build(quant_gm)
     float_all = GraphGroups.build(float_gm)
     if not float_all.rep:
         raise ValueError(
-            "debug_numerics: the float program carries no numeric debug handle; call "
-            "generate_numeric_debug_handle(ep) on it before quantizing"
+            "debug_numerics: the float program carries neither numeric debug handles nor "
+            "from_node provenance; pass the ExportedProgram (or its .module()) the quantized "
+            "model was prepared from, or call generate_numeric_debug_handle(ep) before quantizing"
         )
     float_groups = GraphGroups.build(float_gm, keep=quant_all.rep)
     matched = [h for h in float_groups.rep if h in quant_all.rep]
     if not matched:
+        how = (
+            "prepared from the float program after generate_numeric_debug_handle"
+            if structural
+            else "prepared from this same ExportedProgram object (from_node provenance names "
+            "the exported graph by its id; for programs exported separately or saved and "
+            "loaded, call generate_numeric_debug_handle(ep) before quantizing)"
+        )
         raise NoMatchingHandlesError(
             f"debug_numerics: none of the {len(float_all.rep)} float handles appears among the "
             f"{len(quant_all.rep)} handles of the quantized program; was the quantized program "
-            "prepared from the float program after generate_numeric_debug_handle?"
+            f"{how}?"
         )
     folded = {h for hs in float_groups.absorbed.values() for h in hs}
     unmatched_ref = [h for h in float_all.rep if h not in quant_all.rep and h not in folded]
@@ -102,7 +149,36 @@ def match_programs(float_gm: GraphModule, quant_gm: GraphModule) -> Matching:
         matched,
         _unmatched(float_all, unmatched_ref),
         _unmatched(quant_all, unmatched_actual),
+        structural,
+        infos,
     )
+
+
+def reported_handles(match: Matching, passthrough: bool) -> tuple[list[int], dict[int, list[str]]]:
+    """Matched handles that get a row, and {producer handle: pass-through nodes folded into it}.
+
+    Groups whose value is no tensor (``_assert_tensor_metadata``) get none; pass-through groups
+    (``optypes.is_pass_through``) are folded into the group producing their input unless
+    ``passthrough``.
+    """
+    fg = match.float_groups
+    owner = {fg.out[h]: h for h in match.matched}
+    keep: list[int] = []
+    folded: dict[int, list[str]] = {}
+    for h in match.matched:
+        rep = fg.rep[h]
+        if not produces_tensor(rep):
+            continue
+        if passthrough or not is_pass_through(rep):
+            keep.append(h)
+            continue
+        src: object = rep
+        while isinstance(src, Node) and src.args:
+            src = src.args[0]
+            if isinstance(src, Node) and src in owner and not is_pass_through(fg.rep[owner[src]]):
+                folded.setdefault(owner[src], []).append(rep.name)
+                break
+    return keep, folded
 
 
 class _Acc:
@@ -111,19 +187,21 @@ class _Acc:
     def __init__(self, metrics: Sequence[str]) -> None:
         self.metrics = [get_metric(m) for m in metrics]
         self.states: dict[Any, dict[str, list[dict[str, float]]]] = {}
+        self.compared: dict[Any, bool] = {}
 
     def update(self, key: Any, column: str, ref: Any, actual: Any) -> None:
         per_key = self.states.setdefault(key, {})
         states = per_key.setdefault(column, [m.init() for m in self.metrics])
         refs = [t for t in tree_leaves(ref) if isinstance(t, torch.Tensor)]
         acts = [t for t in tree_leaves(actual) if isinstance(t, torch.Tensor)]
+        if refs:
+            self.compared[key] = True
         if len(refs) != len(acts):
             raise ValueError(
                 f"{column} at {key}: {len(refs)} reference tensors vs {len(acts)} actual tensors"
             )
         for r, a in zip(refs, acts, strict=True):
-            for m, s in zip(self.metrics, states, strict=True):
-                m.update(s, r.float(), a.float())
+            update_many(self.metrics, states, r, a)
 
     def result(self, key: Any) -> dict[str, dict[str, float]]:
         return {
@@ -141,68 +219,60 @@ def debug_numerics(
     metrics: Sequence[str] = DEFAULT_METRICS,
     isolated: bool = True,
     weights: bool = True,
+    passthrough: bool = False,
+    health: bool = True,
 ) -> DebugReport:
     """Compare ``float_model`` with ``quant_model`` (and ``lowered``) over ``inputs`` batches.
 
-    ``float_model`` must carry handles (``generate_numeric_debug_handle``) and ``quant_model``
-    must come from it through prepare/convert (or save/load, re-export). Raises
-    ``NoMatchingHandlesError`` when no group matches. See the module docstring for columns.
+    ``quant_model`` must come from ``float_model`` through prepare/convert: handles are the
+    structural ones of ``generate_numeric_debug_handle`` when both carry them (needed across
+    save/load or re-export), else derived from ``from_node`` provenance. Raises
+    ``NoMatchingHandlesError`` when no group matches. ``passthrough`` gives view/reshape/...
+    groups rows of their own; ``health`` adds ``pt2q.health`` columns for each quantized
+    output (first batch). See the module docstring for the columns.
+
+    Cost model, per batch: one recorded run of the float graph, one of the quantized graph,
+    with ``isolated`` one more run of the float graph during which every quantized group is
+    evaluated once on the float values at its boundary (together about one quantized run) plus
+    the few float ops up to each group's first non-linear consumer; with ``lowered`` one run of
+    it. So about 4 model runs through ``torch.fx.Interpreter`` (about 20 us of Python per
+    node) plus 4 float64 metric reductions per group and column. Values computed from
+    constants only (dequantized weights) are evaluated once per call, the per-channel weight
+    SQNR once per weight, vectorised. Memory: the float values of every reported group for one
+    batch.
     """
     float_gm = as_graph_module(float_model, "debug_numerics(float_model)")
     quant_gm = as_graph_module(quant_model, "debug_numerics(quant_model)")
     match = match_programs(float_gm, quant_gm)
-    fg, qg, handles = match.float_groups, match.quant_groups, match.matched
-    low_groups: GraphGroups | None = None
-    low_handles: list[int] = []
-    if isinstance(lowered, GraphModule):
-        low_groups = GraphGroups.build(lowered)
-        low_handles = [h for h in handles if h in low_groups.rep]
-    donors = build_group_programs(qg, handles) if isolated else {}
-    columns = [FQ] + ([FQ_ISO] if isolated else [])
-    if lowered is not None:
-        columns += [QL, FL]
-    acc = _Acc(metrics)
+    handles, folded = reported_handles(match, passthrough)
+    session = _Session(match, handles, metrics, isolated, lowered)
     n = 0
     for args in as_batches(inputs):
         n += 1
-        f_out, f_vals = record_run(float_gm, fg, args, handles)
-        q_out, q_vals = record_run(quant_gm, qg, args, handles)
-        for h in handles:
-            acc.update(h, FQ, f_vals[h], q_vals[h])
-        acc.update("output", FQ, f_out, q_out)
-        if isolated:
-            _, iso = mixed_run(float_gm, fg, args, handles, donors, replace=False)
-            for h in handles:
-                acc.update(h, FQ_ISO, f_vals[h], iso[h])
-        if lowered is not None:
-            if low_groups is not None:
-                l_out, l_vals = record_run(lowered, low_groups, args, low_handles)
-                for h in low_handles:
-                    acc.update(h, QL, q_vals[h], l_vals[h])
-                    acc.update(h, FL, f_vals[h], l_vals[h])
-            else:
-                with torch.no_grad():
-                    l_out = lowered(*args)
-            acc.update("output", QL, q_out, l_out)
-            acc.update("output", FL, f_out, l_out)
+        session.batch(args, health=health and n == 1)
+    acc, paths, programs = session.acc, session.paths, session.programs
+    columns = [FQ] + ([FQ_ISO, FQ_THROUGH] if isolated else [])
+    if lowered is not None:
+        columns += [QL, FL]
     if n == 0:
         raise ValueError("debug_numerics: inputs gave no batch")
-    rows = []
-    for h in handles:
-        qn, fn = qg.rep[h], fg.rep[h]
-        rows.append(
-            LayerRow(
-                handle=h,
-                module_path=module_path(fn),
-                source=source_line(fn),
-                op=str(getattr(fn.target, "__name__", fn.target)),
-                ref_node=fg.out[h].name if get_handle(fg.out[h]) is not None else fn.name,
-                actual_node=qn.name,
-                absorbed=list(fg.absorbed.get(h, [])),
-                metrics=acc.result(h),
-                weight_sqnr_per_channel=weight_sqnr_per_channel(fg, qg, h) if weights else None,
-            )
+    rows = [
+        _row(
+            match,
+            h,
+            acc.result(h),
+            folded.get(h, []),
+            weights,
+            paths,
+            session.health.get(h),
+            session.consts_q,
         )
+        for h in handles
+        if acc.result(h).get(FQ, {}).get(metrics[0]) is not None and _has_tensor(acc, h)
+    ]
+    _rank(rows, programs, paths)
+    if lowered is not None:
+        _lowered_as(rows, lowered)
     return DebugReport(
         columns=columns,
         metrics=list(metrics),
@@ -212,3 +282,161 @@ def debug_numerics(
         unmatched_actual=match.unmatched_actual,
         num_batches=n,
     )
+
+
+class _Session:
+    """What one ``debug_numerics`` call reuses across batches, and the per-batch runs."""
+
+    def __init__(
+        self,
+        match: Matching,
+        handles: list[int],
+        metrics: Sequence[str],
+        isolated: bool,
+        lowered: Callable[..., Any] | None,
+    ) -> None:
+        self.fg, self.qg = match.float_groups, match.quant_groups
+        self.handles = handles
+        self.isolated = isolated
+        self.lowered = lowered
+        self.low_groups: GraphGroups | None = None
+        self.low_handles: list[int] = []
+        if isinstance(lowered, GraphModule):
+            low_gm, _ = with_handles(lowered, match.structural)
+            self.low_groups = GraphGroups.build(low_gm)
+            self.low_handles = [h for h in handles if h in self.low_groups.rep]
+        self.consts_f = constant_values(self.fg.gm)
+        self.consts_q = constant_values(self.qg.gm)
+        self.consts_l = constant_values(self.low_groups.gm) if self.low_groups else {}
+        self.programs = build_group_programs(self.qg, handles)
+        self.paths = consumer_paths(self.fg, handles) if isolated else {}
+        self.acc = _Acc(metrics)
+        self.health: dict[int, OutputHealth] = {}
+        self.f_vals: dict[int, Any] = {}
+        self.q_vals: dict[int, Any] = {}
+        self.donor_vals: dict[int, Any] = {}
+
+    def _on_quant(self, h: int, value: Any) -> None:
+        self.acc.update(h, FQ, self.f_vals[h], value)
+        if self.lowered is not None:
+            self.q_vals[h] = value
+
+    def _on_iso(self, h: int, value: Any) -> None:
+        self.acc.update(h, FQ_ISO, self.f_vals[h], value)
+        if h in self.paths:
+            self.donor_vals[h] = value
+
+    def _on_through(self, h: int, ref: Any, value: Any) -> None:
+        self.acc.update(h, FQ_THROUGH, ref, value)
+
+    def batch(self, args: tuple[Any, ...], health: bool) -> None:
+        """Run one batch through every stage and fold it into the metric states."""
+        fg, qg, acc, handles = self.fg, self.qg, self.acc, self.handles
+        f_out, self.f_vals = record_run(fg.gm, fg, args, handles, self.consts_f)
+        self.q_vals = {}
+        q_out, _ = record_run(qg.gm, qg, args, handles, self.consts_q, self._on_quant)
+        acc.update("output", FQ, f_out, q_out)
+        if health:
+            self.health = output_health(qg, handles, self.f_vals)
+        if self.isolated:
+            self.donor_vals = {}
+            hooks = path_hooks(self.paths, fg.gm, self.consts_f, self.donor_vals, self._on_through)
+            mixed_run(
+                fg.gm,
+                fg,
+                args,
+                handles,
+                self.programs,
+                False,
+                self.consts_f,
+                self.consts_q,
+                self._on_iso,
+                hooks,
+            )
+        if self.lowered is not None:
+            if self.low_groups is not None:
+                lg = self.low_groups
+                l_out, l_vals = record_run(lg.gm, lg, args, self.low_handles, self.consts_l)
+                for h in self.low_handles:
+                    acc.update(h, QL, self.q_vals[h], l_vals[h])
+                    acc.update(h, FL, self.f_vals[h], l_vals[h])
+            else:
+                with torch.no_grad():
+                    l_out = self.lowered(*args)
+            acc.update("output", QL, q_out, l_out)
+            acc.update("output", FL, f_out, l_out)
+        self.f_vals, self.q_vals = {}, {}
+
+
+def _has_tensor(acc: _Acc, h: int) -> bool:
+    return acc.compared.get(h, False)
+
+
+def _row(
+    match: Matching,
+    h: int,
+    metrics: dict[str, dict[str, float]],
+    folded: list[str],
+    weights: bool,
+    paths: dict[int, ConsumerPath],
+    health: Any,
+    consts: dict[Node, Any],
+) -> LayerRow:
+    fg, qg = match.float_groups, match.quant_groups
+    qn, fn = qg.rep[h], fg.rep[h]
+    info = match.infos.get(h) or node_source_debug_info(fn)
+    return LayerRow(
+        handle=h,
+        module_path=module_path(fn),
+        source=source_line(fn),
+        op=str(getattr(fn.target, "__name__", fn.target)),
+        ref_node=fg.out[h].name if get_handle(fg.out[h]) is not None else fn.name,
+        actual_node=qn.name,
+        absorbed=list(fg.absorbed.get(h, [])),
+        metrics=metrics,
+        weight_sqnr_per_channel=weight_sqnr_per_channel(fg, qg, h, consts) if weights else None,
+        ep_node=info.name if info is not None else fn.name,
+        folded=folded,
+        consumer=paths[h].target.name if h in paths else "",
+        health=None if health is None else health.values,
+        flags=[] if health is None else list(health.flags),
+    )
+
+
+def _rank(
+    rows: list[LayerRow],
+    programs: dict[int, GroupProgram],
+    paths: dict[int, ConsumerPath],
+) -> None:
+    consumer_of: dict[int, list[int]] = {}
+    for h, p in paths.items():
+        target = get_handle(p.target)
+        if target is not None:
+            consumer_of.setdefault(target, []).append(h)
+    inputs = [
+        RankInput(
+            r.handle,
+            {c: v.get("sqnr", math.nan) for c, v in r.metrics.items()},
+            sorted(set(programs[r.handle].boundary.values())),
+            consumer_of.get(r.handle, []),
+            r.consumer,
+        )
+        for r in rows
+    ]
+    ranked = rank(inputs)
+    for r in rows:
+        r.score, r.why = ranked[r.handle]
+
+
+def _lowered_as(rows: list[LayerRow], lowered: Callable[..., Any]) -> None:
+    """Fill ``lowered_as`` from the lowering's report (by node name, then by handle)."""
+    try:
+        report = read_report(lowered)
+    except TypeError:
+        return
+    by_node, by_handle = report.by_node(), report.by_handle()
+    for r in rows:
+        d = by_node.get(r.actual_node) or by_handle.get(r.handle)
+        if d is not None:
+            what = d.kernel if d.status.value in ("lowered", "fused") else d.reason
+            r.lowered_as = f"{d.status.value}: {what}" if what else d.status.value

@@ -17,7 +17,7 @@ quantizes (as in pt2e, where a producer's output and its consumers' inputs share
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,17 +27,55 @@ from torch.fx import GraphModule, Node
 from pt2q.debugger.groups import GraphGroups
 from pt2q.meta import QUANTIZED_OUTPUT_KEY
 
-__all__ = ["GroupProgram", "record_run", "build_group_programs", "mixed_run"]
+__all__ = [
+    "GroupProgram",
+    "record_run",
+    "build_group_programs",
+    "mixed_run",
+    "constant_values",
+    "mutates",
+    "detach",
+]
 
 
-def _detach(x: Any) -> Any:
+def constant_values(gm: GraphModule) -> dict[Node, Any]:
+    """Values of the nodes computed from constants only (a weight's ``get_attr -> dequantize``),
+    evaluated once so that every later run and group evaluation reuses them."""
+    interp = torch.fx.Interpreter(gm, garbage_collect_values=False)
+    values: dict[Node, Any] = {}
+    with torch.no_grad():
+        for node in gm.graph.nodes:
+            if node.op == "get_attr":
+                values[node] = interp.run_node(node)
+                interp.env[node] = values[node]
+            elif (
+                node.op == "call_function"
+                and node.all_input_nodes
+                and all(i in values for i in node.all_input_nodes)
+                and not node.is_impure()
+            ):
+                values[node] = interp.run_node(node)
+                interp.env[node] = values[node]
+    return {n: v for n, v in values.items() if n.op == "call_function"}
+
+
+def detach(x: Any, clone: bool = False) -> Any:
+    """``x`` (tensors in lists/tuples/dicts too) detached; copied when ``clone``."""
     if isinstance(x, torch.Tensor):
-        return x.detach()
+        return x.detach().clone() if clone else x.detach()
     if isinstance(x, (list, tuple)):
-        return type(x)(_detach(e) for e in x)
+        return type(x)(detach(e, clone) for e in x)
     if isinstance(x, dict):
-        return {k: _detach(v) for k, v in x.items()}
+        return {k: detach(v, clone) for k, v in x.items()}
     return x
+
+
+def mutates(nodes: Iterable[Node]) -> bool:
+    """Whether any of ``nodes`` calls an op that writes one of its inputs (``add_``, ``relu_``):
+    a value kept for later (recorded, a boundary, a consumer path input) must then be a copy."""
+    return any(
+        isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable for n in nodes
+    )
 
 
 @dataclass
@@ -58,22 +96,28 @@ class GroupProgram:
             self._interp = interp
         return interp
 
-    def evaluate(self, values: dict[int, Any], flat_inputs: Sequence[Any]) -> Any:
-        """Value of ``end`` given boundary handle values and the flat user inputs."""
+    def evaluate(
+        self, values: dict[int, Any], flat_inputs: Sequence[Any], consts: dict[Node, Any]
+    ) -> Any:
+        """Value of ``end`` given boundary handle values, the flat user inputs and the graph's
+        ``constant_values``."""
         env: dict[Node, Any] = {}
+        copy = getattr(self, "_mutates", None)
+        if copy is None:
+            copy = self._mutates = mutates(self.nodes)
         for node, h in self.boundary.items():
             if h not in values:
                 raise KeyError(
                     f"group of handle {self.handle} (node {self.end.name}) needs the value of "
                     f"handle {h} (node {node.name}), which the executor has not computed"
                 )
-            env[node] = values[h]
+            env[node] = detach(values[h], copy)
         for node, i in self.inputs.items():
-            env[node] = flat_inputs[i]
+            env[node] = detach(flat_inputs[i], copy)
         interp = self._interpreter()
         interp.env = env
         for node in self.nodes:
-            env[node] = interp.run_node(node)
+            env[node] = consts[node] if node in consts else interp.run_node(node)
         return env[self.end]
 
 
@@ -118,8 +162,15 @@ def _as_float(n: Node, value: Any) -> Any:
     return (value.to(torch.float32) - zero_point) * scale
 
 
+Recorder = Callable[[int, Any], None]
+
+
 class _Run(torch.fx.Interpreter):
-    """Interpreter tracking every ``out[h]`` value, recording some, substituting others."""
+    """Interpreter tracking every ``out[h]`` value, recording some, substituting others.
+
+    A recorded value goes to ``on_record(handle, value)`` when given, else into ``recorded``.
+    Nodes in ``consts`` (``constant_values``) are not recomputed.
+    """
 
     def __init__(
         self,
@@ -127,17 +178,24 @@ class _Run(torch.fx.Interpreter):
         groups: GraphGroups,
         record: set[int],
         on_out: dict[Node, Callable[[_Run, Any], tuple[Any, Any]]],
+        consts: dict[Node, Any],
+        on_record: Recorder | None = None,
+        on_node: dict[Node, Callable[[_Run, Any], None]] | None = None,
     ) -> None:
         super().__init__(gm)
         self.track = {node: h for h, node in groups.out.items()}
         self.record = record
         self.on_out = on_out
+        self.consts = consts
+        self.on_record = on_record
+        self.on_node = on_node or {}
         self.recorded: dict[int, Any] = {}
         self.values: dict[int, Any] = {}
+        self.snapshot = mutates(gm.graph.nodes)  # in-place ops: keep copies, not aliases
         self.flat_inputs: list[Any] = []
 
     def run_node(self, n: Node) -> Any:
-        value = super().run_node(n)
+        value = self.consts[n] if n in self.consts else super().run_node(n)
         if n.op == "placeholder":
             self.flat_inputs.append(value)
         shown = value
@@ -145,20 +203,34 @@ class _Run(torch.fx.Interpreter):
             value, shown = self.on_out[n](self, value)
         handle = self.track.get(n)
         if handle is not None:
-            self.values[handle] = value
+            kept = detach(value, self.snapshot)
+            self.values[handle] = kept
             if handle in self.record:
-                self.recorded[handle] = _detach(_as_float(n, shown))
+                shown = kept if shown is value else shown
+                shown = detach(_as_float(n, shown), self.snapshot and shown is not kept)
+                if self.on_record is not None:
+                    self.on_record(handle, shown)
+                else:
+                    self.recorded[handle] = shown
+        if n in self.on_node:
+            self.on_node[n](self, value)
         return value
 
 
 def record_run(
-    gm: GraphModule, groups: GraphGroups, args: Sequence[Any], handles: Sequence[int]
+    gm: GraphModule,
+    groups: GraphGroups,
+    args: Sequence[Any],
+    handles: Sequence[int],
+    consts: dict[Node, Any],
+    on_record: Recorder | None = None,
 ) -> tuple[Any, dict[int, Any]]:
-    """Run ``gm`` on ``args``; return (output, {handle: value at out[handle]})."""
-    run = _Run(gm, groups, set(handles), {})
+    """Run ``gm`` on ``args``; return (output, {handle: value at out[handle]}) (the dict stays
+    empty when ``on_record`` consumes the values as they come)."""
+    run = _Run(gm, groups, set(handles), {}, consts, on_record)
     with torch.no_grad():
         output = run.run(*args)
-    return _detach(output), run.recorded
+    return detach(output), run.recorded
 
 
 def mixed_run(
@@ -168,23 +240,28 @@ def mixed_run(
     handles: Sequence[int],
     donors: dict[int, GroupProgram],
     replace: bool,
+    consts: dict[Node, Any],
+    donor_consts: dict[Node, Any],
+    on_record: Recorder | None = None,
+    on_node: dict[Node, Callable[[_Run, Any], None]] | None = None,
 ) -> tuple[Any, dict[int, Any]]:
     """Run ``gm``; at ``out[h]`` for each donor h evaluate the donor group on this run's values.
 
     With ``replace`` the donor value flows downstream (a mixed model); without, the run stays
     ``gm``'s own and the donor value is only recorded (isolated error). Returns (output,
-    {handle: recorded value}); donor handles record the donor value.
+    {handle: recorded value}); donor handles record the donor value. ``on_node[n](run, value)``
+    is called after node ``n`` ran (the isolated-through-consumer evaluation hooks in there).
     """
 
     def substitute(h: int) -> Callable[[_Run, Any], tuple[Any, Any]]:
         def fn(run: _Run, own: Any) -> tuple[Any, Any]:
-            donor = donors[h].evaluate(run.values, run.flat_inputs)
+            donor = donors[h].evaluate(run.values, run.flat_inputs, donor_consts)
             return (donor if replace else own), donor
 
         return fn
 
     on_out = {groups.out[h]: substitute(h) for h in donors}
-    run = _Run(gm, groups, set(handles), on_out)
+    run = _Run(gm, groups, set(handles), on_out, consts, on_record, on_node)
     with torch.no_grad():
         output = run.run(*args)
-    return _detach(output), run.recorded
+    return detach(output), run.recorded

@@ -20,6 +20,7 @@ pass creates from a handled node (decomposition outputs, q/dq nodes) may share i
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,12 +63,16 @@ def module_path(node: Node) -> str:
     return str(last)
 
 
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
 def source_line(node: Node) -> str:
-    """``file:line`` of the user code that produced ``node`` (frames inside torch skipped)."""
+    """``file:line`` of the innermost frame outside torch that produced ``node``: the model
+    code's own line (a transformers layer, the user's ``forward``), not a wrapper calling it."""
     trace = node.meta.get("stack_trace")
     if not isinstance(trace, str):
         return ""
-    frames: list[str] = []
+    frames: list[tuple[str, str]] = []
     for line in trace.splitlines():
         line = line.strip()
         if line.startswith('File "'):
@@ -76,11 +81,12 @@ def source_line(node: Node) -> str:
             if len(parts) >= 3:
                 rest = parts[2].split(",")
                 lineno = rest[1].strip().removeprefix("line ").strip() if len(rest) > 1 else "?"
-                frames.append(f"{parts[1]}:{lineno}")
+                frames.append((parts[1], lineno))
     if not frames:
         return ""
-    user = [f for f in frames if "/torch/" not in f and "/site-packages/" not in f]
-    return (user or frames)[-1]
+    outside = [f for f in frames if not f[0].startswith(_TORCH_DIR) and "/torch/" not in f[0]]
+    file, lineno = (outside or frames)[-1]
+    return f"{file}:{lineno}"
 
 
 def _param_names(gm_or_ep: GraphModule | ExportedProgram) -> dict[str, str]:

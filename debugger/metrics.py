@@ -31,6 +31,8 @@ __all__ = [
     "compute_metric",
     "sqnr",
     "DEFAULT_METRICS",
+    "update_many",
+    "moments",
 ]
 
 State = dict[str, float]
@@ -47,6 +49,9 @@ class Metric:
     batch_sums: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
     finalize_sums: Callable[[State], float]
     combine: Callable[[float, float], float] = staticmethod(lambda a, b: a + b)  # type: ignore[assignment]
+    # Built-in metrics read their sums from the shared moments of ``moments`` instead of
+    # computing them from the tensors (one pass for all metrics).
+    from_moments: Callable[[dict[str, float]], dict[str, float]] | None = None
 
     def init(self) -> State:
         """A fresh state (all sums zero, no elements, finite)."""
@@ -54,24 +59,53 @@ class Metric:
 
     def update(self, state: State, ref: torch.Tensor, actual: torch.Tensor) -> None:
         """Fold one batch into ``state``; shapes must match (the error names both)."""
-        if ref.shape != actual.shape:
-            raise ValueError(
-                f"metric {self.name}: reference shape {tuple(ref.shape)} != "
-                f"actual shape {tuple(actual.shape)}"
-            )
-        r, a = ref.detach().double(), actual.detach().double()
-        if not (bool(torch.isfinite(r).all()) and bool(torch.isfinite(a).all())):
-            state["nonfinite"] = 1.0
-            return
-        for key, value in self.batch_sums(r, a).items():
-            state[key] = self.combine(state[key], value)
-        state["count"] += r.numel()
+        update_many([self], [state], ref, actual)
 
     def finalize(self, state: State) -> float:
         """The metric value of everything folded in so far (see the module's policy)."""
         if state["nonfinite"] or state["count"] == 0:
             return math.nan
         return self.finalize_sums(state)
+
+
+def update_many(
+    metrics: list[Metric], states: list[State], ref: torch.Tensor, actual: torch.Tensor
+) -> None:
+    """Fold one batch into each metric's state, converting and checking the tensors once.
+
+    A non-finite value shows as a non-finite sum of squares (float64 squares of float32 values
+    cannot overflow), so the NaN/inf policy costs no separate pass.
+    """
+    if ref.shape != actual.shape:
+        names = ", ".join(m.name for m in metrics)
+        raise ValueError(
+            f"metric {names}: reference shape {tuple(ref.shape)} != "
+            f"actual shape {tuple(actual.shape)}"
+        )
+    r, a = ref.detach().reshape(-1).double(), actual.detach().reshape(-1).double()
+    m = moments(r, a)
+    if not (math.isfinite(m["rr"]) and math.isfinite(m["aa"])):
+        for state in states:
+            state["nonfinite"] = 1.0
+        return
+    for metric, state in zip(metrics, states, strict=True):
+        sums = metric.from_moments(m) if metric.from_moments else metric.batch_sums(r, a)
+        for key, value in sums.items():
+            state[key] = metric.combine(state[key], value)
+        state["count"] += r.numel()
+
+
+def moments(r: torch.Tensor, a: torch.Tensor) -> dict[str, float]:
+    """Sums every built-in metric needs, from flat float64 ``r`` and ``a``, with BLAS dots:
+    ``rr`` = <r, r>, ``aa``, ``ra``, ``dd`` = <r - a, r - a>, ``max`` = max |r - a|."""
+    d = r - a
+    return {
+        "rr": float(torch.dot(r, r)),
+        "aa": float(torch.dot(a, a)),
+        "ra": float(torch.dot(r, a)),
+        "dd": float(torch.dot(d, d)),
+        "max": float(d.abs().max()) if d.numel() else 0.0,
+    }
 
 
 METRICS: dict[str, Metric] = {}
@@ -128,6 +162,7 @@ register_metric(
             "noise": float(((r - a) ** 2).sum()),
         },
         finalize_sums=_sqnr_final,
+        from_moments=lambda m: {"signal": m["rr"], "noise": m["dd"]},
     )
 )
 register_metric(
@@ -138,6 +173,7 @@ register_metric(
         sums=("sq",),
         batch_sums=lambda r, a: {"sq": float(((r - a) ** 2).sum())},
         finalize_sums=lambda s: s["sq"] / s["count"],
+        from_moments=lambda m: {"sq": m["dd"]},
     )
 )
 register_metric(
@@ -149,6 +185,7 @@ register_metric(
         batch_sums=lambda r, a: {"max": float((r - a).abs().max()) if r.numel() else 0.0},
         finalize_sums=lambda s: s["max"],
         combine=max,
+        from_moments=lambda m: {"max": m["max"]},
     )
 )
 register_metric(
@@ -163,6 +200,7 @@ register_metric(
             "aa": float((a * a).sum()),
         },
         finalize_sums=_cosine_final,
+        from_moments=lambda m: {"ra": m["ra"], "rr": m["rr"], "aa": m["aa"]},
     )
 )
 

@@ -22,7 +22,13 @@ Columns = dict[str, dict[str, float]]
 
 @dataclass
 class LayerRow:
-    """One matched handle's group: where it comes from and its metrics per column."""
+    """One matched handle's group: where it comes from and its metrics per column.
+
+    ``ep_node``: the float ExportedProgram node it stands for; ``folded``: pass-through nodes
+    folded into it; ``consumer``: its first non-linear consumer (``float~quant:through``);
+    ``score`` / ``why``: root-cause ranking (``rootcause``); ``health`` / ``flags``: quantization
+    health of its output quantization (``pt2q.health``); ``lowered_as``: the lowering's decision.
+    """
 
     handle: int
     module_path: str
@@ -33,6 +39,14 @@ class LayerRow:
     absorbed: list[int] = field(default_factory=list)
     metrics: Columns = field(default_factory=dict)
     weight_sqnr_per_channel: list[float] | None = None
+    ep_node: str = ""
+    folded: list[str] = field(default_factory=list)
+    consumer: str = ""
+    score: float = math.nan
+    why: str = ""
+    health: dict[str, float] | None = None
+    flags: list[str] = field(default_factory=list)
+    lowered_as: str = ""
 
     def value(self, column: str, metric: str) -> float:
         """``metrics[column][metric]``, nan when absent."""
@@ -66,6 +80,17 @@ class DebugReport:
             if r.handle == handle:
                 return r
         raise KeyError(f"handle {handle} is not among the {len(self.rows)} matched groups")
+
+    def root_causes(self, k: int = 5) -> list[LayerRow]:
+        """The ``k`` rows most likely to cause the error, most likely first (each has ``why``).
+
+        Ranked by the error a row *introduces* (``pt2q.debugger.rootcause``), not by the error
+        it shows; rows that introduce none (score 0 or unknown) are left out.
+        """
+        ranked = [r for r in self.rows if r.score > 0.0]  # nan compares False: left out
+        order = {id(r): i for i, r in enumerate(self.rows)}
+        ranked.sort(key=lambda r: (-r.score, order[id(r)]))
+        return ranked[:k]
 
     def worst_first(self, column: str | None = None, metric: str = "sqnr") -> list[LayerRow]:
         """Rows sorted worst first by ``metric`` in ``column`` (nan rows first: unjudgeable)."""
@@ -109,6 +134,15 @@ class DebugReport:
         if path is not None:
             Path(path).write_text(text)
         return text
+
+    def to_model_explorer(self, path: str | Path | None = None) -> dict[str, Any]:
+        """Model Explorer node data (see ``model_explorer.node_data``); written to ``path``."""
+        from pt2q.debugger.model_explorer import node_data
+
+        data = node_data(self)
+        if path is not None:
+            Path(path).write_text(json.dumps(data, indent=1))
+        return data
 
 
 def _jsonable(x: Any) -> Any:

@@ -25,7 +25,7 @@ from torch.fx import GraphModule
 from torch.utils._pytree import tree_leaves
 
 from pt2q.debugger.debug import as_batches, as_graph_module, match_programs
-from pt2q.debugger.execute import build_group_programs, mixed_run, record_run
+from pt2q.debugger.execute import build_group_programs, constant_values, mixed_run, record_run
 from pt2q.debugger.groups import GraphGroups, is_dequantize_node
 from pt2q.debugger.handles import module_path
 from pt2q.debugger.metrics import get_metric
@@ -99,19 +99,20 @@ def rank_sensitivity(
     match = match_programs(float_gm, quant_gm)
     fg, qg = match.float_groups, match.quant_groups
     units = quantized_units(qg, match.matched)
+    consts_f, consts_q = constant_values(fg.gm), constant_values(qg.gm)
     q_progs = build_group_programs(qg, match.matched)
     f_progs = build_group_programs(fg, match.matched)
     m = get_metric(metric)
     only_q = [m.init() for _ in units]
     only_f = [m.init() for _ in units]
     for args in as_batches(inputs):
-        f_out, _ = record_run(float_gm, fg, args, [])
+        f_out, _ = record_run(fg.gm, fg, args, [], consts_f)
         for i, unit in enumerate(units):
             donors = {h: q_progs[h] for h in unit}
-            out_q, _ = mixed_run(float_gm, fg, args, [], donors, replace=True)
+            out_q, _ = mixed_run(fg.gm, fg, args, [], donors, True, consts_f, consts_q)
             _fold(metric, only_q[i], f_out, out_q)
             donors = {h: f_progs[h] for h in unit}
-            out_f, _ = mixed_run(quant_gm, qg, args, [], donors, replace=True)
+            out_f, _ = mixed_run(qg.gm, qg, args, [], donors, True, consts_q, consts_f)
             _fold(metric, only_f[i], f_out, out_f)
     rows = []
     for i, unit in enumerate(units):

@@ -9,6 +9,7 @@ first, ``w * gamma / sqrt(running_var + eps)`` per output channel, so a correct 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -16,9 +17,8 @@ from torch.fx import GraphModule, Node
 
 from pt2q.debugger.groups import GraphGroups, is_dequantize_node
 from pt2q.debugger.handles import get_handle
-from pt2q.debugger.metrics import sqnr
 
-__all__ = ["weight_sqnr_per_channel"]
+__all__ = ["weight_sqnr_per_channel", "per_channel_sqnr"]
 
 _aten = torch.ops.aten
 # BN op -> (index of weight, running_var, eps) in its args
@@ -65,10 +65,14 @@ def _bn_fold(float_gm: GraphModule, absorbed: list[int], w: torch.Tensor) -> tor
 
 
 def weight_sqnr_per_channel(
-    float_groups: GraphGroups, quant_groups: GraphGroups, handle: int
+    float_groups: GraphGroups,
+    quant_groups: GraphGroups,
+    handle: int,
+    consts: dict[Node, Any] | None = None,
 ) -> list[float] | None:
     """SQNR (dB) per output channel of ``handle``'s weight, or None when it has no quantized
-    constant weight (or the float weight cannot be read)."""
+    constant weight (or the float weight cannot be read). ``consts``: the quantized graph's
+    already computed constant values (``execute.constant_values``), reused when given."""
     qrep, frep = quant_groups.rep.get(handle), float_groups.rep.get(handle)
     if qrep is None or frep is None or qrep.target not in _WEIGHTED or len(qrep.args) < 2:
         return None
@@ -76,11 +80,26 @@ def weight_sqnr_per_channel(
     if not (isinstance(wq_node, Node) and is_dequantize_node(wq_node)):
         return None
     try:
-        wq = _attr(quant_groups.gm, wq_node)
+        wq = consts[wq_node] if consts and wq_node in consts else _attr(quant_groups.gm, wq_node)
         wf = _attr(float_groups.gm, wf_node)
     except (LookupError, AttributeError):
         return None
     if not isinstance(wf, torch.Tensor) or wf.shape != wq.shape:
         return None
     wf = _bn_fold(float_groups.gm, float_groups.absorbed.get(handle, []), wf.detach())
-    return [sqnr(wf[c], wq[c]) for c in range(wf.shape[0])]
+    return per_channel_sqnr(wf, wq)
+
+
+def per_channel_sqnr(ref: torch.Tensor, actual: torch.Tensor) -> list[float]:
+    """SQNR (dB) of each slice along axis 0, with ``pt2q.debugger.metrics``' policy (identical
+    -> inf, zero signal with error -> -inf, non-finite values -> nan), in one vectorised pass."""
+    r = ref.detach().float().reshape(ref.shape[0], -1)
+    a = actual.detach().float().reshape(actual.shape[0], -1)
+    d = r - a
+    signal = (r * r).sum(1, dtype=torch.float64)
+    noise = (d * d).sum(1, dtype=torch.float64)
+    finite = torch.isfinite(signal) & torch.isfinite((a * a).sum(1, dtype=torch.float64))
+    db = 10.0 * torch.log10(signal / noise)
+    db = torch.where(noise == 0, math.inf, torch.where(signal == 0, -math.inf, db))
+    db = torch.where(finite, db, math.nan)
+    return [float(v) for v in db.tolist()]

@@ -14,7 +14,7 @@ from pt2q.debugger.metrics import compute_metric
 def test_bn_non_trivial_stats_no_false_alarm(convbn) -> None:
     ep, quant, xs = convbn
     report = debug_numerics(ep, quant, xs)
-    assert report.columns == ["float~quant", "float~quant:isolated"]
+    assert report.columns == ["float~quant", "float~quant:isolated", "float~quant:through"]
     assert [r.module_path for r in report.rows] == ["conv", "", "", "fc"]
     conv = report.rows[0]
     assert conv.absorbed == [get_handle(n) for n in ep.graph.nodes if n.name == "batch_norm"]

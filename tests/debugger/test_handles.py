@@ -86,7 +86,7 @@ _CHILD = textwrap.dedent(
     rf(x); rq(x)
     res = compare_results(extract_results_from_loggers(rf), extract_results_from_loggers(rq))
     print(json.dumps({"matched": res.matched, "absorbed": {str(k): v for k, v in res.absorbed.items()},
-                      "sqnr": {str(h): s.results[0].sqnr for h, s in res.items()}}))
+                      "sqnr": {str(h): float(s.results[0].sqnr) for h, s in res.items()}}))
     """
 )
 

@@ -32,6 +32,7 @@ def test_wrong_kernel_zero_point_only_in_quant_lowered_column(convbn) -> None:
     assert report.columns == [
         "float~quant",
         "float~quant:isolated",
+        "float~quant:through",
         "quant~lowered",
         "float~lowered",
     ]
@@ -53,7 +54,9 @@ def test_opaque_lowered_callable_compares_output_only(convbn) -> None:
 def test_text_json_html(convbn, tmp_path: Path) -> None:
     ep, quant, xs = convbn
     report = debug_numerics(ep, quant, xs[:1])
-    lines = report.to_text().splitlines()
+    text = report.to_text()
+    assert text.startswith("Root causes (error introduced, most likely first):\n  1. ")
+    lines = text.split("\n\n", 1)[1].splitlines()
     assert lines[0].split() == [
         "rank",
         "module",
@@ -61,6 +64,12 @@ def test_text_json_html(convbn, tmp_path: Path) -> None:
         "node",
         "sqnr[float~quant]",
         "sqnr[float~quant:isolated]",
+        "sqnr[float~quant:through]",
+        "clip",
+        "top2",
+        "range/p99.9",
+        "edges",
+        "flags",
         "weight",
         "min",
         "ch",
@@ -77,7 +86,7 @@ def test_text_json_html(convbn, tmp_path: Path) -> None:
     assert [r["module_path"] for r in data["rows"]] == ["conv", "", "", "fc"]
     assert data["rows"][0]["metrics"]["float~quant"]["sqnr"] > 30.0
     page = report.to_html(tmp_path / "r.html")
-    assert page.count("<svg") == 1 and page.count("<polyline") == 2
+    assert page.count("<svg") == 1 and page.count("<polyline") == len(report.columns)
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert page.count("<tr>") == 5
 
