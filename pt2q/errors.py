@@ -3,7 +3,13 @@ what was expected and what was found."""
 
 from __future__ import annotations
 
-__all__ = ["NotAnExportedModelError", "AnnotationError", "NotPreparedError", "CalibrationError"]
+__all__ = [
+    "NotAnExportedModelError",
+    "AnnotationError",
+    "NotPreparedError",
+    "CalibrationError",
+    "InvalidArgumentError",
+]
 
 
 class NotAnExportedModelError(TypeError):
@@ -21,3 +27,8 @@ class NotPreparedError(ValueError):
 
 class CalibrationError(RuntimeError):
     """convert_pt2e found activation observers that never saw data."""
+
+
+class InvalidArgumentError(ValueError, AssertionError):
+    """A bad argument to a torchao-named helper (range, dtype, spec, ch_axis). torchao checks
+    these with ``assert``; this is a ValueError and an AssertionError, so both catch it."""

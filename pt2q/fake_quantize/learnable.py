@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pt2q.errors import InvalidArgumentError
 from pt2q.fake_quantize.fake_quantize import FakeQuantize
 from pt2q.observer.moving_average import MovingAverageMinMaxObserver
 
@@ -45,7 +46,7 @@ class LearnableFakeQuantize(FakeQuantize):
     ) -> None:
         super().__init__(observer, quant_min, quant_max, **observer_kwargs)
         if not self.quant_min < self.quant_max:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"LearnableFakeQuantize: quant_min ({self.quant_min}) must be strictly less than "
                 f"quant_max ({self.quant_max})"
             )

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from pt2q.errors import InvalidArgumentError
 from pt2q.observer.base import ObserverBase
 from pt2q.observer.qparams import default_quant_range
 
@@ -74,7 +75,7 @@ class DerivedObserverOrFakeQuantize(DerivedQParamsObserver):
             torch.per_channel_affine_float_qparams,
         )
         if per_channel and ch_axis is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"DerivedObserverOrFakeQuantize: qscheme {qscheme} is per channel; pass ch_axis"
             )
         super().__init__(

@@ -4,7 +4,8 @@ Writing annotations, reading the specs of a ``QuantizationConfig`` with the chec
 a filter on the module a node comes from, and the ``OperatorConfig`` record that lists which op
 patterns a config applies to. Errors are ``ValueError`` (torchao raises ``ValueError`` for a bad
 weight spec and ``AssertionError`` elsewhere; pt2q raises ``ValueError`` everywhere, with the
-spec found).
+spec found; ``InvalidArgumentError`` is also an ``AssertionError``, so code catching torchao's
+assertion keeps working).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch.fx import Node
 
+from pt2q.errors import InvalidArgumentError
 from pt2q.quantizer.specs import (
     Q_ANNOTATION_KEY,
     QuantizationAnnotation,
@@ -59,7 +61,7 @@ def _activation_spec(config: QuantizationConfig | None, field: str) -> Quantizat
     if spec is None:
         return None
     if spec.qscheme not in _PER_TENSOR:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"QuantizationConfig.{field}: activations are quantized per tensor; expected qscheme "
             f"per_tensor_affine or per_tensor_symmetric, found {spec.qscheme}"
         )
@@ -84,7 +86,7 @@ def get_weight_qspec(quantization_config: QuantizationConfig | None) -> Quantiza
         return None
     spec = quantization_config.weight
     if spec.qscheme not in _WEIGHT_QSCHEMES:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Unsupported quantization_spec {spec} for weight: expected qscheme "
             f"per_tensor_symmetric, per_channel_symmetric or None, found {spec.qscheme}"
         )
@@ -99,7 +101,7 @@ def get_bias_qspec(quantization_config: QuantizationConfig | None) -> Quantizati
         return None
     spec = quantization_config.bias
     if getattr(spec, "dtype", None) != torch.float:
-        raise ValueError(
+        raise InvalidArgumentError(
             "QuantizationConfig.bias: only a float bias spec is supported here (derive int32 "
             f"bias with DerivedQuantizationSpec); found dtype {getattr(spec, 'dtype', None)}"
         )

@@ -1,8 +1,8 @@
 """Qparam helpers of ``torchao.quantization.pt2e.utils`` that quantizer and observer code calls.
 
 Same names, arguments and results as torchao 0.18 (scales as float64, zero points as int64,
-per-tensor results as 1-element tensors). Two deliberate differences: a bad range raises
-``InvalidQuantRangeError`` (a ``ValueError`` and an ``AssertionError``, so code catching either
+per-tensor results as 1-element tensors). Two deliberate differences: a bad range or dtype raises
+``InvalidArgumentError`` (a ``ValueError`` and an ``AssertionError``, so code catching either
 keeps working) instead of a bare ``assert``; and ``per_channel_affine_float_qparams`` keeps its
 float zero points (torchao truncates them to int64).
 """
@@ -13,6 +13,8 @@ import warnings
 from typing import Any
 
 import torch
+
+from pt2q.errors import InvalidArgumentError
 
 __all__ = [
     "InvalidQuantRangeError",
@@ -54,7 +56,7 @@ _UINT8 = (torch.quint8, torch.uint8)
 _INT32 = (torch.qint32, torch.int32)
 
 
-class InvalidQuantRangeError(ValueError, AssertionError):
+class InvalidQuantRangeError(InvalidArgumentError):
     """A quantization range or min/max statistic is unusable (torchao asserts here)."""
 
 
@@ -72,7 +74,7 @@ def to_underlying_dtype(qdtype: torch.dtype) -> torch.dtype:
     """Storage dtype of a quantized dtype (``torch.quint8`` -> ``torch.uint8``); identity on
     storage dtypes. 4- and 2-bit packed dtypes map to ``torch.uint8``."""
     if qdtype not in _UNDERLYING:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"to_underlying_dtype: unsupported dtype {qdtype}; expected one of {list(_UNDERLYING)}"
         )
     return _UNDERLYING[qdtype]
