@@ -34,13 +34,10 @@ from typing import Any
 import torch
 
 from pt2q.quantizer import QuantizationConfig, QuantizationSpec
-from pt2q.quantizers.annotators.binary import BinaryFamily, annotate_binary
-from pt2q.quantizers.annotators.int8_propagation import (
-    Int8PropagationFamily,
-    annotate_int8_propagation,
-)
-from pt2q.quantizers.annotators.matmul import MatmulFamily, annotate_matmul
-from pt2q.quantizers.annotators.weighted import WeightedFamily, annotate_weighted
+from pt2q.quantizers.annotators.binary import BinaryFamily
+from pt2q.quantizers.annotators.int8_propagation import Int8PropagationFamily
+from pt2q.quantizers.annotators.matmul import MatmulFamily
+from pt2q.quantizers.annotators.weighted import WeightedFamily
 from pt2q.quantizers.op_tables import (
     ACTIVATION_OPS,
     ADAPTIVE_AVG_POOL_OPS,
@@ -183,28 +180,20 @@ def get_x86_inductor_linear_dynamic_fp16_config() -> QuantizationConfig:
     return QuantizationConfig(None, None, weight, None)
 
 
-def _step(fn: Callable[..., None], family: Any) -> AnnotationStep:
-    return lambda gm, rules: fn(gm, family, rules)
-
-
 class X86InductorQuantizer(PatternQuantizer):
     """See the module docstring. Setters return ``self``; a None config leaves matching ops
     float. Precedence: module name > module type > function type > global. Mixing QAT and PTQ,
     or static and dynamic, configs raises ValueError."""
 
-    RECIPE: tuple[tuple[Callable[..., None], Any], ...] = (
-        (annotate_weighted, X86_CONV),
-        (annotate_weighted, X86_LINEAR),
-        (annotate_matmul, X86_MATMUL),
-        (annotate_binary, X86_MUL),
-        (annotate_int8_propagation, X86_INT8_PROPAGATION),
-    )
+    # Families in annotation order (fusions first, int8 propagation last); each carries its
+    # annotator.
+    RECIPE = (X86_CONV, X86_LINEAR, X86_MATMUL, X86_MUL, X86_INT8_PROPAGATION)
 
     def transforms(self) -> Sequence[GraphTransform]:
         return (remove_eval_dropout,)
 
     def recipe(self) -> Sequence[AnnotationStep]:
-        return [_step(fn, family) for fn, family in self.RECIPE]
+        return [family.annotate for family in self.RECIPE]
 
     def float_reasons(self) -> Mapping[OpOverload, str]:
         return X86_FLOAT_REASONS

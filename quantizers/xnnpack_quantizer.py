@@ -26,10 +26,10 @@ import torch
 from torch.fx import Node
 
 from pt2q.quantizer import QuantizationConfig, QuantizationSpec
-from pt2q.quantizers.annotators.binary import BinaryFamily, annotate_binary
+from pt2q.quantizers.annotators.binary import BinaryFamily
 from pt2q.quantizers.annotators.cat import annotate_cat
 from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
-from pt2q.quantizers.annotators.weighted import WeightedFamily, annotate_weighted
+from pt2q.quantizers.annotators.weighted import WeightedFamily
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
@@ -153,10 +153,6 @@ def get_symmetric_quantization_config(
     return QuantizationConfig(act, None if is_dynamic else act, weight, None, is_qat)
 
 
-def _step(fn: Callable[..., None], family: Any) -> AnnotationStep:
-    return lambda gm, rules: fn(gm, family, rules)
-
-
 class XNNPACKQuantizer(PatternQuantizer):
     """See the module docstring. Setters return ``self``; None leaves matching ops float.
     Precedence: module name > module type > operator type > global; ``set_filter_function``
@@ -170,13 +166,13 @@ class XNNPACKQuantizer(PatternQuantizer):
 
     def recipe(self) -> Sequence[AnnotationStep]:
         return [
-            _step(annotate_weighted, XNNPACK_LINEAR),
-            _step(annotate_weighted, XNNPACK_CONV2D),
-            _step(annotate_weighted, XNNPACK_CONV1D),
-            _step(annotate_weighted, XNNPACK_CONV_TRANSPOSE),
+            XNNPACK_LINEAR.annotate,
+            XNNPACK_CONV2D.annotate,
+            XNNPACK_CONV1D.annotate,
+            XNNPACK_CONV_TRANSPOSE.annotate,
             lambda gm, rules: annotate_input_output_sharing(gm, ADAPTIVE_AVG_POOL_OPS, rules),
-            _step(annotate_binary, XNNPACK_ADD),
-            _step(annotate_binary, XNNPACK_MUL),
+            XNNPACK_ADD.annotate,
+            XNNPACK_MUL.annotate,
             annotate_cat,
             lambda gm, rules: propagate_sharing(gm, XNNPACK_SHARING_OPS),
         ]

@@ -39,6 +39,10 @@ class BinaryFamily:
     observe_output: bool = True
     same_shape: bool = False
 
+    def annotate(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """This family's annotation step (a recipe entry): ``annotate_binary(gm, self, rules)``."""
+        annotate_binary(gm, self, rules)
+
 
 def annotate_binary(gm: GraphModule, family: BinaryFamily, rules: ConfigRules) -> None:
     """Annotate every unclaimed ``family.ops`` node (with its relu when fusable)."""

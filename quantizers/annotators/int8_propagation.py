@@ -47,6 +47,10 @@ class Int8PropagationFamily:
 
     ops: frozenset[OpOverload]
 
+    def annotate(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """This family's annotation step (a recipe entry): ``annotate_int8_propagation(gm, self, rules)``."""
+        annotate_int8_propagation(gm, self, rules)
+
 
 def _inputs(node: Node) -> list[Node]:
     if node.target in CAT_OPS:

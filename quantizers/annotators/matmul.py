@@ -34,6 +34,10 @@ class MatmulFamily:
     observe_output: bool = False
     not_opted_in_reason: str | None = None
 
+    def annotate(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """This family's annotation step (a recipe entry): ``annotate_matmul(gm, self, rules)``."""
+        annotate_matmul(gm, self, rules)
+
 
 def annotate_matmul(gm: GraphModule, family: MatmulFamily, rules: ConfigRules) -> None:
     """Annotate every unclaimed ``family.ops`` node with two float tensor operands."""

@@ -69,6 +69,10 @@ class WeightedFamily:
     grouped_dynamic_ok: bool = True
     backend: str = ""
 
+    def annotate(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """This family's annotation step (a recipe entry): ``annotate_weighted(gm, self, rules)``."""
+        annotate_weighted(gm, self, rules)
+
 
 def _single_user(node: Node) -> Node | None:
     return next(iter(node.users)) if len(node.users) == 1 else None
