@@ -35,11 +35,18 @@ from pt2q.lowering.llm.graph import TOKEN_REASON, buffer, claims, copy_meta, dec
 from pt2q.lowering.llm.match import LlmLinear, NotLlm, WeightQ, llm_linear
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 
-__all__ = ["WEIGHT_BYTES_FACT", "rewrite_llm_linears_arm", "lower_llm_to_arm"]
+__all__ = [
+    "LLM_FAMILY",
+    "WEIGHT_BYTES_FACT",
+    "check_llm",
+    "pack_llm",
+    "rewrite_llm_linears_arm",
+    "lower_llm_to_arm",
+]
 
 aten = torch.ops.aten
 WEIGHT_BYTES_FACT = "llm_weight_bytes"
-_FAMILY = {
+LLM_FAMILY = {  # scheme -> the kernel family that runs it
     "int8wo": "f32-qc8w-gemm",
     "int4wo": "f32-qc4w-gemm",
     "8da8w": "qd8-f32-gemm",
@@ -47,7 +54,8 @@ _FAMILY = {
 }
 
 
-def _check(lin: LlmLinear) -> None:
+def check_llm(lin: LlmLinear) -> None:
+    """NotLlm with the reason when no NEON LLM kernel takes ``lin``."""
     w = lin.weight
     if w.bits == 8 and not w.per_channel:
         raise NotLlm(f"weight {w.node.name}: int8 per-group weights have no NEON kernel")
@@ -64,7 +72,8 @@ def _check(lin: LlmLinear) -> None:
         raise NotLlm(f"weight {w.node.name}: int4wo kernels take integer zero points")
 
 
-def _pack(w: WeightQ, scheme: str, variant: str) -> torch.Tensor:
+def pack_llm(w: WeightQ, scheme: str, variant: str) -> torch.Tensor:
+    """``w`` packed once for ``variant`` (a kernel of ``LLM_FAMILY[scheme]``)."""
     ops = torch.ops.pt2q_arm_llm
     scale = w.scale.float()
     if w.bits == 8:
@@ -118,14 +127,14 @@ def rewrite_llm_linears_arm(
             continue
         try:
             lin = llm_linear(gm, node)
-            _check(lin)
+            check_llm(lin)
         except NotLlm as e:
             if claims(node):
                 decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))
             continue
-        k = select_variant(_FAMILY[lin.scheme], isa, n=int(lin.weight.q.shape[0]))
+        k = select_variant(LLM_FAMILY[lin.scheme], isa, n=int(lin.weight.q.shape[0]))
         variant = f"{k.family}/{k.variant}"
-        packed = _pack(lin.weight, lin.scheme, variant)
+        packed = pack_llm(lin.weight, lin.scheme, variant)
         name = node.name
         decisions.append(decision(node, LoweringStatus.LOWERED, variant))
         decisions.append(decision(lin.weight.node, LoweringStatus.FUSED, name))
