@@ -9,6 +9,7 @@ runs the steps in order, fills default float reasons, and checks that something 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from torch.fx import GraphModule, Node
 
@@ -30,6 +31,10 @@ __all__ = ["AnnotationStep", "GraphTransform", "PatternQuantizer"]
 AnnotationStep = Callable[[GraphModule, ConfigRules], None]
 # One transform_for_annotation rewrite: gm (in place) -> gm.
 GraphTransform = Callable[[GraphModule], GraphModule]
+# The kinds of rule a setter writes; ConfigRules.resolve applies them by precedence
+# (module name > module type > function/operator type > global).
+RuleKind = Literal["module_name", "module_type", "function_type"]
+_Q = TypeVar("_Q", bound="PatternQuantizer")
 
 
 class PatternQuantizer(Quantizer):
@@ -67,6 +72,30 @@ class PatternQuantizer(Quantizer):
     def supported_ops(self) -> frozenset[OpOverload]:
         """Ops some step of the recipe can annotate (for the coverage's default reasons)."""
         return frozenset()
+
+    def set_global(self: _Q, quantization_config: QuantizationConfig | None) -> _Q:
+        """The config of every op no more specific rule names (None: float)."""
+        self._check_config(quantization_config, "set_global")
+        self.rules.global_config = quantization_config
+        return self
+
+    def get_global_quantization_config(self) -> QuantizationConfig | None:
+        return self.rules.global_config
+
+    def _set_rule(
+        self: _Q, kind: RuleKind, key: Any, config: QuantizationConfig | None, where: str
+    ) -> _Q:
+        """The body of every precedence setter: check ``config`` against the configs already
+        set, store the rule (``where`` is the public setter's name, for errors) and return
+        ``self``. Subclasses expose it under their public names."""
+        self._check_config(config, where)
+        if kind == "module_name":
+            self.rules.set_module_name(key, config)
+        elif kind == "module_type":
+            self.rules.set_module_type(key, config)
+        else:
+            self.rules.set_function_type(key, config)
+        return self
 
     def _check_config(self, config: QuantizationConfig | None, where: str) -> None:
         """Raise if ``config`` mixes QAT/PTQ or static/dynamic with the configs already set."""

@@ -208,14 +208,6 @@ class X86InductorQuantizer(PatternQuantizer):
             | ADD_OPS
         )
 
-    def set_global(self, quantization_config: QuantizationConfig | None) -> X86InductorQuantizer:
-        self._check_config(quantization_config, "set_global")
-        self.rules.global_config = quantization_config
-        return self
-
-    def get_global_quantization_config(self) -> QuantizationConfig | None:
-        return self.rules.global_config
-
     def set_function_type_qconfig(
         self,
         function_type: Callable[..., Any] | OpOverload,
@@ -223,22 +215,19 @@ class X86InductorQuantizer(PatternQuantizer):
     ) -> X86InductorQuantizer:
         """Config for every call of ``function_type`` (``torch.nn.functional.linear``,
         ``torch.matmul``, ``torch.ops.aten.conv2d.default``, ...)."""
-        self._check_config(quantization_config, "set_function_type_qconfig")
-        self.rules.set_function_type(function_type, quantization_config)
-        return self
+        where = "set_function_type_qconfig"
+        return self._set_rule("function_type", function_type, quantization_config, where)
 
     def set_module_type_qconfig(
         self, module_type: type[torch.nn.Module], quantization_config: QuantizationConfig | None
     ) -> X86InductorQuantizer:
         """Config for every op inside a module of ``module_type`` (innermost match wins)."""
-        self._check_config(quantization_config, "set_module_type_qconfig")
-        self.rules.set_module_type(module_type, quantization_config)
-        return self
+        where = "set_module_type_qconfig"
+        return self._set_rule("module_type", module_type, quantization_config, where)
 
     def set_module_name_qconfig(
         self, module_name: str, quantization_config: QuantizationConfig | None
     ) -> X86InductorQuantizer:
         """Config for every op inside the submodule ``module_name`` (e.g. ``"encoder.layer.0"``)."""
-        self._check_config(quantization_config, "set_module_name_qconfig")
-        self.rules.set_module_name(module_name, quantization_config)
-        return self
+        where = "set_module_name_qconfig"
+        return self._set_rule("module_name", module_name, quantization_config, where)

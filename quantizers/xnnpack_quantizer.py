@@ -40,7 +40,6 @@ from pt2q.quantizers.op_tables import (
     RELU_OPS,
     OpOverload,
     aten,
-    ops_of_function,
 )
 from pt2q.quantizers.pattern_quantizer import AnnotationStep, GraphTransform, PatternQuantizer
 from pt2q.quantizers.transforms.eval_dropout import remove_eval_dropout
@@ -190,35 +189,27 @@ class XNNPACKQuantizer(PatternQuantizer):
             | MAX_POOL_OPS
         )
 
-    def set_global(self, quantization_config: QuantizationConfig | None) -> XNNPACKQuantizer:
-        self._check_config(quantization_config, "set_global")
-        self.rules.global_config = quantization_config
-        return self
-
     def set_operator_type(
         self,
         operator_type: OpOverload | torch._ops.OpOverloadPacket | Callable[..., Any],
         quantization_config: QuantizationConfig | None,
     ) -> XNNPACKQuantizer:
         """Config for an aten op (``torch.ops.aten.linear`` or ``.default``) or a function."""
-        self._check_config(quantization_config, "set_operator_type")
-        for op in ops_of_function(operator_type):
-            self.rules.op_type[op] = quantization_config
-        return self
+        return self._set_rule(
+            "function_type", operator_type, quantization_config, "set_operator_type"
+        )
 
     def set_module_type(
         self, module_type: type[torch.nn.Module], quantization_config: QuantizationConfig | None
     ) -> XNNPACKQuantizer:
-        self._check_config(quantization_config, "set_module_type")
-        self.rules.set_module_type(module_type, quantization_config)
-        return self
+        """Config for every op inside a module of ``module_type`` (innermost match wins)."""
+        return self._set_rule("module_type", module_type, quantization_config, "set_module_type")
 
     def set_module_name(
         self, module_name: str, quantization_config: QuantizationConfig | None
     ) -> XNNPACKQuantizer:
-        self._check_config(quantization_config, "set_module_name")
-        self.rules.set_module_name(module_name, quantization_config)
-        return self
+        """Config for every op inside the submodule ``module_name``."""
+        return self._set_rule("module_name", module_name, quantization_config, "set_module_name")
 
     def set_filter_function(self, filter_fn: Callable[[Node], bool] | None) -> XNNPACKQuantizer:
         """Only nodes for which ``filter_fn(node)`` is True are quantized (None: no filter)."""
