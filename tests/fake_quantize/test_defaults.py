@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchao_peer import run_torchao
 
 import pt2q.fake_quantize as fq
 
 # The affine defaults (granularity-based, no qscheme) are tested in tests/affine.
 NAMES = [
-    n
-    for n in fq.__all__
-    if n.startswith(("default_", "fused_")) and n not in fq.affine.__all__
+    n for n in fq.__all__ if n.startswith(("default_", "fused_")) and n not in fq.affine.__all__
 ]
 
 # name -> (class, quant_min, quant_max, dtype, qscheme)
@@ -65,14 +64,28 @@ def test_settings(name: str) -> None:
     assert module.qscheme == qscheme
 
 
+_TORCHAO_SETTINGS = """
+import torchao.quantization.pt2e.fake_quantize as ao
+result = {}
+for name in NAMES:
+    ref = getattr(ao, name)()
+    obs = ref.activation_post_process
+    result[name] = [obs.quant_min, obs.quant_max, str(ref.qscheme), type(ref).__name__,
+                    getattr(ref, "is_dynamic", False)]
+"""
+
+
+@pytest.fixture(scope="module")
+def torchao_settings() -> dict[str, list[object]]:
+    # torchao registers global Inductor passes on import: read its settings in a subprocess
+    return run_torchao(f"NAMES = {NAMES!r}\n{_TORCHAO_SETTINGS}")
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_same_settings_as_torchao(name: str) -> None:
-    ao = pytest.importorskip("torchao.quantization.pt2e.fake_quantize")
-    ours, ref = getattr(fq, name)(), getattr(ao, name)()
-    assert (ours.quant_min, ours.quant_max) == (
-        ref.activation_post_process.quant_min,
-        ref.activation_post_process.quant_max,
-    )
-    assert ours.qscheme == ref.qscheme
-    assert type(ours).__name__ == type(ref).__name__
-    assert ours.is_dynamic == getattr(ref, "is_dynamic", False)
+def test_same_settings_as_torchao(name: str, torchao_settings: dict[str, list[object]]) -> None:
+    ours = getattr(fq, name)()
+    qmin, qmax, qscheme, cls, is_dynamic = torchao_settings[name]
+    assert (ours.quant_min, ours.quant_max) == (qmin, qmax)
+    assert str(ours.qscheme) == qscheme
+    assert type(ours).__name__ == cls
+    assert ours.is_dynamic == is_dynamic
