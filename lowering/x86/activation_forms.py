@@ -43,6 +43,7 @@ __all__ = [
     "ActivationChoice",
     "choose_activation_forms",
     "apply_forms",
+    "record_values",
 ]
 
 FORM_EXACT = "exact"
@@ -104,6 +105,16 @@ def _consumers(group: list[Node]) -> list[Node]:
         for op in dq.users
         if op.target in COMPUTE_OPS and op.args[0] is dq
     ]
+
+
+def record_values(
+    gm: GraphModule, example_inputs: tuple[object, ...], wanted: set[Node]
+) -> dict[Node, object]:
+    """Run ``gm`` once on ``example_inputs``; the values of the ``wanted`` nodes."""
+    recorder = _Recorder(gm, wanted)
+    with torch.no_grad():
+        recorder.run(*example_inputs)
+    return recorder.values
 
 
 class _Recorder(Interpreter):
@@ -263,12 +274,10 @@ def choose_activation_forms(
     wanted: set[Node] = set()
     for group, _ in todo:
         wanted.update(q.args[0] for q in group if isinstance(q.args[0], Node))
-    recorder = _Recorder(gm, wanted)
-    with torch.no_grad():
-        recorder.run(*example_inputs)
+    values = record_values(gm, example_inputs, wanted)
     for group, consumers in todo:
         try:
-            noise = _measure(gm, consumers, recorder.values)
+            noise = _measure(gm, consumers, values)
         except (RuntimeError, ValueError, AssertionError) as e:
             reason = f"saturation not measurable ({e}); the 7-bit form is exact"
             choices.append(_choice(group, consumers, FORM_7BIT, reason))

@@ -4,7 +4,9 @@ The pipeline, each step a named pass over a private copy of the reference progra
 
     copy / unwrap ExportedProgram
       -> choose_activation_forms       (no VNNI: full-range uint8 -> saturating / 7-bit / float,
-                                        measured; apply_forms rewrites the copy)
+                                        measured)
+      -> payoff                        (small conv / linear timed: float when int8 is slower)
+      -> apply_forms                   (rewrites the copy for both)
       -> remove_dangling_qdq           (q/dq pairs whose consumers are all float ops)
       -> separate_unary_from_binary    (Inductor asserts on linear -> relu -> add)
       -> lower_eagerly                 (Inductor's freezing passes, eagerly: the returned graph)
@@ -20,16 +22,25 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.lowering.x86.activation_forms import apply_forms, choose_activation_forms
+from pt2q.lowering.x86.activation_forms import (
+    FORM_FLOAT,
+    ActivationChoice,
+    apply_forms,
+    choose_activation_forms,
+    record_values,
+)
 from pt2q.lowering.x86.eager import dynamic_dims, lower_eagerly
 from pt2q.lowering.x86.guards import separate_unary_from_binary
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
+from pt2q.lowering.x86.payoff import ALWAYS_PAYS_MACS, macs, slower_in_int8, time_int8_vs_float
 from pt2q.lowering.x86.report import build_report, static_reasons
 from pt2q.qdq import attach_report
 from pt2q.qdq.dangling import remove_dangling_qdq
+from pt2q.qdq.engine import constant_value
 from pt2q.qdq.ops import is_quantize
+from pt2q.qdq.views import act_q, weight_q
 
 __all__ = ["lower_pt2e_quantized_to_x86", "prepare_for_inductor", "dynamic_dims"]
 
@@ -83,10 +94,37 @@ def _run(name: str, fn: _Pass) -> Any:
         raise RuntimeError(f"lower_pt2e_quantized_to_x86: pass {name} failed: {e}") from e
 
 
+def _payoff(
+    gm: GraphModule, inputs: tuple[Any, ...], reasons: dict[str, str]
+) -> list[ActivationChoice]:
+    """Float choices for the small conv / linear nodes whose int8 kernel measures slower."""
+    small: dict[Node, Node] = {}
+    for node in gm.graph.nodes:
+        if reasons.get(node.name, "x") or node.target not in (
+            torch.ops.aten.linear.default,
+            torch.ops.aten.conv2d.default,
+        ):
+            continue
+        a, wq = act_q(node.args[0]), weight_q(node.args[1])
+        x_val = a.source.args[0].meta.get("val") if a is not None else None  # type: ignore[union-attr]
+        if wq is None or not isinstance(x_val, torch.Tensor):
+            continue
+        w = constant_value(gm, wq.qweight)
+        if macs(node, x_val, w) < ALWAYS_PAYS_MACS:
+            small[node] = a.source.args[0]  # type: ignore[union-attr, assignment]
+    if not small:
+        return []
+    values = record_values(gm, inputs, set(small.values()))
+    timings = {n.name: time_int8_vs_float(gm, n, values[x]) for n, x in small.items()}  # type: ignore[arg-type]
+    slow = slower_in_int8(timings)
+    return [ActivationChoice((), (name,), FORM_FLOAT, why) for name, why in slow.items()]
+
+
 def prepare_for_inductor(
     model: GraphModule | torch.export.ExportedProgram,
     example_inputs: tuple[Any, ...] | None,
     isa: CpuInt8Isa | None = None,
+    payoff: bool = True,
 ) -> tuple[GraphModule, Any, tuple[Any, ...], list[set[int]]]:
     """The guarded private copy Inductor's int8 passes lower, with what the report needs.
 
@@ -97,6 +135,8 @@ def prepare_for_inductor(
     isa = isa or detect_isa()
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
+    if payoff:
+        choices += _run("payoff", lambda: _payoff(gm, inputs, reasons))
     _run("apply_forms", lambda: apply_forms(gm, choices))
     removed = _run("remove_dangling_qdq", lambda: remove_dangling_qdq(gm, _reads_int8))
     _run("separate_unary_from_binary", lambda: separate_unary_from_binary(gm))
@@ -110,6 +150,7 @@ def lower_pt2e_quantized_to_x86(
     *,
     mixed_bf16: bool = False,
     isa: CpuInt8Isa | None = None,
+    payoff: bool = True,
     **compile_options: Any,
 ) -> X86LoweredModule:
     """Lower a converted (reference) program to oneDNN int8 kernels.
@@ -126,11 +167,13 @@ def lower_pt2e_quantized_to_x86(
         saturating form, whichever measured closer to the reference on ``example_inputs``
         (``pt2q.tolerances.ISA_ADAPTED_MAX_SQNR_LOSS_DB``); with VNNI / AMX, exactly.
         ``isa`` overrides the detected CPU facts (tests, or lowering for another machine).
+      * ``payoff=True``: a conv / linear too small to gain from int8 (timed on the example
+        inputs, see ``payoff.py``) stays float, with both times in the report.
       * Dimensions exported as ``torch.export.Dim`` stay dynamic.
       * ``mixed_bf16=True`` runs float regions in bfloat16 (autocast).
     """
     guarded, (reasons, choices, removed), inputs, dims = prepare_for_inductor(
-        model, example_inputs, isa
+        model, example_inputs, isa, payoff
     )
     isa = isa or detect_isa()
     reference = _as_graph_module(model)

@@ -78,7 +78,7 @@ class X86LoweredModule(GraphModule):
         return out
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        tracing = torch.compiler.is_compiling() or torch.fx._symbolic_trace.is_fx_tracing()
+        tracing = torch.compiler.is_compiling() or torch.fx._symbolic_trace.is_fx_symbolic_tracing()
         with ExitStack() as stack:
             if not tracing:
                 stack.enter_context(torch.no_grad())

@@ -28,6 +28,7 @@ def package_x86(
     path: str | os.PathLike[str],
     *,
     isa: CpuInt8Isa | None = None,
+    payoff: bool = True,
 ) -> str:
     """Write the AOTInductor package of ``converted``'s int8 lowering to ``path``; return it."""
     path = os.fspath(path)
@@ -35,7 +36,7 @@ def package_x86(
         raise ValueError(
             f"package_x86: path must end with .pt2 (AOTInductor package), got {path!r}"
         )
-    guarded, _, inputs, dims = prepare_for_inductor(converted, example_inputs, isa)
+    guarded, _, inputs, dims = prepare_for_inductor(converted, example_inputs, isa, payoff)
     shapes = tuple({d: torch.export.Dim.DYNAMIC for d in sorted(ds)} if ds else None for ds in dims)
     with torch.no_grad():
         ep = torch.export.export(guarded, inputs, dynamic_shapes=shapes, strict=False)

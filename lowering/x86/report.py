@@ -125,7 +125,7 @@ def build_report(
         choice = form.get(node.name)
         reason = reasons.get(node.name, "")
         if not reason and choice is not None and choice.form == FORM_FLOAT:
-            reason = f"activation {choice.reason}"
+            reason = choice.reason
         if not reason and (kernel_node is None or node.name in float_leftovers):
             reason = "Inductor's int8 patterns did not match it (left as a float op)"
         if reason:
@@ -150,5 +150,5 @@ def build_report(
                     )
                 )
     facts: dict[str, object] = {"isa": isa.describe(), "inductor_counters": counters}
-    facts["activation_forms"] = {c.quantizes[0]: c.form for c in choices}
+    facts["activation_forms"] = {c.quantizes[0]: c.form for c in choices if c.quantizes}
     return LoweringReport("x86 oneDNN", decisions, facts)

@@ -103,14 +103,14 @@ def test_lowering_for_avx2_reports_the_forms(
     full_range: tuple[torch.fx.GraphModule, torch.Tensor],
 ) -> None:
     ref, x = full_range
-    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=AVX2)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=AVX2, payoff=False)
     report = low.report
     assert [d.node for d in report.lowered] == ["linear", "linear_1"]
     reasons = {d.node: d.reason for d in report.lowered}
     assert reasons["linear"].startswith("activations 7-bit: no VNNI (avx2 (no vnni, no amx))")
     assert reasons["linear_1"].startswith("activations saturating: no VNNI")
     assert report.facts["isa"] == "avx2 (no vnni, no amx)"
-    guarded = prepare_for_inductor(ref, (x,), AVX2)[0]
+    guarded = prepare_for_inductor(ref, (x,), AVX2, payoff=False)[0]
     with torch.no_grad():
         actual, adapted, expected = low(x), guarded(x), ref(x)
     if detect_isa().exact_u8s8:

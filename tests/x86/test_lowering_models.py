@@ -40,7 +40,7 @@ def mlp() -> tuple[X86LoweredModule, torch.fx.GraphModule, str]:
     batch = torch.export.Dim("batch", min=1, max=64)
     ref = quantize(MLP3d(), (x,), dynamic_shapes=({0: batch},))
     before = str(ref.graph)
-    low = lower_pt2e_quantized_to_x86(ref, (x,))
+    low = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False)  # tiny layers: see test_payoff
     return low, ref, before
 
 
@@ -72,7 +72,7 @@ def test_mlp_eager_graph_matches_reference_with_dynamic_batch(
     mlp: tuple[X86LoweredModule, torch.fx.GraphModule, str],
 ) -> None:
     low, ref, _ = mlp
-    low2 = lower_pt2e_quantized_to_x86(ref, (torch.randn(4, 16, 64),), compile=False)
+    low2 = lower_pt2e_quantized_to_x86(ref, (torch.randn(4, 16, 64),), compile=False, payoff=False)
     for batch in (4, 2, 9):
         torch.manual_seed(batch)
         x = torch.randn(batch, 16, 64)
@@ -105,7 +105,7 @@ def cnn() -> tuple[X86LoweredModule, torch.fx.GraphModule]:
     torch.manual_seed(0)
     x = torch.randn(2, 3, 8, 8)
     ref = quantize(SmallCNN(), (x,))
-    return lower_pt2e_quantized_to_x86(ref, (x,), compile=False), ref
+    return lower_pt2e_quantized_to_x86(ref, (x,), compile=False, payoff=False), ref
 
 
 def test_cnn_convs_residual_add_and_linear_lower(

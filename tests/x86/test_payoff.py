@@ -1,0 +1,52 @@
+"""Never slower than float: a small conv / linear whose int8 kernel measures slower stays
+float, with both times in the report (timings mocked for determinism, then measured once)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from x86_models import TinyLinear, quantize
+
+import pt2q.lowering.x86.lower as lower_mod
+from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
+from pt2q.lowering.x86.payoff import ALWAYS_PAYS_MACS, slower_in_int8, time_int8_vs_float
+from pt2q.qdq import LoweringStatus
+
+
+def test_slower_in_int8_names_both_times() -> None:
+    assert slower_in_int8({"a": (30.0, 10.0), "b": (5.0, 10.0)}) == {
+        "a": "int8 would not pay: measured 30 us in oneDNN int8 vs 10 us in float on the "
+        "example inputs"
+    }
+
+
+def test_a_node_that_does_not_pay_stays_float(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 32)
+    ref = quantize(TinyLinear(), (x,))
+    assert 4 * 32 * 64 < ALWAYS_PAYS_MACS  # both linears are small enough to be timed
+    timed: list[str] = []
+
+    def fake(gm: torch.fx.GraphModule, op: torch.fx.Node, xv: torch.Tensor) -> tuple[float, float]:
+        timed.append(op.name)
+        assert xv.shape == (4, 32 if op.name == "linear" else 64)
+        return (50.0, 20.0) if op.name == "linear" else (10.0, 20.0)
+
+    monkeypatch.setattr(lower_mod, "time_int8_vs_float", fake)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False)
+    assert timed == ["linear", "linear_1"]
+    decisions = {d.node: d for d in low.report if d.op == "aten.linear.default"}
+    assert decisions["linear"].status is LoweringStatus.FLOAT
+    assert decisions["linear"].reason.startswith("int8 would not pay: measured 50 us")
+    assert decisions["linear_1"].status is LoweringStatus.LOWERED
+    with torch.no_grad():  # float first linear, int8 second: close to the reference
+        torch.testing.assert_close(low(x), ref(x), atol=0.1, rtol=0.05)
+
+
+def test_measured_times_are_positive() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 32)
+    ref = quantize(TinyLinear(), (x,))
+    linear = next(n for n in ref.graph.nodes if n.name == "linear")
+    t_int8, t_float = time_int8_vs_float(ref, linear, x)
+    assert t_int8 > 0 and t_float > 0
