@@ -38,6 +38,7 @@ from pt2q.quantizers.annotators.binary import BinaryFamily
 from pt2q.quantizers.annotators.int8_propagation import Int8PropagationFamily
 from pt2q.quantizers.annotators.matmul import MatmulFamily
 from pt2q.quantizers.annotators.weighted import WeightedFamily
+from pt2q.quantizers.config_builder import activation_spec, build_config, symmetric_weight_spec
 from pt2q.quantizers.op_tables import (
     ACTIVATION_OPS,
     ADAPTIVE_AVG_POOL_OPS,
@@ -127,45 +128,11 @@ def get_default_x86_inductor_quantization_config(
     run time), FusedMovingAvgObsFakeQuantize (QAT); weights PerChannelMinMaxObserver (QAT: the
     fused fake-quant over MovingAveragePerChannelMinMaxObserver). eps = 2**-12 everywhere.
     """
-    from pt2q import observer as obs
-
-    extra: dict[str, Any] = {"eps": 2**-12}
-    act_ctr: Any
-    if is_qat:
-        from pt2q import fake_quantize as fq
-
-        if is_dynamic:
-            act_ctr = fq.FakeQuantize
-            extra["observer"] = obs.MovingAverageMinMaxObserver.with_args(averaging_constant=1)
-        else:
-            act_ctr = fq.FusedMovingAvgObsFakeQuantize
-    else:
-        act_ctr = obs.PlaceholderObserver if is_dynamic else obs.HistogramObserver
-    act = QuantizationSpec(
-        dtype=torch.uint8,
-        quant_min=0,
-        quant_max=127 if reduce_range else 255,
-        qscheme=torch.per_tensor_affine,
-        is_dynamic=is_dynamic,
-        observer_or_fake_quant_ctr=act_ctr.with_args(**extra),
+    act = activation_spec(
+        torch.uint8, 0, 127 if reduce_range else 255, is_qat=is_qat, is_dynamic=is_dynamic
     )
-    w_extra: dict[str, Any] = {"eps": 2**-12}
-    if is_qat:
-        from pt2q import fake_quantize as fq
-
-        w_ctr: Any = fq.FusedMovingAvgObsFakeQuantize
-        w_extra["observer"] = obs.MovingAveragePerChannelMinMaxObserver
-    else:
-        w_ctr = obs.PerChannelMinMaxObserver
-    weight = QuantizationSpec(
-        dtype=torch.int8,
-        quant_min=-128,
-        quant_max=127,
-        qscheme=torch.per_channel_symmetric,
-        ch_axis=0,  # (C_out, C_in, kH, kW) conv / (N, K) linear weights
-        observer_or_fake_quant_ctr=w_ctr.with_args(**w_extra),
-    )
-    return QuantizationConfig(act, act, weight, None, is_qat)
+    weight = symmetric_weight_spec(torch.int8, -128, 127, per_channel=True, is_qat=is_qat)
+    return build_config(act, weight, is_qat=is_qat)
 
 
 @functools.lru_cache

@@ -25,11 +25,12 @@ from typing import Any
 import torch
 from torch.fx import Node
 
-from pt2q.quantizer import QuantizationConfig, QuantizationSpec
+from pt2q.quantizer import QuantizationConfig
 from pt2q.quantizers.annotators.binary import BinaryFamily
 from pt2q.quantizers.annotators.cat import annotate_cat
 from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
 from pt2q.quantizers.annotators.weighted import WeightedFamily
+from pt2q.quantizers.config_builder import activation_spec, build_config, symmetric_weight_spec
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
@@ -105,51 +106,11 @@ def get_symmetric_quantization_config(
     PlaceholderObserver; QAT: FusedMovingAvgObsFakeQuantize), int8 symmetric weights
     [weight_qmin, weight_qmax] per-tensor (MinMaxObserver) or per-channel on axis 0
     (PerChannelMinMaxObserver), float bias. Dynamic configs have no output spec."""
-    from pt2q import observer as obs
-
-    extra: dict[str, Any] = {"eps": 2**-12}
-    act_ctr: Any
-    if is_qat:
-        from pt2q import fake_quantize as fq
-
-        if is_dynamic:
-            act_ctr = fq.FakeQuantize
-            extra["observer"] = obs.MovingAverageMinMaxObserver.with_args(averaging_constant=1)
-        else:
-            act_ctr = fq.FusedMovingAvgObsFakeQuantize
-    else:
-        act_ctr = obs.PlaceholderObserver if is_dynamic else obs.HistogramObserver
-    act = QuantizationSpec(
-        dtype=torch.int8,
-        quant_min=act_qmin,
-        quant_max=act_qmax,
-        qscheme=torch.per_tensor_affine,
-        is_dynamic=is_dynamic,
-        observer_or_fake_quant_ctr=act_ctr.with_args(**extra),
+    act = activation_spec(torch.int8, act_qmin, act_qmax, is_qat=is_qat, is_dynamic=is_dynamic)
+    weight = symmetric_weight_spec(
+        torch.int8, weight_qmin, weight_qmax, per_channel=is_per_channel, is_qat=is_qat
     )
-    qscheme = torch.per_channel_symmetric if is_per_channel else torch.per_tensor_symmetric
-    w_extra: dict[str, Any] = {"eps": 2**-12}
-    w_ctr: Any
-    if is_qat:
-        from pt2q import fake_quantize as fq
-
-        w_ctr = fq.FusedMovingAvgObsFakeQuantize
-        w_extra["observer"] = (
-            obs.MovingAveragePerChannelMinMaxObserver
-            if is_per_channel
-            else obs.MovingAverageMinMaxObserver
-        )
-    else:
-        w_ctr = obs.PerChannelMinMaxObserver if is_per_channel else obs.MinMaxObserver
-    weight = QuantizationSpec(
-        dtype=torch.int8,
-        quant_min=weight_qmin,
-        quant_max=weight_qmax,
-        qscheme=qscheme,
-        ch_axis=0 if is_per_channel else None,
-        observer_or_fake_quant_ctr=w_ctr.with_args(**w_extra),
-    )
-    return QuantizationConfig(act, None if is_dynamic else act, weight, None, is_qat)
+    return build_config(act, weight, is_qat=is_qat, observe_output=not is_dynamic)
 
 
 class XNNPACKQuantizer(PatternQuantizer):
