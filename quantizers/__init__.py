@@ -17,7 +17,7 @@ from pt2q.quantizers.embedding_quantizer import (
     EmbeddingQuantizer,
     get_embedding_operators_config,
 )
-from pt2q.quantizers.llm import LLM_SCHEMES, llm_config
+from pt2q.quantizers.llm import LLM_SCHEMES, KVCacheQuantizer, llm_config
 from pt2q.quantizers.x86_inductor_quantizer import (
     X86InductorQuantizer,
     get_default_x86_inductor_quantization_config,
@@ -30,6 +30,7 @@ __all__ = [
     "ComposableQuantizer",
     "CoverageReport",
     "EmbeddingQuantizer",
+    "KVCacheQuantizer",
     "LLM_SCHEMES",
     "NodeCoverage",
     "NothingQuantizedError",
