@@ -14,6 +14,19 @@ import torch.ao.quantization.fx._decomposed  # noqa: F401  registers torch.ops.q
 
 __version__ = "0.1.0"
 
+from pt2q.affine import (  # noqa: E402
+    Granularity,
+    MappingType,
+    PerAxis,
+    PerBlock,
+    PerGroup,
+    PerRow,
+    PerTensor,
+    PerToken,
+    TorchAODType,
+    ZeroPointDomain,
+    get_block_size,
+)
 from pt2q.export_utils import (  # noqa: E402
     WrapperModule,
     allow_exported_model_train_eval,
@@ -42,6 +55,7 @@ from pt2q.graph_utils import (  # noqa: E402
     update_equivalent_types_dict,
 )
 from pt2q.observer import (  # noqa: E402
+    AffineQuantizedObserverBase,
     DerivedObserverOrFakeQuantize,
     FixedQParamsObserver,
     HistogramObserver,
@@ -63,7 +77,7 @@ from pt2q.quantizer.specs import (  # noqa: E402
     ObserverOrFakeQuantizeConstructor,
 )
 
-# Names whose modules import pt2q themselves (or are large): loaded on first access.
+# The debugger imports pt2q itself: its names are loaded on first access.
 _LAZY = {
     "CUSTOM_KEY": "pt2q.debugger",
     "NUMERIC_DEBUG_HANDLE_KEY": "pt2q.debugger",
@@ -72,18 +86,6 @@ _LAZY = {
     "prepare_for_propagation_comparison": "pt2q.debugger",
     "extract_results_from_loggers": "pt2q.debugger",
     "compare_results": "pt2q.debugger",
-    "AffineQuantizedObserverBase": "pt2q.observer",
-    "Granularity": "pt2q.affine",
-    "MappingType": "pt2q.affine",
-    "PerAxis": "pt2q.affine",
-    "PerBlock": "pt2q.affine",
-    "PerGroup": "pt2q.affine",
-    "PerRow": "pt2q.affine",
-    "PerTensor": "pt2q.affine",
-    "PerToken": "pt2q.affine",
-    "TorchAODType": "pt2q.affine",
-    "ZeroPointDomain": "pt2q.affine",
-    "get_block_size": "pt2q.affine",
 }
 
 
@@ -140,6 +142,19 @@ __all__ = [
     "find_sequential_partitions",
     "get_equivalent_types",
     "update_equivalent_types_dict",
-    # loaded on first access
+    # affine quantization (pt2q.affine)
+    "AffineQuantizedObserverBase",
+    "Granularity",
+    "MappingType",
+    "PerAxis",
+    "PerBlock",
+    "PerGroup",
+    "PerRow",
+    "PerTensor",
+    "PerToken",
+    "TorchAODType",
+    "ZeroPointDomain",
+    "get_block_size",
+    # numeric debugger, loaded on first access
     *_LAZY,
 ]

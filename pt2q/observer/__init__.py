@@ -1,5 +1,18 @@
 """Observers owned by pt2q (not imported from torch.ao or torchao)."""
 
+from pt2q.affine import (
+    Granularity,
+    MappingType,
+    PerAxis,
+    PerBlock,
+    PerGroup,
+    PerRow,
+    PerTensor,
+    PerToken,
+    TorchAODType,
+    ZeroPointDomain,
+    get_block_size,
+)
 from pt2q.observer.affine import (
     AffineQuantizedMinMaxObserver,
     AffineQuantizedMovingAverageMinMaxObserver,
@@ -47,6 +60,18 @@ from pt2q.observer.uniform import UniformObserverBase
 UniformQuantizationObserverBase = UniformObserverBase
 
 __all__ = [
+    # torchao's observer module re-exports the affine vocabulary (pt2q.affine)
+    "Granularity",
+    "MappingType",
+    "PerAxis",
+    "PerBlock",
+    "PerGroup",
+    "PerRow",
+    "PerTensor",
+    "PerToken",
+    "TorchAODType",
+    "ZeroPointDomain",
+    "get_block_size",
     "DerivedObserverOrFakeQuantize",
     "NoopObserver",
     "RecordingObserver",
