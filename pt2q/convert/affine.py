@@ -21,7 +21,8 @@ The observer's granularity on the observed tensor's shape picks one emitter (``_
 ``S`` / ``Z`` are ``get_attr`` buffers: per channel (C,) float32 / int64; per group
 (N, K // g) float32 / int32. Sub-byte targets keep their narrowed range in int8 / uint8
 (int4: [-8, 7]). ``ZeroPointDomain.NONE`` writes zero zero points; ``FLOAT`` writes the
-equivalent float zero point ``mid - zp / scale`` (per channel / group only). Every consumer gets
+equivalent float zero point ``mid - zp / scale`` (per group; per channel on a 2-D tensor as one
+group per row, since only the group op adds the zero point before rounding). Every consumer gets
 its own dequantize. Anything else (PerBlock with 2-D blocks, groups on a 3-D tensor, a static
 per-token activation) raises ``ValueError`` naming the node, the granularity and the shape.
 """
@@ -184,4 +185,13 @@ def _rewrite(model: GraphModule, node: Node, obs: Any) -> None:
     shape = tuple(int(s) for s in val.shape)
     block = get_block_size(shape, obs.granularity)
     static, param = static_kind(block, shape, where)
+    if static == StaticKind.PER_CHANNEL and obs.zero_point_domain == ZeroPointDomain.FLOAT:
+        # quantize_per_channel rounds before adding the zero point (then truncates a float
+        # one); the group op adds it first: one group per row is the same per-row quantization.
+        if len(shape) != 2 or param != 0 or shape[1] < 2:
+            raise ValueError(
+                f"{where}: ZeroPointDomain.FLOAT per channel needs a 2-D tensor with channel "
+                f"axis 0 (it is emitted as one group per row), got shape {shape}, axis {param}"
+            )
+        static, param = StaticKind.PER_GROUP, shape[1]
     _STATIC_EMITTERS[static](model, node, obs, param, where)

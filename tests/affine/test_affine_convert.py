@@ -79,12 +79,19 @@ def test_static_per_tensor_activation_per_axis_weight() -> None:
     assert q.args[1:] == (float(s), int(z), -128, 127, torch.int8)
 
 
-def test_float_zero_point_domain_group_weight_within_one_step() -> None:
+@pytest.mark.parametrize(
+    ("granularity", "block"),
+    [(PerGroup(32), (1, 32)), (PerAxis(0), (1, 64))],
+    ids=["group", "axis"],
+)
+def test_float_zero_point_domain_weight_within_one_step(
+    granularity: Any, block: tuple[int, int]
+) -> None:
     x = torch.randn(4, 64)
     w = _spec(
         torch.uint8,
         mapping_type=MappingType.ASYMMETRIC,
-        granularity=PerGroup(32),
+        granularity=granularity,
         quant_min=0,
         quant_max=15,
         preserve_zero=False,
@@ -94,19 +101,21 @@ def test_float_zero_point_domain_group_weight_within_one_step() -> None:
     prepared(x)
     weight = prepared.weight.detach()  # the nn.Linear's float weight
     converted = convert_pt2e(prepared)
-    dq = next(
+    # float zero points are added before rounding only by the group op: per-axis becomes one
+    # group per row
+    (dq,) = [
         n for n in converted.graph.nodes if n.target == qd.dequantize_per_channel_group.default
-    )
+    ]
     ir_weight = dq.target(
         *[converted.get_buffer(a.target) if hasattr(a, "target") else a for a in dq.args]
     )
     dom = ZeroPointDomain.FLOAT
-    s, z = choose_qparams_affine(weight, MappingType.ASYMMETRIC, (1, 32), torch.uint8, 0, 15,
+    s, z = choose_qparams_affine(weight, MappingType.ASYMMETRIC, block, torch.uint8, 0, 15,
                                  preserve_zero=False, zero_point_domain=dom)  # fmt: skip
-    q = quantize_affine(weight, (1, 32), s, z, torch.uint8, 0, 15, dom)
-    hand = dequantize_affine(q, (1, 32), s, z, torch.uint8, 0, 15, dom)
+    q = quantize_affine(weight, block, s, z, torch.uint8, 0, 15, dom)
+    hand = dequantize_affine(q, block, s, z, torch.uint8, 0, 15, dom)
     # the IR's round(x / s + z') differs from torchao's float-domain formula only at ties
-    steps = ((ir_weight - hand).abs() / s.repeat_interleave(32, dim=1)).max()
+    steps = ((ir_weight - hand).abs() / s.repeat_interleave(block[1], dim=1)).max()
     assert float(steps) <= 1.0 + 1e-4
 
 
