@@ -23,6 +23,11 @@ __all__ = [
     "MERGED_HISTOGRAM_VS_SINGLE_PROCESS_STEPS",
     "max_error_in_steps",
     "assert_within_steps",
+    "QUANTIZED_TENSOR_SQNR_DB",
+    "PROGRAM_SQNR_FLOOR_DB",
+    "LOWERED_PROGRAM_ERROR_RATIO",
+    "program_min_sqnr_db",
+    "lowered_within_program_tolerance",
 ]
 
 # A NEON/SIMD kernel against the scalar C reference: bit-exact.
@@ -67,6 +72,43 @@ def sqnr_loss_db(reference_noise: float, added_noise: float) -> float:
 # chosen clipping range may move: both ends of the representable range
 # [(quant_min - zero_point) * scale, (quant_max - zero_point) * scale] stay within one step.
 MERGED_HISTOGRAM_VS_SINGLE_PROCESS_STEPS = 1
+
+
+# Program level (whole models, e.g. the fuzzer's random graphs), where errors of many quantized
+# tensors accumulate through float ops, so the rule is on the output's SQNR, not in steps:
+# one 8-bit tensor quantized over its observed range keeps >= QUANTIZED_TENSOR_SQNR_DB (an ideal
+# uniform 8-bit code gives ~48 dB; clipping by the histogram search and heavy tails cost the
+# rest); k independently quantized tensors add their noise powers (-10 log10 k dB); no program
+# that quantizes what it should falls under PROGRAM_SQNR_FLOOR_DB (a wrong scale, zero point or
+# channel axis does: it lands far below).
+QUANTIZED_TENSOR_SQNR_DB = 25.0
+PROGRAM_SQNR_FLOOR_DB = 8.0
+# A lowered program against float may be a little worse than the reference program: kernels
+# round a requantized value differently at ties (LOWERED_VS_REFERENCE_STEPS per kernel output),
+# which adds at most another quantization noise of the same size, so its RMS error against float
+# stays within this ratio of the reference's (plus float32 re-association noise).
+LOWERED_PROGRAM_ERROR_RATIO = 1.5
+
+
+def program_min_sqnr_db(quantized_tensors: int) -> float:
+    """The lowest output SQNR (dB, against float) expected of a program that dequantizes that
+    many distinct quantized tensors (activations and weights)."""
+    if quantized_tensors <= 0:
+        return 60.0  # nothing quantized: float up to re-association
+    expected = QUANTIZED_TENSOR_SQNR_DB - 10.0 * math.log10(quantized_tensors)
+    return max(PROGRAM_SQNR_FLOOR_DB, expected)
+
+
+def lowered_within_program_tolerance(
+    float_out: torch.Tensor, reference_out: torch.Tensor, lowered_out: torch.Tensor
+) -> bool:
+    """Whether a lowered program is no less accurate against float than the reference program,
+    up to LOWERED_PROGRAM_ERROR_RATIO (and 1e-4 of the output's RMS for float re-association)."""
+    f = float_out.double()
+    ref_err = (reference_out.double() - f).pow(2).mean().sqrt()
+    low_err = (lowered_out.double() - f).pow(2).mean().sqrt()
+    slack = 1e-4 * f.pow(2).mean().sqrt()
+    return bool(low_err <= LOWERED_PROGRAM_ERROR_RATIO * ref_err + slack)
 
 
 def max_error_in_steps(

@@ -1,0 +1,1 @@
+"""Fuzzing pt2q with random exported models (``python -m tests.fuzz --examples 2000``)."""
