@@ -396,11 +396,25 @@ def _row(
         metrics=metrics,
         weight_sqnr_per_channel=weight_sqnr_per_channel(fg, qg, h, consts) if weights else None,
         ep_node=info.name if info is not None else fn.name,
+        absorbed_nodes=_absorbed_names(fg, fg.absorbed.get(h, [])),
         folded=folded,
         consumer=paths[h].target.name if h in paths else "",
         health=None if health is None else health.values,
         flags=[] if health is None else list(health.flags),
     )
+
+
+def _absorbed_names(fg: GraphGroups, absorbed: list[int]) -> list[str]:
+    """Float program node names of the ``absorbed`` handles (their last compute node each)."""
+    if not absorbed:
+        return []
+    names: dict[int, str] = {}
+    for node in fg.gm.graph.nodes:
+        h = get_handle(node)
+        if h in absorbed and node.op == "call_function":
+            info = node_source_debug_info(node)
+            names[h] = info.name if info is not None else node.name
+    return [names[h] for h in absorbed if h in names]
 
 
 def _rank(

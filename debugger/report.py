@@ -24,8 +24,8 @@ Columns = dict[str, dict[str, float]]
 class LayerRow:
     """One matched handle's group: where it comes from and its metrics per column.
 
-    ``ep_node``: the float ExportedProgram node it stands for; ``folded``: pass-through nodes
-    folded into it; ``consumer``: its first non-linear consumer (``float~quant:through``);
+    ``ep_node``: the float ExportedProgram node it stands for, ``absorbed_nodes`` those of the
+    absorbed handles (a folded batch norm); ``folded``: pass-through nodes folded into it; ``consumer``: its first non-linear consumer (``float~quant:through``);
     ``score`` / ``why``: root-cause ranking (``rootcause``); ``health`` / ``flags``: quantization
     health of its output quantization (``pt2q.health``); ``lowered_as``: the lowering's decision.
     """
@@ -40,6 +40,7 @@ class LayerRow:
     metrics: Columns = field(default_factory=dict)
     weight_sqnr_per_channel: list[float] | None = None
     ep_node: str = ""
+    absorbed_nodes: list[str] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
     consumer: str = ""
     score: float = math.nan
@@ -135,14 +136,20 @@ class DebugReport:
             Path(path).write_text(text)
         return text
 
-    def to_model_explorer(self, path: str | Path | None = None) -> dict[str, Any]:
-        """Model Explorer node data (see ``model_explorer.node_data``); written to ``path``."""
+    def to_model_explorer(self, path: str | Path) -> list[Path]:
+        """Write Model Explorer node-data files (``model_explorer.node_data``): ``path`` itself
+        holds the accumulated SQNR, ``<stem>.<quantity>.json`` next to it the other
+        quantities. Returns the written paths, the accumulated SQNR first; open them with
+        ``model-explorer float.pt2 --node_data_paths=<comma-separated paths>``."""
         from pt2q.debugger.model_explorer import node_data
 
-        data = node_data(self)
-        if path is not None:
-            Path(path).write_text(json.dumps(data, indent=1))
-        return data
+        path = Path(path)
+        written = []
+        for quantity, doc in node_data(self).items():
+            out = path if quantity == "sqnr" else path.with_name(f"{path.stem}.{quantity}.json")
+            out.write_text(json.dumps(doc, indent=1))
+            written.append(out)
+        return written
 
 
 def _jsonable(x: Any) -> Any:
