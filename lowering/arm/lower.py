@@ -30,6 +30,7 @@ from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, atta
 from pt2q.qdq.engine import Match, rewrite
 from pt2q.qdq.meta import copy_handle, get_handle, set_quantized_output
 from pt2q.qdq.ops import is_qdq, is_quantize
+from pt2q.qdq.program_checks import require_converted_program, warn_if_nothing_lowered
 from pt2q.qdq.views import quantized_op
 
 __all__ = ["lower_pt2e_quantized_to_arm"]
@@ -108,6 +109,12 @@ def _finish_node(match: Match, new: Node) -> None:
             set_quantized_output(new, scale, zero_point)
 
 
+_NOTHING_HINT = (
+    "Quantize for ARM with XNNPACKQuantizer (int8 activations); uint8 programs from "
+    "X86InductorQuantizer lower with lower_pt2e_quantized_to_x86."
+)
+
+
 def lower_pt2e_quantized_to_arm(
     model: GraphModule | ExportedProgram,
     example_inputs: Sequence[torch.Tensor],
@@ -125,6 +132,7 @@ def lower_pt2e_quantized_to_arm(
     per row instead of per tensor. ``patterns`` replaces the table (default: ``PATTERNS``).
     Raises ``TypeError`` when ``model`` is neither a GraphModule nor an ExportedProgram.
     """
+    require_converted_program(model, "lower_pt2e_quantized_to_arm")
     gm = _as_graph_module(model)
     load_ops()
     options = ArmOptions(dynamic_per_row=dynamic_per_row)
@@ -148,6 +156,9 @@ def lower_pt2e_quantized_to_arm(
     report = LoweringReport("ARM", facts={"isa": cpu_isa(), "dynamic_per_row": dynamic_per_row})
     report.decisions = [decisions.get(s.name) or _kept(s, rejected) for s in seen]
     attach_report(gm, report)
+    warn_if_nothing_lowered(
+        "lower_pt2e_quantized_to_arm", gm, len(decisions), "int8", _NOTHING_HINT
+    )
     with torch.no_grad():
         gm(*example_inputs)
     return gm

@@ -3,6 +3,7 @@
 The pipeline, each step a named pass over a private copy of the reference program::
 
     copy / unwrap ExportedProgram
+      -> llm_linears                   (int8wo / int4wo / 8da*w: torch's weight kernels, llm/)
       -> choose_activation_forms       (no VNNI: full-range uint8 -> saturating / 7-bit / float,
                                         measured)
       -> payoff                        (small conv / linear timed: float when int8 is slower)
@@ -32,6 +33,7 @@ from pt2q.lowering.x86.activation_forms import (
 from pt2q.lowering.x86.eager import dynamic_dims, lower_eagerly
 from pt2q.lowering.x86.guards import separate_unary_from_binary
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
+from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
 from pt2q.lowering.x86.payoff import ALWAYS_PAYS_MACS, macs, slower_in_int8, time_int8_vs_float
@@ -40,6 +42,7 @@ from pt2q.qdq import attach_report
 from pt2q.qdq.dangling import remove_dangling_qdq
 from pt2q.qdq.engine import constant_value
 from pt2q.qdq.ops import is_quantize
+from pt2q.qdq.program_checks import require_converted_program
 from pt2q.qdq.views import act_q, weight_q
 
 __all__ = ["lower_pt2e_quantized_to_x86", "prepare_for_inductor", "dynamic_dims"]
@@ -132,6 +135,7 @@ def prepare_for_inductor(
     """
     gm = _as_graph_module(model)
     inputs, dims = _check_inputs(gm, example_inputs)
+    _run("llm_linears", lambda: apply_llm_pass(gm))  # int8wo/int4wo/8da*w: lowering/x86/llm
     isa = isa or detect_isa()
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
@@ -172,6 +176,7 @@ def lower_pt2e_quantized_to_x86(
       * Dimensions exported as ``torch.export.Dim`` stay dynamic.
       * ``mixed_bf16=True`` runs float regions in bfloat16 (autocast).
     """
+    require_converted_program(model, "lower_pt2e_quantized_to_x86")
     guarded, (reasons, choices, removed), inputs, dims = prepare_for_inductor(
         model, example_inputs, isa, payoff
     )
@@ -182,6 +187,7 @@ def lower_pt2e_quantized_to_x86(
     opts.setdefault("dynamic", None)
     module = X86LoweredModule(lowered, guarded if compile else None, mixed_bf16, opts, dims)
     report = build_report(reference, module, isa, reasons, choices, removed, counters)
+    merge_llm_report(report, guarded)
     return attach_report(module, report)  # type: ignore[return-value]
 
 
