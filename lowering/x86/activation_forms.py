@@ -30,7 +30,12 @@ import torch
 from torch.fx import GraphModule, Interpreter, Node
 
 from pt2q.lowering.x86.isa import CpuInt8Isa, max_exact_activation_qmax
-from pt2q.lowering.x86.patterns import COMPUTE_OPS, PASS_THROUGH_OPS
+from pt2q.lowering.x86.patterns import (
+    COMPUTE_OPS,
+    PASS_THROUGH_OPS,
+    conv_params,
+    kernel_family,
+)
 from pt2q.qdq.ops import qd
 from pt2q.qdq.views import act_q, weight_q
 from pt2q.tolerances import ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB, sqnr_loss_db
@@ -136,14 +141,6 @@ def _quantize(x: torch.Tensor, scale: float, zp: int, qmax: int) -> torch.Tensor
     return qd.quantize_per_tensor.default(x, scale, zp, 0, qmax, torch.uint8)
 
 
-def _conv_args(op: Node) -> tuple[list[int], list[int], list[int], int]:
-    args = list(op.args) + [None] * (7 - len(op.args))
-    stride = list(args[3] or [1, 1])  # type: ignore[call-overload]
-    padding = list(args[4] or [0, 0])  # type: ignore[call-overload]
-    dilation = list(args[5] or [1, 1])  # type: ignore[call-overload]
-    return stride, padding, dilation, int(args[6] or 1)  # type: ignore[call-overload]
-
-
 def _pad4(t: torch.Tensor) -> torch.Tensor:
     """Zero-pad the last dim to a multiple of 4 (oneDNN's int8 K blocking)."""
     return torch.nn.functional.pad(t, (0, (-t.shape[-1]) % 4))
@@ -159,17 +156,19 @@ def _matrices(
     channels zero-padded to a multiple of 4 per tap as oneDNN pads them. Padding pixels are
     float 0.0, which quantizes to the zero point, as in the reference.
     """
-    if COMPUTE_OPS[op.target] == "qlinear":
+    if kernel_family(op) == "qlinear":
         return [(_pad4(x.reshape(-1, x.shape[-1])), _pad4(w))]
     if op.target != torch.ops.aten.conv2d.default or w.dim() != 4:
         raise ValueError(f"saturation is modelled for linear and conv2d, not {op.target}")
-    stride, padding, dilation, groups = _conv_args(op)
+    stride, padding, dilation, groups = conv_params(op)
     n, (o, cg, kh, kw) = x.shape[0], w.shape
     og, taps = o // groups, kh * kw
     out = []
     for g in range(groups):
         xg = x[:, g * cg : (g + 1) * cg]
-        cols = torch.nn.functional.unfold(xg, (kh, kw), dilation, padding, stride)
+        cols = torch.nn.functional.unfold(
+            xg, (kh, kw), tuple(dilation), tuple(padding), tuple(stride)
+        )
         rows = cols.view(n, cg, taps, -1).permute(0, 3, 2, 1).reshape(-1, taps, cg)
         wg = w[g * og : (g + 1) * og].permute(0, 2, 3, 1).reshape(og, taps, cg)
         out.append((_pad4(rows).reshape(rows.shape[0], -1), _pad4(wg).reshape(og, -1)))
@@ -313,11 +312,11 @@ def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
         if node.name in floating:
             a = act_q(node.args[0])
             assert a is not None
-            node.replace_input_with(a.dq, a.source.args[0])  # type: ignore[arg-type]
+            node.replace_input_with(a.dq, a.source.args[0])
             changed = True
         if node.name not in seven:
             continue
-        x, s, z = node.args[0], float(node.args[1]), int(node.args[2])  # type: ignore[arg-type]
+        x, s, z = node.args[0], float(node.args[1]), int(node.args[2])
         new = (2 * s, round(z / 2), 0, 127, torch.uint8)
         node.args = (x, *new)
         for dq in list(node.users):

@@ -69,7 +69,7 @@ def _channels_last_accum(gm: GraphModule) -> None:
             fixed = g.call_function(
                 aten.contiguous.default, (accum,), {"memory_format": torch.channels_last}
             )
-        node.replace_input_with(accum, fixed)  # type: ignore[arg-type]
+        node.replace_input_with(accum, fixed)
     gm.recompile()
 
 

@@ -40,6 +40,10 @@ class X86LoweredModule(GraphModule):
     global configuration never changes. ``report`` is the attached ``LoweringReport``.
     """
 
+    _seen: set[tuple[Any, ...]]
+    _dims: list[set[int]]
+    _compile_options: dict[str, Any]
+
     def __init__(
         self,
         lowered: GraphModule,

@@ -13,7 +13,10 @@ candidates, which post-ops Inductor fuses, and which Inductor counters count the
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from torch.fx import Node
 
 __all__ = [
     "COMPUTE_OPS",
@@ -25,6 +28,8 @@ __all__ = [
     "FP32_COMPUTE_TARGETS",
     "PASS_THROUGH_OPS",
     "ONEDNN_KERNELS",
+    "kernel_family",
+    "conv_params",
     "KERNEL_COUNTERS",
 ]
 
@@ -123,3 +128,19 @@ ONEDNN_KERNELS: dict[str, frozenset[torch._ops.OpOverload]] = {
         }
     ),
 }
+
+
+def kernel_family(node: Node) -> str | None:
+    """ "qlinear" / "qconv" for a reference conv / linear node, else None."""
+    return COMPUTE_OPS.get(cast(torch._ops.OpOverload, node.target))
+
+
+def conv_params(node: Node) -> tuple[list[int], list[int], list[int], int]:
+    """(stride, padding, dilation, groups) of a 2-D ``aten.conv2d.default`` node, defaults
+    filled in as the schema gives them."""
+    args = list(node.args) + [None] * (7 - len(node.args))
+
+    def ints(v: object, default: int) -> list[int]:
+        return [int(i) for i in cast(list[int], v)] if v is not None else [default, default]
+
+    return ints(args[3], 1), ints(args[4], 0), ints(args[5], 1), int(cast(int, args[6] or 1))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.lowering.x86.patterns import COMPUTE_OPS
+from pt2q.lowering.x86.patterns import conv_params, kernel_family
 from pt2q.qdq.ops import qd
 from pt2q.qdq.views import act_q, weight_q
 
@@ -29,7 +29,7 @@ _RUNS = 5
 
 def macs(op: Node, x: torch.Tensor, w: torch.Tensor) -> int:
     """Multiply-accumulates of one call of ``op`` on activation ``x`` with weight ``w``."""
-    if COMPUTE_OPS[op.target] == "qlinear":
+    if kernel_family(op) == "qlinear":
         return x.numel() // x.shape[-1] * w.numel()
     out_positions = x.shape[0] * x[0, 0].numel()  # stride-1 upper bound
     return out_positions * w.numel()
@@ -57,7 +57,7 @@ def time_int8_vs_float(gm: GraphModule, op: Node, x: torch.Tensor) -> tuple[floa
     q8 = qd.quantize_per_tensor.default(x, s, z, 0, qmax, torch.uint8)
     ws, wz = w_scale.float(), w_zp.to(torch.int64)
     with torch.no_grad():
-        if COMPUTE_OPS[op.target] == "qlinear":
+        if kernel_family(op) == "qlinear":
             packed = torch.ops.onednn.qlinear_prepack(w, list(q8.shape))
 
             def int8() -> object:
@@ -68,9 +68,7 @@ def time_int8_vs_float(gm: GraphModule, op: Node, x: torch.Tensor) -> tuple[floa
             def flt() -> object:
                 return torch.nn.functional.linear(x, w_float, b)
         else:
-            args = list(op.args) + [None] * (7 - len(op.args))
-            stride, padding = list(args[3] or [1, 1]), list(args[4] or [0, 0])  # type: ignore[call-overload]
-            dilation, groups = list(args[5] or [1, 1]), int(args[6] or 1)  # type: ignore[call-overload]
+            stride, padding, dilation, groups = conv_params(op)
             packed = torch.ops.onednn.qconv_prepack(
                 w, ws, s, z, stride, padding, dilation, groups, list(q8.shape)
             )
