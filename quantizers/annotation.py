@@ -14,6 +14,8 @@ Four meta keys are involved:
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from torch.fx import Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationSpecBase
@@ -62,7 +64,9 @@ def write_annotation(
             f"node '{node.name}' ({node.target}): expected an unannotated node, found an "
             f"existing annotation {node.meta[Q_ANNOTATION_KEY]!r}"
         )
-    specs = {k: v for k, v in (input_qspec_map or {}).items() if v is not None}
+    specs: dict[Node, QuantizationSpecBase | None] = {
+        k: v for k, v in (input_qspec_map or {}).items() if v is not None
+    }
     ann = QuantizationAnnotation(input_qspec_map=specs, output_qspec=output_qspec, _annotated=True)
     node.meta[Q_ANNOTATION_KEY] = ann
     node.meta.pop(FLOAT_REASON_KEY, None)
@@ -77,7 +81,7 @@ def set_float_reason(node: Node, reason: str) -> None:
         node.meta.setdefault(FLOAT_REASON_KEY, reason)
 
 
-def is_float_tensor(arg: object) -> bool:
+def is_float_tensor(arg: object) -> TypeGuard[Node]:
     """Whether ``arg`` is a Node whose example value is a floating-point tensor."""
     if not isinstance(arg, Node):
         return False

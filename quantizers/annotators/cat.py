@@ -35,7 +35,7 @@ def annotate_cat(gm: GraphModule, rules: ConfigRules) -> None:
         if config is None:
             set_float_reason(node, f"config is None ({resolved.rule})")
             continue
-        inputs = list(node.args[0])  # type: ignore[arg-type]
+        inputs = list(node.args[0])
         act = config.input_activation
         if act is None or act.is_dynamic or not all(is_float_tensor(i) for i in inputs):
             set_float_reason(node, "needs float tensor inputs and a static activation config")

@@ -53,9 +53,10 @@ class Int8PropagationFamily:
 
 
 def _inputs(node: Node) -> list[Node]:
-    if node.target in CAT_OPS:
-        return [a for a in node.args[0] if isinstance(a, Node)]  # type: ignore[union-attr]
-    return [node.args[0]] if isinstance(node.args[0], Node) else []
+    first = node.args[0]
+    if node.target in CAT_OPS and isinstance(first, (list, tuple)):  # cat(tensors, dim)
+        return [a for a in first if isinstance(a, Node)]
+    return [first] if isinstance(first, Node) else []
 
 
 def _feeds_int8_consumer(node: Node, ops: frozenset[OpOverload]) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TypeGuard
 
 import torch
 from torch.fx import GraphModule, Node
@@ -112,7 +113,7 @@ def _packet(node: Node) -> object:
     return getattr(node.target, "overloadpacket", node.target)
 
 
-def _is_fill(value: object) -> bool:
+def _is_fill(value: object) -> TypeGuard[numbers.Real]:
     return (
         isinstance(value, numbers.Real)
         and not isinstance(value, bool)
@@ -125,7 +126,7 @@ def _literal_fill(node: Node) -> float | None:
     positions = FILL_VALUE_ARGS.get(_packet(node), ())
     values = [node.args[i] for i in positions if i < len(node.args)]
     values += [v for k, v in node.kwargs.items() if k in ("value", "fill_value", "other")]
-    return next((float(v) for v in values if _is_fill(v)), None)  # type: ignore[arg-type]
+    return next((float(v) for v in values if _is_fill(v)), None)
 
 
 def _constant_fill(gm: GraphModule, node: Node) -> float | None:

@@ -58,4 +58,4 @@ def annotate_matmul(gm: GraphModule, family: MatmulFamily, rules: ConfigRules) -
             set_float_reason(node, "needs two float tensor operands and a static config")
             continue
         out = config.output_activation if family.observe_output else None
-        write_annotation(node, {a: act, b: act}, out, int8_output=True)  # type: ignore[dict-item]
+        write_annotation(node, {a: act, b: act}, out, int8_output=True)

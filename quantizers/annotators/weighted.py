@@ -103,8 +103,9 @@ def _extra_input(add: Node, cur: Node, family: WeightedFamily) -> Node | None:
         return None
     if other.meta["val"].shape != cur.meta["val"].shape:
         return None  # broadcasting add is not a fusable post-op (x86 sum/add needs same shape)
-    if b is cur and a.target in family.anchor_ops and len(a.users) == 1 and not any_annotated([a]):
-        return None  # args[0] is also an anchor: it takes this add
+    if b is cur and a is other and a.target in family.anchor_ops and len(a.users) == 1:
+        if not any_annotated([a]):
+            return None  # args[0] is also an anchor: it takes this add
     return other
 
 
@@ -116,8 +117,9 @@ def _match_chain(
     cur = anchor
     bn_out = _bn_output(anchor) if is_qat else None
     if bn_out is not None:
-        if bn_out is not _single_user(anchor):
-            chain.append(_single_user(anchor))  # type: ignore[arg-type]
+        bn = _single_user(anchor)  # not None: _bn_output found it
+        if bn is not None and bn_out is not bn:
+            chain.append(bn)  # the tuple-returning BN node before its getitem
         chain.append(bn_out)
         cur = bn_out
     extra = None
