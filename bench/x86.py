@@ -1,108 +1,51 @@
-"""x86 int8 benchmark: fp32 eager, fp32 torch.compile, pt2q int8 lowered, torchao int8.
+"""x86 int8 benchmark: fp32 eager / compiled, pt2q int8 lowered, torchao int8, side by side.
 
-One run, side by side, median latency of >= 20 iterations after warm-up, then ratios.
+    .venv/bin/python bench/x86.py                          # all models, both configs
+    .venv/bin/python bench/x86.py --models cnn,mlp --no-package
 
-    .venv/bin/python bench/x86.py --threads 2                  # all four models
-    .venv/bin/python bench/x86.py --models mlp cnn --iters 50
-
-fp32 torch.compile uses Inductor freezing too (weights prepacked by mkldnn), so the int8 ratio
-is int8 kernels against the best fp32 Inductor code. Activations are quantized with
-``reduce_range`` on CPUs without VNNI (where full-range uint8 would saturate oneDNN's int16
-intermediate; pt2q then keeps those nodes float, see lowering/x86/isa.py). torchao 0.18 runs
-when importable (its X86InductorQuantizer, prepare/convert, then torch.compile + freezing).
+Per model: the README's default config (``get_default_x86_inductor_quantization_config()``,
+full-range uint8) first, then ``reduce_range=True``. Latency is the median of >= 20
+interleaved calls after warm-up (the lowered module's compiled tier compiles in warm-up).
+"first" is the time to first inference: lowering + first call (pt2q, torchao), or, for the
+package, AOTInductor load + first call in a fresh process that never imports pt2q. torchao and
+ExecuTorch (XNNPACK, only when ``executorch`` is importable) run in subprocesses (torchao
+registers global Inductor passes on import). Accuracy: output SQNR vs the float model of the
+reference program and of the lowered one (rule: ``ISA_ADAPTED_MAX_SQNR_LOSS_DB``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from x86_models import MODELS, build
 
-from pt2q.lowering.x86 import detect_isa, lower_pt2e_quantized_to_x86
+from pt2q.lowering.x86 import detect_isa, lower_pt2e_quantized_to_x86, package_x86
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers.x86_inductor_quantizer import (
     X86InductorQuantizer,
     get_default_x86_inductor_quantization_config,
 )
+from pt2q.tolerances import ISA_ADAPTED_MAX_SQNR_LOSS_DB
 
-
-class MLP(nn.Module):
-    """4 linear layers 512 -> 512 with ReLU, on (8, 128, 512) activations."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(512, 512) for _ in range(4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < 3:
-                x = torch.relu(x)
-        return x
-
-
-class CNN(nn.Module):
-    """3 convs of 64 channels with ReLU, pools, linear head; (32, 3, 32, 32) input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 64, 3, padding=1)
-        self.c2 = nn.Conv2d(64, 64, 3, padding=1)
-        self.c3 = nn.Conv2d(64, 64, 3, padding=1)
-        self.fc = nn.Linear(64 * 8 * 8, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.c1(x))
-        x = torch.max_pool2d(torch.relu(self.c2(x)), 2)  # (32, 64, 16, 16)
-        x = torch.max_pool2d(torch.relu(self.c3(x)), 2)  # (32, 64, 8, 8)
-        return self.fc(torch.flatten(x, 1))
-
-
-class _Logits(nn.Module):
-    """Wraps a transformers model so export sees one tensor in, one tensor out."""
-
-    def __init__(self, model: nn.Module, key: str) -> None:
-        super().__init__()
-        self.model = model
-        self.key = key
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(self.model(x), self.key)
-
-
-def _resnet50() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    from transformers import ResNetConfig, ResNetForImageClassification
-
-    model = ResNetForImageClassification(ResNetConfig())  # ResNet-50 layout, random weights
-    return _Logits(model, "logits"), (torch.randn(2, 3, 224, 224),)
-
-
-def _bert_base() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    from transformers import BertConfig, BertModel
-
-    model = BertModel(BertConfig(attn_implementation="sdpa"))  # bert-base: 12 x 768
-    return _Logits(model, "last_hidden_state"), (torch.randint(0, 30522, (1, 128)),)
-
-
-MODELS: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
-    "mlp": lambda: (MLP(), (torch.randn(8, 128, 512),)),
-    "cnn": lambda: (CNN(), (torch.randn(32, 3, 32, 32),)),
-    "resnet50": _resnet50,
-    "bert_base": _bert_base,
-}
+# issue 12's goals: int8 / fp32-compiled speed-up per model (default config, this machine).
+SPEEDUP_GOALS = {"resnet50": 1.9, "bert_base": 1.8, "minilm": 1.6, "cnn": 2.4, "mlp": 1.7}
+PACKAGE_FIRST_S_GOAL = {"resnet50": 3.0}
+_PEERS = str(Path(__file__).with_name("x86_peers.py"))
 
 
 def median_ms(fns: dict[str, Callable[[], Any]], warmup: int, iters: int) -> dict[str, float]:
-    """Median wall time in milliseconds of each ``fns`` entry over ``iters`` calls.
-
-    Calls are interleaved (one call of each variant per round), so load from other processes
-    on a shared machine falls on all variants alike instead of on whichever ran last.
-    """
+    """Median wall ms per entry; calls interleaved so machine load falls on all alike."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     with torch.no_grad():
         for _ in range(warmup):
@@ -116,104 +59,153 @@ def median_ms(fns: dict[str, Callable[[], Any]], warmup: int, iters: int) -> dic
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _pt2q_int8(model: nn.Module, inputs: tuple[torch.Tensor, ...], reduce_range: bool) -> Any:
-    ep = torch.export.export(model, inputs)
+def sqnr_db(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    noise = (actual.double() - expected.double()).pow(2).sum()
+    return (
+        float("inf")
+        if noise == 0
+        else float(10 * torch.log10(expected.double().pow(2).sum() / noise))
+    )
+
+
+def converted(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], reduce_range: bool) -> Any:
     q = X86InductorQuantizer().set_global(
         get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
     )
-    prepared = prepare_pt2e(ep.module(), q)
+    prepared = prepare_pt2e(torch.export.export(model, inputs).module(), q)
     with torch.no_grad():
         prepared(*inputs)
-    low = lower_pt2e_quantized_to_x86(convert_pt2e(prepared), inputs)
-    report = low.report
-    print(f"    pt2q: {len(report.lowered())}/{len(report.nodes)} conv/linear as int8 kernels")
-    return low
+    return convert_pt2e(prepared)
 
 
-def _torchao_int8(model: nn.Module, inputs: tuple[torch.Tensor, ...], reduce_range: bool) -> Any:
-    try:
-        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e as ao_convert
-        from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e as ao_prepare
-    except ImportError:
-        return None
-    ep = torch.export.export(model, inputs)
-    q = xiq.X86InductorQuantizer().set_global(
-        xiq.get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
+def peer(args: list[str]) -> dict[str, Any] | str:
+    """Run ``x86_peers.py args`` in a fresh process; its JSON, or the error text."""
+    proc = subprocess.run(
+        [sys.executable, _PEERS, *args], capture_output=True, text=True, timeout=3600, check=False
     )
-    prepared = ao_prepare(ep.module(), q)
+    if proc.returncode != 0:
+        return (proc.stderr.strip().splitlines() or ["failed"])[-1][:160]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_config(
+    name: str, reduce_range: bool, fp32: dict[str, Any], a: argparse.Namespace
+) -> dict[str, Any]:
+    model, inputs = build(name)
+    ref = converted(model, inputs, reduce_range)
+    t0 = time.perf_counter()
+    low = lower_pt2e_quantized_to_x86(ref, inputs)
     with torch.no_grad():
-        prepared(*inputs)
-    converted = ao_convert(prepared)
-    compiled = torch.compile(converted)
-    with torch.no_grad(), torch._inductor.config.patch(freezing=True):
-        compiled(*inputs)  # compile now, with freezing, like torchao's recipe
+        first = low(*inputs)
+    row: dict[str, Any] = {"first_s": time.perf_counter() - t0}
+    report = low.report
+    kinds = {d.op for d in report.lowered}
+    print(f"    pt2q: {len(report.lowered)} lowered ({', '.join(sorted(kinds))}), "
+          f"{len(report.not_lowered)} kept; forms {sorted(set(report.facts['activation_forms'].values()))}")  # fmt: skip
+    with torch.no_grad():
+        f, r = model(*inputs), ref(*inputs)
+    row["sqnr_ref"], row["sqnr_low"] = sqnr_db(r, f), sqnr_db(first, f)
+    calls = {"fp32 eager": lambda: model(*inputs), "fp32 compile": fp32["compiled"]}
+    calls["pt2q int8"] = lambda: low(*inputs)
+    row.update(median_ms(calls, a.warmup, a.iters))
+    with torch.no_grad():
+        row["sqnr_compiled"] = sqnr_db(low(*inputs), f)
+    if a.torchao:
+        row["torchao"] = peer(["torchao", name, str(int(reduce_range)), str(a.iters), str(a.warmup), str(a.threads)])  # fmt: skip
+    if a.executorch and not reduce_range:
+        row["executorch"] = peer(["executorch", name, str(a.iters), str(a.warmup), str(a.threads)])
+    if a.package and not reduce_range:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = package_x86(ref, inputs, Path(tmp) / f"{name}.pt2")
+            torch.save(inputs, Path(tmp) / "inputs.pt")
+            row["package"] = peer(["package", path, str(Path(tmp) / "inputs.pt")])
+    return row
 
-    def run(*args: torch.Tensor) -> Any:
-        with torch._inductor.config.patch(freezing=True):
-            return compiled(*args)
 
-    return run
-
-
-def _fp32_compiled(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Any:
+def _fp32_compiled(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> Callable[[], Any]:
     compiled = torch.compile(model)
     with torch.no_grad(), torch._inductor.config.patch(freezing=True):
         compiled(*inputs)
-    return compiled
+    return lambda: compiled(*inputs)
+
+
+def _fmt(v: Any, unit: str = "ms") -> str:
+    return f"{v:.2f}{unit}" if isinstance(v, (int, float)) else "n/a"
+
+
+def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+    head = f"{'model':<10} {'config':<13} {'fp32 comp':>10} {'pt2q int8':>10} {'torchao':>9} "
+    head += f"{'int8/comp':>9} {'pt2q/ao':>8} {'SQNR ref/low':>13} {'first pt2q/ao/pkg':>20}"
+    print("\n" + head)
+    failures = []
+    for name, config, r in rows:
+        ao = r.get("torchao") if isinstance(r.get("torchao"), dict) else {}
+        pkg = r.get("package") if isinstance(r.get("package"), dict) else {}
+        speed = r["fp32 compile"] / r["pt2q int8"]
+        vs_ao = ao["int8_ms"] / r["pt2q int8"] if ao else None
+        print(
+            f"{name:<10} {config:<13} {_fmt(r['fp32 compile']):>10} {_fmt(r['pt2q int8']):>10} "
+            f"{_fmt(ao.get('int8_ms')):>9} {speed:>8.2f}x {_fmt(vs_ao, 'x'):>8} "
+            f"{r['sqnr_ref']:>5.1f}/{r['sqnr_compiled']:>5.1f}dB "
+            f"{_fmt(r['first_s'], 's')}/{_fmt(ao.get('first_s'), 's')}/{_fmt(pkg.get('first_s'), 's'):>6}"
+        )
+        for key in ("torchao", "executorch", "package"):
+            if isinstance(r.get(key), str):
+                print(f"           {key} failed: {r[key]}")
+        if ao.get("lower_error"):
+            print(f"           torchao's lower_pt2e_quantized_to_x86 failed: {ao['lower_error']}")
+        if isinstance(r.get("executorch"), dict):
+            print(f"           executorch xnnpack: {r['executorch']['int8_ms']:.2f} ms")
+        if config != "default":
+            continue
+        goal = SPEEDUP_GOALS.get(name)
+        if goal and speed < goal:
+            failures.append(f"{name}: int8/fp32-compiled {speed:.2f}x < goal {goal}x")
+        if vs_ao is not None and vs_ao < 1.0:
+            failures.append(f"{name}: pt2q int8 slower than torchao ({vs_ao:.2f}x)")
+        if ao.get("first_s") is not None and r["first_s"] > ao["first_s"]:
+            failures.append(
+                f"{name}: lowering+first call {r['first_s']:.1f}s > torchao {ao['first_s']:.1f}s"
+            )
+        if r["sqnr_compiled"] < r["sqnr_ref"] - ISA_ADAPTED_MAX_SQNR_LOSS_DB:
+            failures.append(f"{name}: lowered SQNR {r['sqnr_compiled']:.1f} < reference {r['sqnr_ref']:.1f} - {ISA_ADAPTED_MAX_SQNR_LOSS_DB} dB")  # fmt: skip
+        if name in PACKAGE_FIRST_S_GOAL and pkg and pkg["first_s"] > PACKAGE_FIRST_S_GOAL[name]:
+            failures.append(f"{name}: package first inference {pkg['first_s']:.1f}s > {PACKAGE_FIRST_S_GOAL[name]}s")  # fmt: skip
+    print("\nGOALS: " + ("all met" if not failures else "NOT MET:\n  " + "\n  ".join(failures)))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    args = parser.parse_args()
-    if args.iters < 20:
-        parser.error(f"--iters must be >= 20 (median of at least 20), got {args.iters}")
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--no-torchao", dest="torchao", action="store_false")
+    p.add_argument("--no-package", dest="package", action="store_false")
+    p.add_argument("--no-reduce-range-row", dest="reduce_range_row", action="store_false")
+    a = p.parse_args()
+    a.models = [m for arg in a.models for m in arg.split(",") if m]
+    unknown = [m for m in a.models if m not in MODELS]
+    if unknown:
+        p.error(f"--models: unknown {unknown}; choose from {list(MODELS)}")
+    if a.iters < 20 or a.warmup < 2:
+        p.error(f"--iters >= 20 and --warmup >= 2 needed, got {a.iters} / {a.warmup}")
+    a.executorch = importlib.util.find_spec("executorch") is not None
+    torch.set_num_threads(a.threads)
     isa = detect_isa()
-    reduce_range = not isa.exact_u8s8
-    print(
-        f"torch {torch.__version__}, {args.threads} threads, CPU int8: {isa.describe()}, "
-        f"reduce_range={reduce_range}; median of {args.iters} after {args.warmup} warm-up"
-    )
+    print(f"torch {torch.__version__}, {a.threads} threads, CPU int8: {isa.describe()}; "
+          f"median of {a.iters} after {a.warmup} warm-up; executorch: {a.executorch}")  # fmt: skip
     rows = []
-    for name in args.models:
-        model, inputs = MODELS[name]()
-        model.eval()
-        print(f"[{name}] building ...", flush=True)
-        runs: dict[str, Any] = {"fp32 eager": model, "fp32 compile": _fp32_compiled(model, inputs)}
-        runs["pt2q int8"] = _pt2q_int8(model, inputs, reduce_range)
-        try:
-            ao = _torchao_int8(model, inputs, reduce_range)
-        except Exception as e:  # noqa: BLE001 - the peer failing is a result, not a crash
-            print(f"    torchao int8 failed: {type(e).__name__}: {e}")
-            ao = None
-        if ao is not None:
-            runs["torchao int8"] = ao
-        calls = {k: (lambda f=f, xs=inputs: f(*xs)) for k, f in runs.items()}
-        ms = median_ms(calls, args.warmup, args.iters)
-        rows.append((name, ms))
-        print(f"[{name}] " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items()), flush=True)
-    print()
-    head = f"{'model':<10} {'fp32 eager':>11} {'fp32 comp':>10} {'pt2q int8':>10} "
-    head += f"{'torchao':>9} {'int8/comp':>10} {'int8/eager':>11} {'pt2q/ao':>8}"
-    print(head)
-    for name, ms in rows:
-        ao = ms.get("torchao int8")
-        ao_ms = "n/a" if ao is None else f"{ao:.2f}ms"
-        ao_ratio = "n/a" if ao is None else f"{ao / ms['pt2q int8']:.2f}x"
-        line = (
-            f"{name:<10} {ms['fp32 eager']:>9.2f}ms {ms['fp32 compile']:>8.2f}ms "
-            f"{ms['pt2q int8']:>8.2f}ms {ao_ms:>9} "
-            f"{ms['fp32 compile'] / ms['pt2q int8']:>9.2f}x "
-            f"{ms['fp32 eager'] / ms['pt2q int8']:>10.2f}x "
-            f"{ao_ratio:>8}"
-        )
-        print(line)
+    for name in a.models:
+        model, inputs = build(name)
+        print(f"[{name}] fp32 compile ...", flush=True)
+        fp32 = {"compiled": _fp32_compiled(model, inputs)}
+        for config, rr in [("default", False), ("reduce_range", True)][
+            : 2 if a.reduce_range_row else 1
+        ]:
+            print(f"[{name}] {config} ...", flush=True)
+            rows.append((name, config, run_config(name, rr, fp32, a)))
+    report(rows)
 
 
 if __name__ == "__main__":
