@@ -19,7 +19,11 @@ from torch.fx import GraphModule, Node
 from pt2q.constants import constant_nodes, evaluate_constant
 from pt2q.meta import copy_meta
 
-__all__ = ["fold_constant_quantize", "drop_unused_attrs"]
+__all__ = ["fold_constant_quantize", "drop_unused_attrs", "ROUNDED_WEIGHT_KEY"]
+
+# On a weight's get_attr node: the integer tensor an algorithm chose for it (adaptive rounding);
+# folding uses it instead of quantizing the float weight again.
+ROUNDED_WEIGHT_KEY = "pt2q_rounded_weight"
 
 qd = torch.ops.quantized_decomposed
 _QUANTIZE_OPS = (
@@ -62,7 +66,11 @@ def fold_constant_quantize(model: GraphModule) -> bool:
     for node in list(graph.nodes):
         if node.target not in _QUANTIZE_OPS or node not in const:
             continue
-        value = evaluate_constant(model, node, cache)
+        # Adaptive rounding (pt2q.algorithms.adaround) chose this weight's integers itself and
+        # left them on the weight's get_attr node: use them as they are, never re-round.
+        src = node.args[0]
+        chosen = src.meta.get(ROUNDED_WEIGHT_KEY) if isinstance(src, Node) else None
+        value = chosen if chosen is not None else evaluate_constant(model, node, cache)
         name = _unique_name(model, "_frozen_param")
         model.register_buffer(name, value.detach().contiguous())
         with graph.inserting_before(node):

@@ -1,0 +1,254 @@
+"""Accuracy bench: output SQNR vs float of pt2q's plain flow, pt2q ``quantize(..., "auto")`` and
+torchao 0.18's plain flow (in a subprocess: torchao registers global Inductor passes), for
+X86InductorQuantizer and XNNPACKQuantizer (per-channel), on the zoo of ``accuracy_models.py``;
+then pass/fail against the accuracy issue's goals.
+
+Every flow calibrates on the first 3 batches and is judged on the 4th (held out). MiniLM is
+judged by the cosine of mean-pooled sentence embeddings (minimum over the held-out sentences).
+
+    .venv/bin/python bench/accuracy.py                          # everything (long: ~1 h here)
+    .venv/bin/python bench/accuracy.py --models minilm,mobilenetv2 --flows plain,auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from accuracy_models import MODELS, mean_pooled  # noqa: E402
+
+QUANTIZERS = ("x86", "xnnpack")
+FLOWS = ("plain", "auto", "torchao")
+
+
+def _sqnr(ref: list[Any], out: list[Any]) -> float:
+    from pt2q.algorithms.batches import output_sqnr
+
+    return output_sqnr(ref, out)
+
+
+def _cosine(ref: Any, out: Any, mask: torch.Tensor) -> float:
+    a, b = mean_pooled(ref, mask), mean_pooled(out, mask)
+    return float(torch.nn.functional.cosine_similarity(a, b).min())
+
+
+def _score(model_name: str, ref: Any, out: Any, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    score = {"sqnr": _sqnr([ref], [out])}
+    if model_name == "minilm":
+        score["cosine"] = _cosine(ref, out, batch["attention_mask"])
+    return score
+
+
+def _pt2q_quantizer(name: str) -> Any:
+    from pt2q.quantizers import (
+        X86InductorQuantizer,
+        XNNPACKQuantizer,
+        get_default_x86_inductor_quantization_config,
+        get_symmetric_quantization_config,
+    )
+
+    if name == "x86":
+        return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+
+
+def _torchao_quantizer(name: str) -> Any:
+    if name == "x86":
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+
+        return x86.X86InductorQuantizer().set_global(
+            x86.get_default_x86_inductor_quantization_config()
+        )
+    from torchao.testing.pt2e import _xnnpack_quantizer as xnn
+
+    return xnn.XNNPACKQuantizer().set_global(
+        xnn.get_symmetric_quantization_config(is_per_channel=True)
+    )
+
+
+def torchao_worker(model_name: str, quantizer: str) -> None:
+    """In a fresh process: torchao's plain flow; prints one JSON line."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    model, batches = MODELS[model_name]()
+    try:
+        gm = torch.export.export(model, (), kwargs=batches[0]).module()
+        prepared = prepare_pt2e(gm, _torchao_quantizer(quantizer))
+        with torch.no_grad():
+            for b in batches[:-1]:
+                prepared(**b)
+            converted = convert_pt2e(prepared)
+            ref, out = model(**batches[-1]), converted(**batches[-1])
+        print(json.dumps(_score(model_name, ref, out, batches[-1])))
+    except Exception as e:  # torchao crashing is a result here, not a bench failure
+        print(json.dumps({"error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}))
+
+
+def _torchao(model_name: str, quantizer: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--torchao-worker", model_name, quantizer]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"error": f"worker failed: {proc.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(lines[-1])
+
+
+def _pt2q(model_name: str, quantizer: str, flows: list[str], adaround_s: float) -> dict[str, Any]:
+    from pt2q.algorithms import quantize
+
+    model, batches = MODELS[model_name]()
+    gm = torch.export.export(model, (), kwargs=batches[0]).module()
+    held = batches[-1]
+    with torch.no_grad():
+        ref = model(**held)
+    result: dict[str, Any] = {}
+    methods: Any = "auto" if "auto" in flows else ()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converted, report = quantize(
+            gm,
+            _pt2q_quantizer(quantizer),
+            batches,
+            methods,
+            held_out=1,
+            adaround_seconds=adaround_s,
+        )
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        out = converted(**held)
+    result["plain"] = {"sqnr": report.plain_sqnr_db}
+    if model_name == "minilm":
+        # the plain program itself, for its cosine
+        plain, _ = quantize(gm, _pt2q_quantizer(quantizer), batches, (), held_out=1)
+        with torch.no_grad():
+            result["plain"] = _score(model_name, ref, plain(**held), held)
+    if "auto" in flows:
+        result["auto"] = {
+            **_score(model_name, ref, out, held),
+            "seconds": seconds,
+            "report": str(report),
+        }
+    return result
+
+
+def _fmt(entry: dict[str, Any] | None, key: str = "sqnr") -> str:
+    if entry is None:
+        return "-"
+    if "error" in entry:
+        return "crash"
+    value = entry.get(key)
+    return "-" if value is None else (f"{value:.4f}" if key == "cosine" else f"{value:.1f}")
+
+
+def _goals(results: dict[tuple[str, str], dict[str, Any]]) -> list[tuple[str, bool | None]]:
+    """(goal, passed or None when not measured) per goal of the accuracy issue."""
+    checks: list[tuple[str, bool | None]] = []
+
+    def get(m: str, q: str, flow: str, key: str = "sqnr") -> float | None:
+        entry = results.get((m, q), {}).get(flow)
+        return None if entry is None or "error" in entry else entry.get(key)
+
+    def check(goal: str, value: float | None, bound: float) -> None:
+        checks.append(
+            (
+                f"{goal} (measured {value if value is None else round(value, 4)})",
+                None if value is None else value >= bound,
+            )
+        )
+
+    check(
+        "MiniLM xnnpack plain cosine >= 0.995", get("minilm", "xnnpack", "plain", "cosine"), 0.995
+    )
+    check(
+        "MiniLM xnnpack quantize cosine >= 0.998", get("minilm", "xnnpack", "auto", "cosine"), 0.998
+    )
+    for (m, q), _ in sorted(results.items()):
+        if m == "minilm":
+            continue
+        ours, theirs = get(m, q, "plain"), get(m, q, "torchao")
+        if ours is not None and theirs is not None:
+            checks.append(
+                (f"{m} {q} plain {ours:.1f} >= torchao {theirs:.1f} - 0.3 dB", ours >= theirs - 0.3)
+            )
+        auto = get(m, q, "auto")
+        if ours is not None and auto is not None:
+            checks.append((f"{m} {q} quantize {auto:.1f} >= plain {ours:.1f}", auto >= ours - 1e-9))
+    for q in QUANTIZERS:
+        check(f"mobilenetv2 {q} quantize >= 20 dB", get("mobilenetv2", q, "auto"), 20.0)
+        check(f"resnet50 {q} quantize >= 35 dB", get("resnet50", q, "auto"), 35.0)
+    check("bert xnnpack quantize >= 28 dB", get("bert", "xnnpack", "auto"), 28.0)
+    check("gpt2 x86 quantize >= 40 dB", get("gpt2", "x86", "auto"), 40.0)
+    seconds = get("resnet50", "x86", "auto", "seconds")
+    if seconds is not None:
+        checks.append(
+            (
+                f"resnet50 x86 quantize (batch 2, 4 calibration batches) {seconds:.0f} s < 60 s",
+                seconds < 60,
+            )
+        )
+    return checks
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma list of {list(MODELS)}")
+    ap.add_argument("--quantizers", default=",".join(QUANTIZERS))
+    ap.add_argument("--flows", default=",".join(FLOWS), help="plain, auto (quantize), torchao")
+    ap.add_argument("--adaround-seconds", type=float, default=20.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--torchao-worker", nargs=2, metavar=("MODEL", "QUANTIZER"), help=argparse.SUPPRESS
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.torchao_worker:
+        torchao_worker(*args.torchao_worker)
+        return
+    models, quantizers, flows = (s.split(",") for s in (args.models, args.quantizers, args.flows))
+    unknown = sorted(set(models) - set(MODELS)) + sorted(set(quantizers) - set(QUANTIZERS))
+    if unknown or set(flows) - set(FLOWS):
+        ap.error(f"unknown names {unknown or sorted(set(flows) - set(FLOWS))}")
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in models:
+        for q in quantizers:
+            entry: dict[str, Any] = {}
+            if {"plain", "auto"} & set(flows):
+                entry.update(_pt2q(m, q, flows, args.adaround_seconds))
+            if "torchao" in flows:
+                entry["torchao"] = _torchao(m, q)
+            results[(m, q)] = entry
+            key = "cosine" if m == "minilm" else "sqnr"
+            print(
+                f"{m:<12} {q:<8} plain {_fmt(entry.get('plain'), key):>7}  quantize "
+                f"{_fmt(entry.get('auto'), key):>7}  torchao {_fmt(entry.get('torchao'), key):>7}",
+                flush=True,
+            )
+            if "auto" in entry:
+                print("    " + entry["auto"]["report"].replace("\n", "\n    "), flush=True)
+            if "error" in entry.get("torchao", {}):
+                print(f"    torchao: {entry['torchao']['error']}", flush=True)
+    print("\n| model | quantizer | pt2q plain | pt2q quantize(auto) | torchao plain |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for (m, q), entry in results.items():
+        key = "cosine" if m == "minilm" else "sqnr"
+        cells = [_fmt(entry.get(f), key) for f in ("plain", "auto", "torchao")]
+        print(f"| {m} | {q} | " + " | ".join(cells) + " |")
+    print("\nGoals:")
+    for goal, ok in _goals(results):
+        print(f"  {'PASS' if ok else ('FAIL' if ok is not None else 'n/a ')}  {goal}")
+
+
+if __name__ == "__main__":
+    main()

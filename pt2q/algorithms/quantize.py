@@ -1,0 +1,175 @@
+"""``quantize(model, quantizer, calibration_batches, methods="auto")``: PTQ with algorithms.
+
+One entry point over the plain flow (``prepare_pt2e`` -> calibrate -> ``convert_pt2e``)::
+
+    float graph --[equalize]--[smooth]--> prepare --> calibrate --[adaround]--[bias_correction]--> convert
+                 float -> equivalent float            (fit batches)  after calibration, before convert
+
+The last quarter of the batches (at least one; ``held_out`` to choose) is held back from
+fitting and calibration and judges every step by output SQNR against the float model.
+``methods="auto"`` tries each applicable method in the order of ``METHODS`` and keeps it only if
+the held-out SQNR improves; a tuple of names applies exactly those (in ``METHODS`` order) and
+still reports the SQNR after each. Returns ``(converted, report)``: the converted program (the
+usual q/dq IR) and a :class:`QuantizeReport`. The user's model is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from torch.fx import GraphModule
+
+from pt2q.algorithms.adaround import adaround
+from pt2q.algorithms.batches import Batch, call, output_sqnr, split_batches
+from pt2q.algorithms.bias_correction import bias_correction
+from pt2q.algorithms.equalize import equalize
+from pt2q.algorithms.smooth import smooth
+from pt2q.passes.fold_bn import fold_bn_into_preceding_op
+from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
+from pt2q.quantizer.quantizer import Quantizer
+
+__all__ = ["METHODS", "MethodResult", "QuantizeReport", "quantize"]
+
+FLOAT_METHODS = ("equalize", "smooth")  # rewrite the float graph before annotation
+CALIBRATED_METHODS = ("adaround", "bias_correction")  # act on the calibrated prepared model
+METHODS = FLOAT_METHODS + CALIBRATED_METHODS
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One method tried: kept or not, held-out output SQNR (dB) with it, what it did."""
+
+    method: str
+    kept: bool
+    sqnr_db: float
+    seconds: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    """Plain-flow SQNR, then each method in order; ``sqnr_db`` is the returned program's."""
+
+    plain_sqnr_db: float
+    steps: tuple[MethodResult, ...]
+    sqnr_db: float
+    held_out_batches: int
+
+    def __str__(self) -> str:
+        lines = [
+            f"output SQNR on {self.held_out_batches} held-out batch(es): plain "
+            f"{self.plain_sqnr_db:.2f} dB -> {self.sqnr_db:.2f} dB",
+        ]
+        for r in self.steps:
+            status = "kept   " if r.kept else "dropped"
+            sqnr = f"{r.sqnr_db:7.2f} dB" if not math.isnan(r.sqnr_db) else "      n/a"
+            lines.append(f"  {status} {r.method:<16} {sqnr} {r.seconds:6.1f} s  {r.detail}")
+        return "\n".join(lines)
+
+
+def _methods(methods: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    if methods == "auto":
+        return METHODS, True
+    if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
+        raise ValueError(
+            f"quantize: methods must be 'auto' or a tuple of {METHODS}, got {methods!r}"
+        )
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"quantize: unknown method(s) {unknown}; expected names from {METHODS}")
+    return tuple(m for m in METHODS if m in methods), False
+
+
+class _Trial:
+    """Shared state of one ``quantize`` call: the quantizer, fit / held-out batches, the float
+    reference outputs on the held-out batches."""
+
+    def __init__(
+        self, quantizer: Quantizer, fit: list[Batch], held: list[Batch], ref: list[object]
+    ):
+        self.quantizer, self.fit, self.held, self.ref = quantizer, fit, held, ref
+
+    def calibrated(self, float_gm: GraphModule) -> GraphModule:
+        prepared = prepare_pt2e(float_gm, self.quantizer)
+        for batch in self.fit:
+            call(prepared, batch)
+        return prepared
+
+    def convert(self, prepared: GraphModule) -> tuple[GraphModule, float]:
+        converted = convert_pt2e(copy.deepcopy(prepared))
+        outs = [call(converted, b) for b in self.held]
+        return converted, output_sqnr(self.ref, outs)
+
+
+def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
+    """Apply float method ``name`` to ``gm`` in place; returns what it did ('' = nothing)."""
+    if name == "equalize":
+        pairs = equalize(gm, fit)
+        return f"{len(pairs)} layer pairs equalized" if pairs else ""
+    groups = smooth(gm, fit)
+    alphas = sorted({g.alpha for g in groups})
+    return f"{len(groups)} linear groups smoothed (alpha {alphas})" if groups else ""
+
+
+_CALIBRATED: dict[str, Callable[..., list[str]]] = {
+    "adaround": adaround,
+    "bias_correction": bias_correction,
+}
+
+
+def quantize(
+    model: GraphModule,
+    quantizer: Quantizer,
+    calibration_batches: Sequence[Batch],
+    methods: str | Sequence[str] = "auto",
+    held_out: int | None = None,
+    adaround_seconds: float = 20.0,
+) -> tuple[GraphModule, QuantizeReport]:
+    """Quantize exported ``model`` with ``quantizer`` and PTQ algorithms (see the module doc).
+
+    ``calibration_batches``: tensors, tuples of positional args or dicts of kwargs.
+    ``adaround_seconds`` bounds adaptive rounding's optimisation time.
+    """
+    chosen, auto = _methods(methods)
+    fit, held = split_batches(list(calibration_batches), held_out)
+    ref = [call(model, b) for b in held]
+    trial = _Trial(quantizer, fit, held, ref)
+    float_gm = copy.deepcopy(model)  # every rewrite happens on this copy
+    fold_bn_into_preceding_op(float_gm)
+    float_gm.recompile()
+    prepared = trial.calibrated(float_gm)
+    best, best_sqnr = trial.convert(prepared)
+    plain = best_sqnr
+    steps: list[MethodResult] = []
+    for name in (m for m in chosen if m in FLOAT_METHODS):
+        start = time.perf_counter()
+        candidate = copy.deepcopy(float_gm)
+        detail = _float_step(name, candidate, fit)
+        if not detail:
+            steps.append(MethodResult(name, False, math.nan, 0.0, "not applicable"))
+            continue
+        cand_prepared = trial.calibrated(candidate)
+        converted, sqnr = trial.convert(cand_prepared)
+        keep = sqnr > best_sqnr or not auto
+        if keep:
+            float_gm, prepared, best, best_sqnr = candidate, cand_prepared, converted, sqnr
+        steps.append(MethodResult(name, keep, sqnr, time.perf_counter() - start, detail))
+    for name in (m for m in chosen if m in CALIBRATED_METHODS):
+        start = time.perf_counter()
+        candidate = copy.deepcopy(prepared)
+        kwargs = {"seconds": adaround_seconds} if name == "adaround" else {}
+        changed = _CALIBRATED[name](candidate, fit, **kwargs)
+        if not changed:
+            steps.append(MethodResult(name, False, math.nan, 0.0, "not applicable"))
+            continue
+        converted, sqnr = trial.convert(candidate)
+        keep = sqnr > best_sqnr or not auto
+        if keep:
+            prepared, best, best_sqnr = candidate, converted, sqnr
+        detail = f"{len(changed)} weighted ops changed"
+        steps.append(MethodResult(name, keep, sqnr, time.perf_counter() - start, detail))
+    return best, QuantizeReport(plain, tuple(steps), best_sqnr, len(held))
