@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 from torch.fx import GraphModule
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 import pt2q
 from pt2q import graph_utils, utils
@@ -145,9 +145,12 @@ PT2Q: dict[str, Callable[[], object]] = {
 }
 
 
+register("error_types", f"SITUATIONS = {TORCHAO!r}\nBUILTINS = {BUILTINS!r}\n{_SNIPPET}")
+
+
 @pytest.fixture(scope="module")
 def torchao_types() -> dict[str, list[str] | None]:
-    return run_torchao(f"SITUATIONS = {TORCHAO!r}\nBUILTINS = {BUILTINS!r}\n{_SNIPPET}")
+    return result("error_types")
 
 
 @pytest.mark.parametrize("situation", list(TORCHAO))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 from pt2q import (
     LearnableFakeQuantize,
@@ -47,9 +47,12 @@ CASES = [
 ]
 
 
+register("learnable_fake_quantize", f"CASES = {CASES!r}\n{_SNIPPET}")
+
+
 @pytest.fixture(scope="module")
 def torchao_results() -> dict:
-    return run_torchao(f"CASES = {CASES!r}\n{_SNIPPET}")
+    return result("learnable_fake_quantize")
 
 
 def _ours(per_channel: bool, grad_scaling: bool) -> LearnableFakeQuantize:

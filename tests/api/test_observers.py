@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 from torch.fx import GraphModule
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 import pt2q.observer as obs
 from pt2q import DerivedObserverOrFakeQuantize, convert_pt2e, prepare_pt2e
@@ -178,9 +178,12 @@ for name in NAMES:
 """
 
 
+register("observer_defaults", f"NAMES = {DEFAULTS!r}\nATTRS = {_ATTRS!r}\n{_SNIPPET}")
+
+
 @pytest.fixture(scope="module")
 def torchao_defaults() -> dict:
-    return run_torchao(f"NAMES = {DEFAULTS!r}\nATTRS = {_ATTRS!r}\n{_SNIPPET}")
+    return result("observer_defaults")
 
 
 def _plain(v: object) -> object:

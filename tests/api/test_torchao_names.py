@@ -7,7 +7,7 @@ import importlib
 import inspect
 
 import pytest
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 # torchao.quantization.pt2e<suffix> -> pt2q module (the README's import table)
 MODULES = {
@@ -45,9 +45,12 @@ for suffix in MODULES:
 """
 
 
+register("names", f"MODULES = {list(MODULES)!r}\n{_SNIPPET}")
+
+
 @pytest.fixture(scope="module")
 def torchao_names() -> dict[str, dict[str, str]]:
-    return run_torchao(f"MODULES = {list(MODULES)!r}\n{_SNIPPET}")
+    return result("names")
 
 
 def test_every_torchao_name_is_importable_from_the_mapped_module(

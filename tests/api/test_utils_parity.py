@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 from pt2q.utils import (
     InvalidQuantRangeError,
@@ -92,11 +92,15 @@ result = {{
 """
 
 
+register(
+    "utils_parity",
+    _TORCHAO_SNIPPET.format(qmin_cases=QMIN_QMAX_CASES, qparam_cases=QPARAM_CASES),
+)
+
+
 @pytest.fixture(scope="module")
 def torchao_results() -> dict:
-    return run_torchao(
-        _TORCHAO_SNIPPET.format(qmin_cases=QMIN_QMAX_CASES, qparam_cases=QPARAM_CASES)
-    )
+    return result("utils_parity")
 
 
 def test_calculate_qmin_qmax_matches_torchao(torchao_results: dict) -> None:

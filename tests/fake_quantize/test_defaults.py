@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 import pt2q.fake_quantize as fq
 
@@ -75,10 +75,13 @@ for name in NAMES:
 """
 
 
+# torchao registers global Inductor passes on import: its settings are read in a subprocess
+register("fake_quantize_defaults", f"NAMES = {NAMES!r}\n{_TORCHAO_SETTINGS}")
+
+
 @pytest.fixture(scope="module")
 def torchao_settings() -> dict[str, list[object]]:
-    # torchao registers global Inductor passes on import: read its settings in a subprocess
-    return run_torchao(f"NAMES = {NAMES!r}\n{_TORCHAO_SETTINGS}")
+    return result("fake_quantize_defaults")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 from pt2q.fake_quantize import (
     FakeQuantize,
@@ -224,11 +224,12 @@ ref = FakeQuantize(observer=MovingAveragePerChannelMinMaxObserver, dtype=torch.q
 outputs = [tensor_list(ref(torch.randn(2, 3, 8) * (i + 1))) for i in range(4)]
 result = [outputs, tensor_list(ref.scale), ref.zero_point.tolist()]
 """
+register("fake_quantize_side_by_side", _TORCHAO_SIDE_BY_SIDE)
 
 
 def test_matches_torchao_side_by_side() -> None:
     # torchao runs in a subprocess (it registers global Inductor passes on import)
-    ref_outputs, ref_scale, ref_zero_point = run_torchao(_TORCHAO_SIDE_BY_SIDE)
+    ref_outputs, ref_scale, ref_zero_point = result("fake_quantize_side_by_side")
     torch.manual_seed(0)
     kwargs = {"quant_min": -128, "quant_max": 127, "ch_axis": 1, "averaging_constant": 0.1}
     ours = FakeQuantize(

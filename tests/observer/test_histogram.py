@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from torchao_peer import run_torchao
+from torchao_peer import register, result
 
 from pt2q.observer import (
     HistogramObserver,
@@ -104,10 +104,16 @@ def _plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             else v for k, v in kwargs.items()}  # fmt: skip
 
 
+register(
+    "histogram_observer",
+    f"CASES = { {n: (CASE_SOURCES[n], _plain_kwargs(CASES[n][1])) for n in CASES}!r}\n"
+    f"SEEDS = {list(RANDOM_SEEDS)!r}\n{_TORCHAO_HISTOGRAMS}",
+)
+
+
 @pytest.fixture(scope="module")
 def torchao_histograms() -> dict[str, Any]:
-    cases = {name: (CASE_SOURCES[name], _plain_kwargs(CASES[name][1])) for name in CASES}
-    return run_torchao(f"CASES = {cases!r}\nSEEDS = {list(RANDOM_SEEDS)!r}\n{_TORCHAO_HISTOGRAMS}")
+    return result("histogram_observer")
 
 
 @pytest.mark.parametrize("case", list(CASES))
