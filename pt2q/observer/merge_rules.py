@@ -8,8 +8,10 @@ seen all the data:
 ======================================  ==========================================================
 observer class                          rule
 ======================================  ==========================================================
-MinMaxObserver, PerChannelMinMaxObs.    min of the mins, max of the maxes (elementwise): exact
-MovingAverage(PerChannel)MinMaxObs.     mean of the copies' averages (elementwise), see below
+MinMaxObserver, PerChannelMinMaxObs.,   min of the mins, max of the maxes (elementwise): exact
+AffineQuantizedMinMaxObserver (blocks)
+MovingAverage(PerChannel)MinMaxObs.,    mean of the copies' averages (elementwise), see below
+AffineQuantizedMovingAverageMinMaxObs.
 HistogramObserver                       union range; each histogram re-binned onto it
                                         (``rebin_histogram``) and the counts summed
 FixedQParamsObserver                    nothing to merge: the copies must agree
@@ -17,6 +19,7 @@ FakeQuantize (and subclasses)           switches must agree; scale / zero point 
                                         from the merged observer after loading (if enabled)
 FixedQParamsFakeQuantize (FakeQuant.    the copies must agree
 Base)
+AffineQuantizedPlaceholderObserver      nothing observed (dynamic): the first copy's buffers
 any other ObserverBase without buffers  nothing to merge (placeholder, derived, ...)
 ======================================  ==========================================================
 
@@ -191,6 +194,11 @@ def _builtin_rules() -> dict[str, MergeRule]:
     # Imported here: pt2q.fake_quantize imports pt2q.observer.
     from pt2q.fake_quantize.base import FakeQuantizeBase
     from pt2q.fake_quantize.fake_quantize import FakeQuantize
+    from pt2q.observer.affine import (
+        AffineQuantizedMinMaxObserver,
+        AffineQuantizedMovingAverageMinMaxObserver,
+        AffineQuantizedPlaceholderObserver,
+    )
     from pt2q.observer.fixed import FixedQParamsObserver
     from pt2q.observer.histogram import HistogramObserver
     from pt2q.observer.minmax import MinMaxObserver, PerChannelMinMaxObserver
@@ -213,6 +221,10 @@ def _builtin_rules() -> dict[str, MergeRule]:
         FixedQParamsObserver: MergeRule(("scale", "zero_point"), merge_identical),
         FakeQuantizeBase: MergeRule(switches, merge_identical),
         FakeQuantize: MergeRule(switches, merge_fake_quant_switches, refresh=refresh_fake_quant),
+        # affine observers: per-block min / max (empty until observed)
+        AffineQuantizedMinMaxObserver: MergeRule(min_max, merge_min_max),
+        AffineQuantizedMovingAverageMinMaxObserver: MergeRule(min_max, merge_moving_average),
+        AffineQuantizedPlaceholderObserver: MergeRule(min_max, merge_min_max),
     }
     return {class_key(cls): rule for cls, rule in table.items()}
 

@@ -272,3 +272,40 @@ def test_every_builtin_observer_has_a_rule() -> None:
         obs = ctr()
         assert isinstance(obs, ObserverBase)
         rule_for(obs, "x")
+
+
+AFFINE = {
+    "affine_minmax_per_group": ("AffineQuantizedMinMaxObserver", "PerGroup", (4,)),
+    "affine_minmax_per_axis": ("AffineQuantizedMinMaxObserver", "PerAxis", (0,)),
+    "affine_moving_average_per_tensor": (
+        "AffineQuantizedMovingAverageMinMaxObserver",
+        "PerTensor",
+        (),
+    ),
+}
+
+
+def _affine_ctr(cls_name: str, granularity: str, args: tuple) -> Callable[[], nn.Module]:
+    import pt2q.affine as affine
+    import pt2q.observer.affine as obs
+
+    cls = getattr(obs, cls_name)
+    return cls.with_args(
+        mapping_type=affine.MappingType.ASYMMETRIC,
+        target_dtype=torch.int8,
+        granularity=getattr(affine, granularity)(*args),
+    )
+
+
+@pytest.mark.parametrize("case", AFFINE.values(), ids=AFFINE.keys())
+def test_affine_observers_merge_by_their_rule(case: tuple) -> None:
+    ctr = _affine_ctr(*case)
+    batches = [b.reshape(10, 12) for b in _batches(6, (4, 6, 5))]
+    single, merged = _split_and_merge(ctr, batches, 2)
+    if "MovingAverage" in case[0]:
+        assert merged.min_val.shape == single.min_val.shape  # rule: mean of the copies
+        return
+    assert torch.equal(single.min_val, merged.min_val)
+    assert torch.equal(single.max_val, merged.max_val)
+    for a, b in zip(single.calculate_qparams(), merged.calculate_qparams(), strict=True):
+        assert torch.equal(a, b)
