@@ -10,9 +10,10 @@
                                                     -> [to(f32)] -> reshape (..., N) [-> + b]
 
 Weights are packed once, here (``pack.py``), and stored as buffers of the returned module. The
-per-token activation quantization of ``8da*`` stays as its reference ops (exact numerics; torch
-has no x86 int8 x int4 group GEMM with int32 accumulation: ``_dyn_quant_matmul_4bit`` stores
-fp32 on x86), so the weight kernel reads the dequantized activations.
+per-token activation quantization of ``8da*`` is inlined as the aten ops of its own definition
+(``tokens.py``: exact numerics, once per quantized activation shared by several linears), so the
+weight kernel reads the dequantized activations: torch has no x86 int8 x int4 / int8 per-token
+GEMM with int32 accumulation (``_dyn_quant_matmul_4bit`` stores fp32 on x86).
 
 ``compute_dtype`` is the dtype of the activations at the kernel: ``torch.float32`` matches the
 reference within ``pt2q.tolerances.LLM_WEIGHT_KERNEL_FP32_STEPS``; ``torch.bfloat16`` is the
@@ -29,19 +30,30 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.lowering.llm.graph import TOKEN_REASON, buffer, claims, copy_meta, decision
+from pt2q.lowering.llm.graph import buffer, claims, copy_meta, decision
 from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.llm.pack import PackedWeight, pack_weight
+from pt2q.lowering.x86.llm.tokens import inline_token_qdq
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 
-__all__ = ["COMPUTE_DTYPES", "WEIGHT_BYTES_FACT", "rewrite_llm_linears", "lower_llm_linears"]
+__all__ = [
+    "COMPUTE_DTYPES",
+    "LLM_META_KEY",
+    "WEIGHT_BYTES_FACT",
+    "apply_llm_pass",
+    "lower_llm_linears",
+    "merge_llm_report",
+    "rewrite_llm_linears",
+]
 
 aten = torch.ops.aten
 COMPUTE_DTYPES = (torch.float32, torch.bfloat16)
 # LoweringReport.facts key: {linear node name: bytes of its packed weight + scales / zeros}
 WEIGHT_BYTES_FACT = "llm_weight_bytes"
-# torch has no x86 int8 x int4 / int8 per-token GEMM with int32 accumulation
-_ACT_REASON = TOKEN_REASON + " (dequantized: torch has no x86 int8 x int4/int8 GEMM for it)"
+_ACT_REASON = (
+    "inlined as the aten ops of its own definition (exact); the weight kernel reads the "
+    "dequantized activations (torch has no x86 int8 x int4 / int8 per-token GEMM)"
+)
 
 
 def _lead_dims(graph: torch.fx.Graph, x: Node, shape: Sequence[Any]) -> list[Any]:
@@ -52,7 +64,9 @@ def _lead_dims(graph: torch.fx.Graph, x: Node, shape: Sequence[Any]) -> list[Any
     ]
 
 
-def _rewrite(gm: GraphModule, lin: LlmLinear, packed: PackedWeight, dtype: torch.dtype) -> Node:
+def _rewrite(
+    gm: GraphModule, lin: LlmLinear, x: Node, packed: PackedWeight, dtype: torch.dtype
+) -> Node:
     node, graph = lin.node, lin.node.graph
     out_shape = node.meta["val"].shape  # (..., N)
     k = lin.weight.q.shape[1]
@@ -61,8 +75,8 @@ def _rewrite(gm: GraphModule, lin: LlmLinear, packed: PackedWeight, dtype: torch
         for part, t in zip(("weight", "scales"), packed.tensors, strict=True)
     )
     with graph.inserting_before(node):
-        lead = _lead_dims(graph, lin.x, out_shape)
-        x2 = graph.call_function(aten.reshape.default, (lin.x, [-1, k]))
+        lead = _lead_dims(graph, x, out_shape)
+        x2 = graph.call_function(aten.reshape.default, (x, [-1, k]))
         if dtype != torch.float32:
             x2 = graph.call_function(aten._to_copy.default, (x2,), {"dtype": dtype})
         if packed.kernel == "aten._weight_int8pack_mm":
@@ -89,8 +103,8 @@ def rewrite_llm_linears(
 ) -> tuple[list[NodeDecision], dict[str, int]]:
     """Rewrite, in place on ``gm`` (the lowering's private copy), every LLM linear pattern onto
     torch's x86 weight kernels. Returns the decisions for the nodes it looked at (linear:
-    LOWERED or REFERENCE with the reason; weight dequantize: FUSED; per-token activation ops:
-    REFERENCE) and the packed weight bytes per lowered linear. Linears of other patterns
+    LOWERED or REFERENCE with the reason; weight dequantize and the per-token activation ops,
+    inlined: FUSED) and the packed weight bytes per lowered linear. Linears of other patterns
     (static int8, float) get no decision: they belong to the oneDNN pass."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
@@ -98,6 +112,7 @@ def rewrite_llm_linears(
         )
     decisions: list[NodeDecision] = []
     weight_bytes: dict[str, int] = {}
+    inlined: dict[Node, Node] = {}  # quantize_per_token -> its inlined dequantized output
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target != aten.linear.default:
             continue
@@ -112,12 +127,17 @@ def rewrite_llm_linears(
         kernel = f"{packed.kernel} ({lin.scheme})"
         decisions.append(decision(node, LoweringStatus.LOWERED, kernel))
         decisions.append(decision(w_node, LoweringStatus.FUSED, name))
+        x = lin.x
         if lin.tokens is not None:
-            reason = _ACT_REASON.format(kernel=packed.kernel)
-            for n in (lin.tokens.choose, lin.tokens.quantize, lin.tokens.dequantize):
-                decisions.append(decision(n, LoweringStatus.REFERENCE, None, reason))
+            t = lin.tokens
+            if t.quantize not in inlined:  # first linear reading these tokens
+                inlined[t.quantize] = inline_token_qdq(gm.graph, t.source, node)
+                for n in (t.choose, t.quantize):
+                    decisions.append(decision(n, LoweringStatus.FUSED, name, _ACT_REASON))
+            x = inlined[t.quantize]
+            decisions.append(decision(t.dequantize, LoweringStatus.FUSED, name, _ACT_REASON))
         weight_bytes[name] = packed.nbytes
-        _rewrite(gm, lin, packed, compute_dtype)
+        _rewrite(gm, lin, x, packed, compute_dtype)
     gm.graph.eliminate_dead_code()
     gm.graph.lint()
     gm.recompile()
@@ -148,3 +168,25 @@ def lower_llm_linears(
         with torch.no_grad():
             gm(*example_inputs)
     return gm
+
+
+# gm.meta key where apply_llm_pass leaves its decisions for merge_llm_report
+LLM_META_KEY = "pt2q_x86_llm"
+
+
+def apply_llm_pass(gm: GraphModule, compute_dtype: torch.dtype = torch.float32) -> None:
+    """``rewrite_llm_linears`` as a step of ``lower_pt2e_quantized_to_x86``: rewrites ``gm`` (its
+    private copy) and keeps the decisions and packed bytes in ``gm.meta[LLM_META_KEY]``."""
+    gm.meta[LLM_META_KEY] = rewrite_llm_linears(gm, compute_dtype)
+
+
+def merge_llm_report(report: LoweringReport, gm: GraphModule) -> LoweringReport:
+    """Put the LLM pass's decisions (kept by ``apply_llm_pass`` on ``gm``) into the x86 report:
+    a decision for the same node replaces the oneDNN pass's, the others are appended; the packed
+    bytes go to ``report.facts[WEIGHT_BYTES_FACT]``. Returns ``report``."""
+    decisions, weight_bytes = gm.meta.get(LLM_META_KEY, ([], {}))
+    mine = {d.node: d for d in decisions}
+    report.decisions = [mine.pop(d.node, d) for d in report.decisions] + list(mine.values())
+    if weight_bytes:
+        report.facts[WEIGHT_BYTES_FACT] = dict(weight_bytes)
+    return report
