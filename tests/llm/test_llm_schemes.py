@@ -209,3 +209,23 @@ def test_reference_program_reexports() -> None:
 def test_llm_config_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         llm_config(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scheme", ["8da4w", "int4wo"])
+def test_dynamic_sequence_length_prefill_and_decode(scheme: str) -> None:
+    torch.manual_seed(0)
+    model = TwoLinears().eval()
+    x = torch.randn(2, 5, 64)
+    seq = torch.export.Dim("seq", max=64)
+    gm = torch.export.export(model, (x,), dynamic_shapes={"x": {1: seq}}).module()
+    prepared = prepare_pt2e(gm, X86InductorQuantizer().set_global(llm_config(scheme)))
+    prepared(x)
+    converted = convert_pt2e(prepared)
+    _, w_up = _hand_weight(scheme, model.up.weight.detach(), 32)
+    _, w_down = _hand_weight(scheme, model.down.weight.detach(), 32)
+    for tokens in (1, 9):  # decode step, prefill
+        xt = torch.randn(2, tokens, 64)
+        with torch.no_grad():
+            h = torch.relu(nn.functional.linear(_hand_activation(scheme, xt), w_up, model.up.bias))
+            expected = nn.functional.linear(_hand_activation(scheme, h), w_down)
+            torch.testing.assert_close(converted(xt), expected, rtol=1e-5, atol=1e-5)
