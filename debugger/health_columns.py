@@ -57,7 +57,12 @@ def output_health(
         if qdq_name(q) != "quantize_per_tensor" or len(q.args) < 5:
             continue
         scale, zero_point, qmin, qmax = q.args[1:5]
-        if not all(isinstance(a, (int, float)) for a in (scale, zero_point, qmin, qmax)):
+        if not (
+            isinstance(scale, (int, float))
+            and isinstance(zero_point, (int, float))
+            and isinstance(qmin, int)
+            and isinstance(qmax, int)
+        ):
             continue
         lo, hi = (float(v) for v in torch.aminmax(value.detach().float()))
         sample = draw_sample(value, SAMPLE, 0.0)

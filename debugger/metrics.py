@@ -48,7 +48,7 @@ class Metric:
     sums: tuple[str, ...]
     batch_sums: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
     finalize_sums: Callable[[State], float]
-    combine: Callable[[float, float], float] = staticmethod(lambda a, b: a + b)  # type: ignore[assignment]
+    combine: Callable[[float, float], float] = staticmethod(lambda a, b: a + b)
     # Built-in metrics read their sums from the shared moments of ``moments`` instead of
     # computing them from the tensors (one pass for all metrics).
     from_moments: Callable[[dict[str, float]], dict[str, float]] | None = None

@@ -113,7 +113,7 @@ def with_handles(
     itself, for a copy the caller already owns); the user's graph is never changed.
     """
     if structural:
-        infos = {}
+        infos: dict[int, NodeSourceDebugInfo] = {}
         for node in gm.graph.nodes:
             handle, info = get_handle(node), node_source_debug_info(node)
             if handle is not None and info is not None:

@@ -53,7 +53,7 @@ def _attr(gm: GraphModule, node: Any) -> Any:
 def _bn_fold(float_gm: GraphModule, absorbed: list[int], w: torch.Tensor) -> torch.Tensor:
     for node in float_gm.graph.nodes:
         if get_handle(node) in absorbed and node.target in _BN_ARGS:
-            wi, vi, ei = _BN_ARGS[node.target]  # type: ignore[index]
+            wi, vi, ei = _BN_ARGS[node.target]
             gamma = _attr(float_gm, node.args[wi])
             var = _attr(float_gm, node.args[vi])
             eps = float(node.args[ei]) if len(node.args) > ei else 1e-5

@@ -122,7 +122,7 @@ def _bn_prefixes(gm: GraphModule) -> set[str]:
     """Module prefixes ("layer1.bn.") of batch norms in the graph with running stats."""
     prefixes = set()
     for node in gm.graph.nodes:
-        flag = _TRAIN_FLAG.get(node.target)  # type: ignore[arg-type]
+        flag = _TRAIN_FLAG.get(node.target)
         is_bn = flag is not None and flag.running_mean_index is not None
         if not is_bn and node.target not in _EVAL_ONLY_TO_TRAIN:
             continue
@@ -161,7 +161,7 @@ def _switch(gm: GraphModule, train: bool) -> GraphModule:
     for node in list(graph.nodes):
         if node.op != "call_function":
             continue
-        flag = _TRAIN_FLAG.get(node.target)  # type: ignore[arg-type]
+        flag = _TRAIN_FLAG.get(node.target)
         if flag is not None:
             if not _has_running_stats(node, flag):
                 continue  # no running stats: batch statistics in both modes
@@ -169,7 +169,7 @@ def _switch(gm: GraphModule, train: bool) -> GraphModule:
                 _set_flag(node, flag, train)
                 changed = True
         elif train and node.target in _EVAL_ONLY_TO_TRAIN:
-            node.target = _EVAL_ONLY_TO_TRAIN[node.target]  # type: ignore[index]
+            node.target = _EVAL_ONLY_TO_TRAIN[node.target]
             node.args = (*node.args[:5], True, *node.args[5:])
             changed = True
         elif not train and _is_nbt_increment(node):

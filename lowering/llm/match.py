@@ -129,12 +129,12 @@ def _weight(gm: GraphModule, node: object) -> WeightQ:
         else attr_value(gm, zp_node, "weight zero point").double()
     )
     if node.target == _DQ_CHANNEL:
-        axis, qmin, qmax = (int(v) for v in node.args[3:6])  # type: ignore[call-overload]
+        axis, qmin, qmax = (int(v) for v in node.args[3:6])  # type: ignore[arg-type]  # literal ints
         if axis != 0:
             raise NotLlm(f"weight {node.name} is per-channel on axis {axis}, expected 0")
         group = k
     else:
-        qmin, qmax = int(node.args[3]), int(node.args[4])  # type: ignore[call-overload]
+        qmin, qmax = int(node.args[3]), int(node.args[4])  # type: ignore[arg-type]  # literal ints
         group = int(_arg(node, 6, "group_size", 128))  # type: ignore[call-overload]
         if _arg(node, 7, "output_dtype", torch.float32) != torch.float32:
             raise NotLlm(f"weight {node.name} dequantizes to a non-fp32 dtype")

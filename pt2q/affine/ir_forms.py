@@ -55,7 +55,7 @@ def granularity_of_ctr(ctr: Any) -> Granularity | None:
     if not isinstance(keywords, dict):
         return None
     if isinstance(keywords.get("granularity"), Granularity):
-        return keywords["granularity"]  # type: ignore[no-any-return]
+        return keywords["granularity"]
     inner = keywords.get("observer")
     return None if inner is None else granularity_of_ctr(inner)
 

@@ -220,7 +220,7 @@ class _FakeQuantizeAffine(torch.autograd.Function):
     """quantize -> dequantize in float; straight-through gradient inside the clamp range."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: torch.autograd.function.FunctionCtx,
         x: torch.Tensor,
         block_size: tuple[int, ...],
@@ -244,7 +244,7 @@ class _FakeQuantizeAffine(torch.autograd.Function):
         return _dequantize_float(q, block_size, scale, zero_point, qmin, qmax, domain, x.dtype)
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
         (inside,) = ctx.saved_tensors  # type: ignore[attr-defined]
@@ -269,4 +269,4 @@ def fake_quantize_affine(
     fq = _FakeQuantizeAffine.apply(
         x, tuple(block_size), scale, zero_point, qmin, qmax, zero_point_domain
     )
-    return fq  # type: ignore[no-any-return]
+    return fq

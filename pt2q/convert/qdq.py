@@ -77,7 +77,9 @@ def _static(model: GraphModule, node: Node, obs: Any) -> None:
         with graph.inserting_before(node):
             s_node = graph.get_attr(_register_buffer(model, "_scale_", scale.float()))
             zp_dtype = torch.float32 if zero_point.is_floating_point() else torch.int64
-            zp_node = graph.get_attr(_register_buffer(model, "_zero_point_", zero_point.to(zp_dtype)))
+            zp_node = graph.get_attr(
+                _register_buffer(model, "_zero_point_", zero_point.to(zp_dtype))
+            )
             args: tuple[Any, ...] = (s_node, zp_node, axis, qmin, qmax, dtype)
             q = graph.call_function(qd.quantize_per_channel.default, (x, *args))
         dq_op = qd.dequantize_per_channel.default
@@ -131,8 +133,9 @@ def replace_observers_with_qdq(model: GraphModule) -> bool:
             continue
         assert isinstance(node.target, str)
         done.add(node.target)
-        if hasattr(obs, "convert"):
-            obs.convert(model, node)
+        convert = getattr(obs, "convert", None)  # observers that write their own IR (affine)
+        if callable(convert):
+            convert(model, node)
             continue
         if obs.is_dynamic:
             _dynamic(model, node, obs)

@@ -47,7 +47,7 @@ def _quantize_per_channel(
     dtype: torch.dtype,
 ) -> torch.Tensor:
     if x.dtype != torch.float32 or not 0 <= axis < x.dim():
-        return qd.quantize_per_channel.default(  # type: ignore[no-any-return]
+        return qd.quantize_per_channel.default(
             x, scales, zero_points, axis, quant_min, quant_max, dtype
         )
     shape = [1] * x.dim()
@@ -65,7 +65,7 @@ def _quantize_per_tensor(
     dtype: torch.dtype,
 ) -> torch.Tensor:
     if x.dtype != torch.float32:
-        return qd.quantize_per_tensor.default(  # type: ignore[no-any-return]
+        return qd.quantize_per_tensor.default(
             x, scale, zero_point, quant_min, quant_max, dtype
         )
     y = x * (1.0 / scale)

@@ -119,7 +119,7 @@ class FakeQuantize(FakeQuantizeBase):
 
     def calculate_qparams(self, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """The observer's qparams (raises ``ObserverNotCalibratedError`` before any data)."""
-        return self.activation_post_process.calculate_qparams()  # type: ignore[no-any-return]
+        return self.activation_post_process.calculate_qparams()
 
     def _update_qparams(self) -> None:
         scale, zero_point = self.calculate_qparams()

@@ -115,7 +115,7 @@ class AffineQuantizedObserverBase(ObserverBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
             return x
-        self.block_size = get_block_size(x.shape, self.granularity)  # type: ignore[arg-type]
+        self.block_size = get_block_size(x.shape, self.granularity)
         self.original_dtype = x.dtype
         if self.is_dynamic:
             return x

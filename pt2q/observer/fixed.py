@@ -15,6 +15,9 @@ __all__ = ["FixedQParamsObserver"]
 class FixedQParamsObserver(ObserverBase):
     """Returns the given ``(scale, zero_point)`` whatever it sees; never needs calibration."""
 
+    scale: torch.Tensor  # buffers (registered in __init__)
+    zero_point: torch.Tensor
+
     def __init__(
         self,
         scale: float,

@@ -240,7 +240,7 @@ class HistogramObserver(UniformObserverBase):
         return bin_counts(x, self.bins, lo, hi)
 
     def _rebin(self, old_lo: float, old_hi: float, lo: float, hi: float) -> torch.Tensor:
-        hist: torch.Tensor = self.histogram  # type: ignore[assignment]
+        hist: torch.Tensor = self.histogram
         return rebin_histogram(hist, old_lo, old_hi, lo, hi, self.upsample_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -269,7 +269,7 @@ class HistogramObserver(UniformObserverBase):
         """(scale, zero_point) of the L2-optimal clipping range; raises if nothing was observed."""
         if not self.has_observed:
             return super().calculate_qparams()  # raises ObserverNotCalibratedError
-        hist: torch.Tensor = self.histogram  # type: ignore[assignment]
+        hist: torch.Tensor = self.histogram
         if hist.numel() != self.bins:
             raise ValueError(
                 f"{type(self).__name__} at node '{self.node_name}': histogram has "
@@ -277,8 +277,8 @@ class HistogramObserver(UniformObserverBase):
             )
         new_min, new_max = l2_range_search(
             hist,
-            self.min_val,  # type: ignore[arg-type]
-            self.max_val,  # type: ignore[arg-type]
+            self.min_val,
+            self.max_val,
             self.dst_nbins,
         )
         return qparams_from_range(

@@ -14,6 +14,9 @@ __all__ = ["MinMaxObserver", "PerChannelMinMaxObserver"]
 class MinMaxObserver(UniformObserverBase):
     """Tracks the running minimum and maximum of every tensor seen (per tensor)."""
 
+    min_val: torch.Tensor  # buffers (registered in __init__)
+    max_val: torch.Tensor
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("ch_axis", None)  # a per-tensor spec may carry ch_axis=None
         super().__init__(**kwargs)
@@ -38,6 +41,8 @@ class PerChannelMinMaxObserver(UniformObserverBase):
     """Tracks min/max per slice along ``ch_axis`` (weights: output channels)."""
 
     default_qscheme = torch.per_channel_affine
+    min_val: torch.Tensor  # buffers (registered in __init__)
+    max_val: torch.Tensor
 
     def __init__(self, ch_axis: int | None = 0, **kwargs: Any) -> None:
         super().__init__(ch_axis=0 if ch_axis is None else ch_axis, **kwargs)

@@ -28,10 +28,10 @@ class PartialWrapper:
     @property
     def target(self) -> type:
         """The class this wrapper builds (unwrapping nested partials)."""
-        func = self.p
+        func: Any = self.p
         while isinstance(func, partial):
             func = func.func
-        return func  # type: ignore[return-value]
+        return func
 
     @property
     def keywords(self) -> dict[str, Any]:

@@ -17,6 +17,9 @@ Rules:
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 from torch.fx import GraphModule, Node
 
@@ -85,7 +88,9 @@ def insert_observers(
         if not isinstance(key, Node):
             continue
         obs_node = call(module_name(obs, key), key)
-        key.replace_all_uses_with(obs_node, delete_user_cb=lambda user, o=obs_node: user is not o)
+        key.replace_all_uses_with(
+            obs_node, delete_user_cb=functools.partial(operator.is_not, obs_node)
+        )
         observed[key] = obs_node
         output_obs[key] = obs
 
@@ -99,13 +104,13 @@ def insert_observers(
             module_name(obs, key)
             continue
         current = observed.get(producer, producer)
-        obs_node = edge_calls.get((id(obs), current))
-        if obs_node is None:
-            obs_node = call(module_name(obs, key), current)
-            edge_calls[(id(obs), current)] = obs_node
+        edge_node = edge_calls.get((id(obs), current))
+        if edge_node is None:
+            edge_node = call(module_name(obs, key), current)
+            edge_calls[(id(obs), current)] = edge_node
         else:
             module_name(obs, key)
-        consumer.replace_input_with(current, obs_node)
+        consumer.replace_input_with(current, edge_node)
     if not is_qat:
         _mark_constant_observers(model)
     add_guard_hint(model)
@@ -123,4 +128,4 @@ def _mark_constant_observers(model: GraphModule) -> None:
     for name, flags in sources.items():
         obs = model.get_submodule(name)
         if all(flags) and hasattr(obs, "observes_constant"):
-            obs.observes_constant = True
+            setattr(obs, "observes_constant", True)  # noqa: B010  (a plain attribute, not a tensor)

@@ -94,7 +94,7 @@ def create_observers(plan: SharingPlan, is_qat: bool) -> dict[EdgeOrNode, torch.
             ch_axis=spec.ch_axis,
         )
     for root, obs in by_root.items():
-        obs.node_name = key_label(root)
+        setattr(obs, "node_name", key_label(root))  # noqa: B010  (a plain attribute, not a tensor)
     return {key: by_root[plan.find(key)] for key in plan.spec_of}
 
 

@@ -56,7 +56,7 @@ def remap_input_edge(
     ann = user.meta.get(Q_ANNOTATION_KEY)
     if isinstance(ann, QuantizationAnnotation):
         ann.input_qspec_map = {
-            (new if k is old else k): v
+            (new if k is old and new is not None else k): v
             for k, v in ann.input_qspec_map.items()
             if k is not dropped and not (k is old and new is None)
         }

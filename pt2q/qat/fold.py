@@ -87,7 +87,7 @@ def _scale_matches(scale: Node, bn: BnMatch) -> list[Node] | None:
 
 
 def _reshape_of(node: object, source: Node) -> bool:
-    return _call(node, aten.reshape.default) and node.args[0] is source  # type: ignore[union-attr]
+    return isinstance(node, Node) and _call(node, aten.reshape.default) and node.args[0] is source
 
 
 def _match(bn: BnMatch) -> _FusedForm | None:
@@ -142,12 +142,15 @@ def _fold_one(gm: GraphModule, f: _FusedForm) -> bool:
     )
     w_node = add_constant(gm, f"{f.weight.target}_bn_folded", new_w, f.mul, meta_from=f.weight)
     f.mul.replace_all_uses_with(w_node)
+    b_meta: Node | None
     if f.bias is not None:
         b_hint, b_meta = f"{f.bias.target}_bn_folded", f.bias
     else:
         b_hint, b_meta = f"{f.weight.target}_bias_bn_folded", bn.bias
     b_node = add_constant(gm, b_hint, new_b, f.op, meta_from=b_meta)
-    set_weight_and_bias(f.op, f.op.args[1], b_node)  # type: ignore[arg-type]
+    w_arg = f.op.args[1]
+    assert isinstance(w_arg, Node), w_arg  # the conv/linear weight (the fake-quant chain)
+    set_weight_and_bias(f.op, w_arg, b_node)
     erase_bn(gm, bn, f.op)
     for node in f.form:  # outputs first: each node's users are erased before it
         if not node.users:

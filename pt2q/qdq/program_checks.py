@@ -97,7 +97,7 @@ def qdq_dtypes(model: GraphModule) -> Counter[str]:
     """How many quantize ops of the program produce each integer dtype (e.g. ``{'uint8': 5}``)."""
     found: Counter[str] = Counter()
     for node in model.graph.nodes:
-        if _is_qdq(node) and node.target.__name__.startswith("quantize_per"):  # type: ignore[union-attr]
+        if _is_qdq(node) and node.target.__name__.startswith("quantize_per"):
             dtype = node.args[-1] if isinstance(node.args[-1], torch.dtype) else None
             dtype = node.kwargs.get("dtype", dtype)
             found[str(dtype).removeprefix("torch.")] += 1

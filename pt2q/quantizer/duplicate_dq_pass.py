@@ -45,8 +45,8 @@ def _duplicate_for(graph_module: GraphModule, dq: Node, user: Node) -> bool:
         return False
     with graph_module.graph.inserting_after(dq):
         copy = graph_module.graph.node_copy(dq)
-    user.args = map_arg(user.args, lambda n: copy if n is dq else n)  # type: ignore[assignment]
-    user.kwargs = map_arg(user.kwargs, lambda n: copy if n is dq else n)  # type: ignore[assignment]
+    user.args = map_arg(user.args, lambda n: copy if n is dq else n)
+    user.kwargs = map_arg(user.kwargs, lambda n: copy if n is dq else n)
     return True
 
 

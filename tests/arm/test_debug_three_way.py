@@ -35,8 +35,9 @@ def _with_wrong_conv_input_zero_point(lowered: GraphModule, index: int) -> Graph
     """The ``index``-th NEON conv told its input zero point is 20 more than it is."""
     bad = copy.deepcopy(lowered)
     convs = [n for n in bad.graph.nodes if n.target == torch.ops.pt2q_arm.conv2d.default]
+    # conv2d(x, packed, n, kernel, stride, padding, dilation, groups, in_zp, ...)
     args = list(convs[index].args)
-    args[8] = args[8] + 20  # conv2d(x, packed, n, kernel, stride, padding, dilation, groups, in_zp, ...)
+    args[8] = args[8] + 20
     convs[index].args = tuple(args)
     bad.recompile()
     return bad
