@@ -1,26 +1,33 @@
 """``debug_numerics``: compare a float program with its quantized (and lowered) versions.
 
     report = debug_numerics(float_ep, quant_gm, batches, lowered=lowered_gm)
-    print(report.to_text())
+    print(report.to_text())               # root causes first, then the table
+    report.root_causes(k=5)               # the report's rows most likely to cause the error
 
-Stages are ``float`` (carries the handles), ``quant`` (the reference program from convert_pt2e)
-and optionally ``lowered`` (any module: a GraphModule that kept the handles is compared per
+Stages are ``float`` (the exported program), ``quant`` (the reference program from convert_pt2e,
+no handle step needed: handles come from ``from_node`` provenance unless both carry structural
+ones) and optionally ``lowered`` (any module: a GraphModule that kept the handles is compared per
 group, anything else, e.g. an Inductor-compiled callable, only at the output). Columns:
 
     float~quant           accumulated error: each graph runs on its own values
     float~quant:isolated  each quantized group fed the float model's values at its boundary
                           (its producers' outputs), so errors do not accumulate
+    float~quant:through   the isolated value carried through float ops to the group's first
+                          non-linear consumer (``consumer``): where a mask-add's error shows
     quant~lowered         the kernel's error alone: a wrong kernel shows only here
     float~lowered         what the user finally gets
 
-Batches stream: each is run through every stage, folded into the metric states and dropped.
+Rows: one per matched group producing a tensor, in model order; pass-through groups are folded
+into their producer (``passthrough=True`` keeps them). Each row carries its root-cause score
+(``rootcause``), health of its output quantization (``health_columns``) and, with a lowered
+program that has a ``LoweringReport``, what the lowering made of it. Batches stream: each is run
+through every stage, folded into the metric states and dropped.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +35,6 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule, Node
 from torch.utils._pytree import tree_leaves
 
-from pt2q.debugger.compare import NoMatchingHandlesError
 from pt2q.debugger.consumer import ConsumerPath, consumer_paths, path_hooks
 from pt2q.debugger.execute import (
     GroupProgram,
@@ -40,145 +46,27 @@ from pt2q.debugger.execute import (
 from pt2q.debugger.groups import GraphGroups
 from pt2q.debugger.handles import get_handle, module_path, source_line
 from pt2q.debugger.health_columns import OutputHealth, output_health
+from pt2q.debugger.matching import (
+    Matching,
+    as_batches,
+    as_graph_module,
+    match_programs,
+    reported_handles,
+)
 from pt2q.debugger.metrics import DEFAULT_METRICS, get_metric, update_many
-from pt2q.debugger.optypes import is_pass_through, produces_tensor
 from pt2q.debugger.provenance import (
-    NodeSourceDebugInfo,
-    has_structural_handles,
     node_source_debug_info,
     with_handles,
 )
-from pt2q.debugger.report import DebugReport, LayerRow, UnmatchedNode
+from pt2q.debugger.report import DebugReport, LayerRow
 from pt2q.debugger.rootcause import RankInput, rank
 from pt2q.debugger.weights import weight_sqnr_per_channel
 from pt2q.qdq.decision import read_report
 
-__all__ = [
-    "debug_numerics",
-    "Matching",
-    "match_programs",
-    "reported_handles",
-    "as_graph_module",
-    "as_batches",
-]
+__all__ = ["debug_numerics"]
 
 FQ, FQ_ISO, QL, FL = "float~quant", "float~quant:isolated", "quant~lowered", "float~lowered"
 FQ_THROUGH = "float~quant:through"
-
-
-def as_graph_module(model: ExportedProgram | GraphModule, what: str) -> GraphModule:
-    """``model`` as a GraphModule (``ep.module()`` for an ExportedProgram)."""
-    if isinstance(model, ExportedProgram):
-        return model.module()  # type: ignore[return-value]
-    if isinstance(model, GraphModule):
-        return model
-    raise TypeError(
-        f"{what}: expected an ExportedProgram or GraphModule, got {type(model).__name__}"
-    )
-
-
-def as_batches(inputs: Iterable[Any]) -> Iterable[tuple[Any, ...]]:
-    """Each batch as a tuple of positional args (a bare tensor becomes a 1-tuple)."""
-    for batch in inputs:
-        yield tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
-
-
-@dataclass
-class Matching:
-    """Groups of the float and quantized graphs and which handles match.
-
-    ``structural``: the handles are ``generate_numeric_debug_handle``'s (both graphs carry
-    them), else derived from ``from_node`` provenance; ``infos``: handle -> provenance key.
-    """
-
-    float_groups: GraphGroups
-    quant_groups: GraphGroups
-    matched: list[int]
-    unmatched_ref: list[UnmatchedNode]
-    unmatched_actual: list[UnmatchedNode]
-    structural: bool = True
-    infos: dict[int, NodeSourceDebugInfo] = field(default_factory=dict)
-
-
-def _unmatched(groups: GraphGroups, handles: Iterable[int]) -> list[UnmatchedNode]:
-    out = []
-    for h in handles:
-        node = groups.rep[h]
-        out.append(UnmatchedNode(h, node.name, module_path(node)))
-    return out
-
-
-def match_programs(float_gm: GraphModule, quant_gm: GraphModule) -> Matching:
-    """Match handles of two graphs; raise when the float graph has none or nothing matches.
-
-    Structural handles are used when both graphs carry them; otherwise both get handles from
-    ``from_node`` provenance on copies (the given graphs are not changed).
-    """
-    structural = has_structural_handles(float_gm) and has_structural_handles(quant_gm)
-    float_gm, infos = with_handles(float_gm, structural)
-    quant_gm, _ = with_handles(quant_gm, structural)
-    quant_all = GraphGroups.build(quant_gm)
-    float_all = GraphGroups.build(float_gm)
-    if not float_all.rep:
-        raise ValueError(
-            "debug_numerics: the float program carries neither numeric debug handles nor "
-            "from_node provenance; pass the ExportedProgram (or its .module()) the quantized "
-            "model was prepared from, or call generate_numeric_debug_handle(ep) before quantizing"
-        )
-    float_groups = GraphGroups.build(float_gm, keep=quant_all.rep)
-    matched = [h for h in float_groups.rep if h in quant_all.rep]
-    if not matched:
-        how = (
-            "prepared from the float program after generate_numeric_debug_handle"
-            if structural
-            else "prepared from this same ExportedProgram object (from_node provenance names "
-            "the exported graph by its id; for programs exported separately or saved and "
-            "loaded, call generate_numeric_debug_handle(ep) before quantizing)"
-        )
-        raise NoMatchingHandlesError(
-            f"debug_numerics: none of the {len(float_all.rep)} float handles appears among the "
-            f"{len(quant_all.rep)} handles of the quantized program; was the quantized program "
-            f"{how}?"
-        )
-    folded = {h for hs in float_groups.absorbed.values() for h in hs}
-    unmatched_ref = [h for h in float_all.rep if h not in quant_all.rep and h not in folded]
-    unmatched_actual = [h for h in quant_all.rep if h not in float_all.rep]
-    return Matching(
-        float_groups,
-        quant_all,
-        matched,
-        _unmatched(float_all, unmatched_ref),
-        _unmatched(quant_all, unmatched_actual),
-        structural,
-        infos,
-    )
-
-
-def reported_handles(match: Matching, passthrough: bool) -> tuple[list[int], dict[int, list[str]]]:
-    """Matched handles that get a row, and {producer handle: pass-through nodes folded into it}.
-
-    Groups whose value is no tensor (``_assert_tensor_metadata``) get none; pass-through groups
-    (``optypes.is_pass_through``) are folded into the group producing their input unless
-    ``passthrough``.
-    """
-    fg = match.float_groups
-    owner = {fg.out[h]: h for h in match.matched}
-    keep: list[int] = []
-    folded: dict[int, list[str]] = {}
-    for h in match.matched:
-        rep = fg.rep[h]
-        if not produces_tensor(rep):
-            continue
-        if passthrough or not is_pass_through(rep):
-            keep.append(h)
-            continue
-        src: object = rep
-        while isinstance(src, Node) and src.args:
-            src = src.args[0]
-            if isinstance(src, Node) and src in owner and not is_pass_through(fg.rep[owner[src]]):
-                folded.setdefault(owner[src], []).append(rep.name)
-                break
-    return keep, folded
 
 
 class _Acc:

@@ -22,7 +22,7 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from torch.utils._pytree import tree_leaves
 
-from pt2q.debugger.debug import as_batches, as_graph_module
+from pt2q.debugger.matching import as_batches, as_graph_module
 from pt2q.debugger.metrics import get_metric
 from pt2q.debugger.sensitivity import rank_sensitivity
 from pt2q.quantizer import Quantizer
@@ -113,7 +113,7 @@ def auto_fallback(
                 raise TypeError(
                     f"auto_fallback: {type(quantizer).__name__} has no set_module_name(name, None)"
                 )
-            quantizer.set_module_name(name, None)  # type: ignore[attr-defined]
+            quantizer.set_module_name(name, None)
         model = quantize(float_gm, quantizer, calib)
         return quantizer, model, score(refs, _run(model, batches))
 

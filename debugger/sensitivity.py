@@ -24,10 +24,10 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from torch.utils._pytree import tree_leaves
 
-from pt2q.debugger.debug import as_batches, as_graph_module, match_programs
 from pt2q.debugger.execute import build_group_programs, constant_values, mixed_run, record_run
 from pt2q.debugger.groups import GraphGroups, is_dequantize_node
 from pt2q.debugger.handles import module_path
+from pt2q.debugger.matching import as_batches, as_graph_module, match_programs
 from pt2q.debugger.metrics import get_metric
 
 __all__ = ["SensitivityRow", "rank_sensitivity", "quantized_handles", "quantized_units"]
