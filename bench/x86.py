@@ -28,15 +28,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from x86_models import MODELS, build
+import transformers.utils
 
-from pt2q.lowering.x86 import detect_isa, lower_pt2e_quantized_to_x86, package_x86
-from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
-from pt2q.quantizers.x86_inductor_quantizer import (
+# transformers' from_pretrained imports torchao when it is installed (its quantizer
+# integration), and torchao registers global Inductor passes on import: keep it out of the
+# process that measures pt2q (torchao runs in its own subprocess).
+transformers.utils.is_torchao_available = lambda: False  # type: ignore[assignment]
+from x86_models import MODELS, build  # noqa: E402
+
+from pt2q.lowering.x86 import detect_isa, lower_pt2e_quantized_to_x86, package_x86  # noqa: E402
+from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: E402
+from pt2q.quantizers.x86_inductor_quantizer import (  # noqa: E402
     X86InductorQuantizer,
     get_default_x86_inductor_quantization_config,
 )
-from pt2q.tolerances import ISA_ADAPTED_MAX_SQNR_LOSS_DB
+from pt2q.tolerances import ISA_ADAPTED_MAX_SQNR_LOSS_DB  # noqa: E402
 
 # issue 12's goals: int8 / fp32-compiled speed-up per model (default config, this machine).
 SPEEDUP_GOALS = {"resnet50": 1.9, "bert_base": 1.8, "minilm": 1.6, "cnn": 2.4, "mlp": 1.7}
