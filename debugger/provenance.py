@@ -25,6 +25,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.debugger.handles import CUSTOM_KEY, NUMERIC_DEBUG_HANDLE_KEY, get_handle, set_handle
+from pt2q.qdq.meta import DERIVED_HANDLE_KEY
 
 __all__ = [
     "FROM_NODE_KEY",
@@ -38,7 +39,7 @@ __all__ = [
 
 FROM_NODE_KEY = "from_node"
 # Marks a handle pt2q derived from provenance (in the copy's node.meta["custom"]).
-DERIVED_KEY = "pt2q_handle_from_node"
+DERIVED_KEY = DERIVED_HANDLE_KEY
 _UNLIFT_PASS = "ExportedProgram.module().unlift()"
 
 

@@ -18,6 +18,7 @@ from typing import TypeGuard
 
 from torch.fx import Node
 
+from pt2q.qdq.meta import FLOAT_REASON_KEY, FUSED_INTO_KEY, INT8_OUTPUT_KEY
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationSpecBase
 
 __all__ = [
@@ -31,10 +32,6 @@ __all__ = [
     "is_float_tensor",
     "has_int8_output",
 ]
-
-INT8_OUTPUT_KEY = "pt2q_int8_output"
-FLOAT_REASON_KEY = "pt2q_float_reason"
-FUSED_INTO_KEY = "pt2q_fused_into"
 
 
 def is_annotated(node: Node) -> bool:

@@ -18,12 +18,10 @@ from torch.fx import GraphModule, Node
 
 from pt2q.constants import constant_nodes, evaluate_constant
 from pt2q.meta import copy_meta
+from pt2q.qdq.meta import ROUNDED_WEIGHT_KEY
 
 __all__ = ["fold_constant_quantize", "drop_unused_attrs", "ROUNDED_WEIGHT_KEY"]
 
-# On a weight's get_attr node: the integer tensor an algorithm chose for it (adaptive rounding);
-# folding uses it instead of quantizing the float weight again.
-ROUNDED_WEIGHT_KEY = "pt2q_rounded_weight"
 
 qd = torch.ops.quantized_decomposed
 _QUANTIZE_OPS = (

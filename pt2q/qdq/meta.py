@@ -9,8 +9,11 @@ One place, so that a quantizer, a pass, a lowering and the debugger never spell 
 | ``pt2q_float_reason``                         | node           | quantizers             | why the node stays float (str)          |
 | ``pt2q_fused_into``                           | node           | quantizers             | name of the anchor a post-op fuses into |
 | ``custom["numeric_debug_handle"]``            | node           | the debugger           | the node's numeric debug handle (int)   |
+| ``custom["pt2q_handle_from_node"]``           | node           | the debugger           | the handle was derived from provenance  |
+| ``pt2q_rounded_weight``                       | get_attr node  | rounding algorithms    | the integer weight convert must fold    |
 | ``pt2q_quantized_output``                     | node           | lowerings              | (scale, zero point) of an int8 output   |
 | ``pt2q``                                      | GraphModule    | prepare / convert      | stage, QAT flag, observer descriptions  |
+| ``pt2q_x86_llm``                              | GraphModule    | x86 LLM lowering       | its decisions, for the lowering report  |
 
 The debug handle lives under ``meta["custom"]`` because ``torch.export`` carries that dict
 through ``run_decompositions``, re-export and save/load.
@@ -27,8 +30,11 @@ __all__ = [
     "FUSED_INTO_KEY",
     "CUSTOM_KEY",
     "NUMERIC_DEBUG_HANDLE_KEY",
+    "DERIVED_HANDLE_KEY",
+    "ROUNDED_WEIGHT_KEY",
     "QUANTIZED_OUTPUT_KEY",
     "PT2Q_META_KEY",
+    "X86_LLM_META_KEY",
     "CARRIED_META_KEYS",
     "get_handle",
     "set_handle",
@@ -47,6 +53,13 @@ FUSED_INTO_KEY = "pt2q_fused_into"
 # ---------------------------------------------------------------- numeric debug handles
 CUSTOM_KEY = "custom"
 NUMERIC_DEBUG_HANDLE_KEY = "numeric_debug_handle"
+# In meta["custom"] next to a handle the debugger derived from ``from_node`` provenance.
+DERIVED_HANDLE_KEY = "pt2q_handle_from_node"
+
+# ---------------------------------------------------------------- written by algorithms
+# On a weight's get_attr node: the integer tensor an algorithm chose for it (adaptive rounding);
+# convert's folding uses it instead of quantizing the float weight again.
+ROUNDED_WEIGHT_KEY = "pt2q_rounded_weight"
 
 # ---------------------------------------------------------------- written by lowerings
 # On a lowered node whose output is an integer tensor (e.g. a NEON int8 op): the (scale,
@@ -56,6 +69,8 @@ QUANTIZED_OUTPUT_KEY = "pt2q_quantized_output"
 # ---------------------------------------------------------------- GraphModule.meta
 # {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]}}
 PT2Q_META_KEY = "pt2q"
+# Where the x86 LLM pass leaves its decisions until the lowering report is assembled.
+X86_LLM_META_KEY = "pt2q_x86_llm"
 
 # Keys pt2q carries from an original node onto the nodes it creates: nn_module_stack /
 # stack_trace keep module paths and source lines for debugging. "custom" (user data, numeric

@@ -15,6 +15,8 @@ from collections import Counter
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.qdq.meta import PT2Q_META_KEY
+
 __all__ = [
     "NotAConvertedProgramError",
     "NothingLoweredWarning",
@@ -22,8 +24,6 @@ __all__ = [
     "warn_if_nothing_lowered",
     "qdq_dtypes",
 ]
-
-_CONVERTED_META_KEY = "pt2q"  # pt2q.quantize_pt2e.PT2Q_META_KEY (not imported: no cycle)
 
 
 class NotAConvertedProgramError(ValueError):
@@ -82,7 +82,7 @@ def require_converted_program(model: object, api: str) -> None:
             f"{' ...' if len(observers) > 4 else ''}. Run calibration data through it, then "
             "lower convert_pt2e(prepared)."
         )
-    stage = gm.meta.get(_CONVERTED_META_KEY, {}).get("stage")
+    stage = gm.meta.get(PT2Q_META_KEY, {}).get("stage")
     if stage == "converted" or any(_is_qdq(n) for n in gm.graph.nodes):
         return
     raise NotAConvertedProgramError(

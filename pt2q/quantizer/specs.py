@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.fx import Node
 
+from pt2q.qdq.meta import Q_ANNOTATION_KEY
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -35,7 +37,6 @@ __all__ = [
     "dtype_range",
 ]
 
-Q_ANNOTATION_KEY = "quantization_annotation"
 
 # An observer or fake-quant module instance (pt2q.observer / pt2q.fake_quantize).
 ObserverOrFakeQuantize = torch.nn.Module

@@ -35,6 +35,7 @@ from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.llm.pack import PackedWeight, pack_weight
 from pt2q.lowering.x86.llm.tokens import inline_token_qdq
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
+from pt2q.qdq.meta import X86_LLM_META_KEY
 
 __all__ = [
     "COMPUTE_DTYPES",
@@ -171,7 +172,7 @@ def lower_llm_linears(
 
 
 # gm.meta key where apply_llm_pass leaves its decisions for merge_llm_report
-LLM_META_KEY = "pt2q_x86_llm"
+LLM_META_KEY = X86_LLM_META_KEY
 
 
 def apply_llm_pass(gm: GraphModule, compute_dtype: torch.dtype = torch.float32) -> None:
