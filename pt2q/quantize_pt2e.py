@@ -9,7 +9,9 @@ names the node or argument at fault. Each function is a straight list of named p
 from __future__ import annotations
 
 import copy
+import warnings
 
+import torch
 from torch.fx import GraphModule
 
 from pt2q.convert.calibration import check_calibrated, observe_constants
@@ -31,6 +33,9 @@ from pt2q.qat import fold_conv_bn_qat, fuse_conv_bn_qat
 from pt2q.quantizer.quantizer import Quantizer
 
 __all__ = ["prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "PT2Q_META_KEY"]
+
+# Control-flow ops whose bodies torch traces (fake tensors) when run under autograd.
+_TRACED_UNDER_AUTOGRAD = (torch.ops.higher_order.scan, torch.ops.higher_order.while_loop)
 
 # model.meta[PT2Q_META_KEY]: {"stage": "prepared" | "converted", "is_qat": bool,
 #                             "observers": {module name: [described keys]},
@@ -81,7 +86,15 @@ def _prepare(model: GraphModule, quantizer: Quantizer, is_qat: bool) -> GraphMod
         "observers": {name: [str(k) for k in keys] for name, keys in served.items()},
     }
     # cond branches, scan / map bodies, while_loop body: each is prepared as a graph of its own
-    for attr, subgraph, _ in control_flow_subgraphs(model):
+    for attr, subgraph, node in control_flow_subgraphs(model):
+        if is_qat and node.target in _TRACED_UNDER_AUTOGRAD:
+            warnings.warn(
+                f"{api}: '{attr}', the body of {node.target} node '{node.name}', stays float: "
+                "with gradients on, torch runs it as a traced copy in which fake-quantizers "
+                "cannot update (quantize it with prepare_pt2e after training instead)",
+                stacklevel=3,
+            )
+            continue
         setattr(model, attr, _prepare(subgraph, quantizer, is_qat))
     return disallow_exported_model_train_eval(model)
 

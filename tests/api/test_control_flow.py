@@ -116,3 +116,18 @@ def test_untaken_cond_branch_names_the_subgraph() -> None:
         prepared(torch.rand(2, 8))  # only the true branch runs
     with pytest.raises(CalibrationError, match="false_graph_0.*cond branch sees data only"):
         convert_pt2e(prepared)
+
+
+def test_qat_leaves_scan_bodies_float_and_says_so() -> None:
+    # under autograd torch runs scan / while_loop bodies as traced copies: fake-quantizers in
+    # them would never update, so QAT leaves them float, with a warning naming the body
+    from pt2q import prepare_qat_pt2e
+
+    torch.manual_seed(0)
+    args = CASES["scan"][1]
+    gm = torch.export.export(Scan(), args).module()
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_qat=True))
+    with pytest.warns(UserWarning, match="'scan_combine_graph_0', the body of .*stays float"):
+        prepared = prepare_qat_pt2e(gm, quantizer)
+    body = _subgraphs(prepared)["scan_combine_graph_0"]
+    assert not any(n.op == "call_module" for n in body.graph.nodes)
