@@ -1,0 +1,111 @@
+"""pt2q.qdq: literal capture, rejections with reasons, chained rewrites, typed views, meta keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.fx import GraphModule
+
+from pt2q.qdq import (
+    NoMatch,
+    Pattern,
+    Rewrite,
+    act_q,
+    constant_value,
+    find_matches,
+    get_handle,
+    is_dequantize,
+    is_quantize,
+    quantized_op,
+    rewrite,
+    searches,
+    set_handle,
+)
+from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
+from pt2q.quantizers import XNNPACKQuantizer, get_symmetric_quantization_config
+
+aten = torch.ops.aten
+LINEAR = searches.weighted("linear", per_channel=True, relu=False)
+LINEAR_RELU = searches.weighted("linear", per_channel=True, relu=True)
+
+
+def _converted() -> tuple[GraphModule, torch.Tensor]:
+    """float x -> q -> dq -> fc1 -> relu -> q -> dq -> fc2 -> q -> dq (per-channel weights)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    x = torch.randn(4, 6)
+    gm = torch.export.export(model.eval(), (x,)).module()
+    cfg = get_symmetric_quantization_config(is_per_channel=True)
+    prepared = prepare_pt2e(gm, XNNPACKQuantizer().set_global(cfg))
+    prepared(x)
+    return convert_pt2e(prepared), x
+
+
+def test_search_parameters_bind_nodes_and_literals() -> None:
+    gm, _ = _converted()
+    (match,) = find_matches(gm, Pattern("linear", LINEAR, lambda r: None))
+    assert match.anchor.target == aten.linear.default and match.anchor.name == "linear_1"
+    assert isinstance(match["xs"], float) and match["xdt"] == torch.int8
+    assert match["axis"] == 0 and (match["wlo"], match["whi"]) == (-127, 127)
+    assert match["w"].op == "get_attr" and match["b"].op == "get_attr"
+    assert is_quantize(match.root) and match.post_ops == ()
+    (with_relu,) = find_matches(gm, Pattern("linear_relu", LINEAR_RELU, lambda r: None))
+    assert [n.target for n in with_relu.post_ops] == [aten.relu.default]
+
+
+def test_rejected_match_keeps_the_graph_and_says_why() -> None:
+    gm, _ = _converted()
+    before = str(gm.graph)
+
+    def refuse(r: Rewrite) -> object:
+        raise NoMatch(f"{r.match.anchor.name}: this backend takes no linear")
+
+    result = rewrite(gm, Pattern("linear", LINEAR, refuse))
+    assert len(result) == 0 and str(gm.graph) == before
+    assert [reason for _, reason in result.rejected] == ["linear_1: this backend takes no linear"]
+
+
+def test_chained_matches_rewrite_cleanly_and_keep_values() -> None:
+    """Both linears match one pattern; the second's input is the first's root (resolved)."""
+    gm, x = _converted()
+    want = gm(x)
+
+    def float_linear(r: Rewrite) -> object:  # dq -> linear -> q with the same q/dq math
+        xf = torch.ops.quantized_decomposed.dequantize_per_tensor.default(
+            r["x"], r["xs"], r["xz"], r["xlo"], r["xhi"], r["xdt"]
+        )
+        wf = torch.ops.quantized_decomposed.dequantize_per_channel.default(
+            r["w"], r["ws"], r["wz"], r["axis"], r["wlo"], r["whi"], r["wdt"]
+        )
+        y = aten.linear.default(xf, wf, r["b"])
+        if r.match.post_ops:
+            y = aten.relu.default(y)
+        r.kernel = "float"
+        return torch.ops.quantized_decomposed.quantize_per_tensor.default(
+            y, r["os"], r["oz"], r["olo"], r["ohi"], r["odt"]
+        )
+
+    n = len(rewrite(gm, Pattern("lr", LINEAR_RELU, float_linear)))
+    n += len(rewrite(gm, Pattern("l", LINEAR, float_linear)))
+    gm.graph.lint()
+    gm.recompile()
+    assert n == 2
+    torch.testing.assert_close(gm(x), want, rtol=0, atol=0)
+
+
+def test_views_and_meta() -> None:
+    gm, _ = _converted()
+    linear = next(n for n in gm.graph.nodes if n.target == aten.linear.default)
+    view = quantized_op(linear, weight_arg=1, post_op_targets={aten.relu.default})
+    (act,) = view.inputs
+    assert act is not None and act.is_static and act.dtype == torch.int8
+    assert view.weight is not None and view.weight.axis == 0
+    assert view.bias is not None and view.output is not None and len(view.post_ops) == 1
+    assert view.float_parts() == []
+    w, scale, zp = view.weight.tensors(gm)
+    assert w.dtype == torch.int8 and scale.shape == (5,) and bool((zp == 0).all())
+    assert act_q(linear) is None and is_dequantize(act.dq)
+    set_handle(linear, 7)
+    assert get_handle(linear) == 7
+    with pytest.raises(NoMatch, match="expected a constant"):
+        constant_value(gm, linear)  # a call, not a get_attr
