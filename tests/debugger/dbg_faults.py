@@ -3,10 +3,11 @@
 * ``TinyResNet`` (conv-bn-relu stem, three basic blocks with residual adds, pool, fc) quantized
   with X86InductorQuantizer; ``wrong_weight_scale`` multiplies the per-channel weight scales of
   one conv's dequantize by a factor (a wrong scale on that conv only).
-* ``TinyBert`` (embeddings, 2 encoder layers with an explicit ``scores + mask_bias -> softmax``)
-  quantized with X86InductorQuantizer (linears int8, the mask add float); ``quantize_mask_add``
-  puts a uint8 q/dq with the add's min/max range after the mask add of one layer, as a config
-  that forces the add quantized would.
+* ``TinyBert`` (embeddings, 2 encoder layers with an explicit ``scores + mask_bias -> softmax``):
+  ``xnnpack_quantize(..., quantize_masks=True)`` forces the mask adds quantized through the
+  quantizer's explicit opt-in (``set_mask_quantization``); ``quantize_mask_add`` instead puts a
+  uint8 q/dq with the add's min/max range after the mask add of one layer of an x86-quantized
+  program (a single fault at a known node).
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ from torch import nn
 from torch.fx import GraphModule, Node
 
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
-from pt2q.quantizers import X86InductorQuantizer, get_default_x86_inductor_quantization_config
+from pt2q.quantizers import (
+    X86InductorQuantizer,
+    XNNPACKQuantizer,
+    get_default_x86_inductor_quantization_config,
+    get_symmetric_quantization_config,
+)
 
 __all__ = [
     "TinyResNet",
     "TinyBert",
     "x86_quantize",
+    "xnnpack_quantize",
     "wrong_weight_scale",
     "quantize_mask_add",
     "bert_inputs",
@@ -128,6 +135,21 @@ def x86_quantize(
     step: the debugger derives handles from provenance."""
     ep = torch.export.export(model, calib[0])
     quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(ep.module(), quantizer)
+    with torch.no_grad():
+        for args in calib:
+            prepared(*args)
+    return ep, convert_pt2e(prepared)
+
+
+def xnnpack_quantize(
+    model: nn.Module, calib: list[tuple[torch.Tensor, ...]], quantize_masks: bool
+) -> tuple[torch.export.ExportedProgram, GraphModule]:
+    """(float ExportedProgram, converted GraphModule), XNNPACK symmetric config; with
+    ``quantize_masks`` the ops carrying masking constants are quantized too (opt-in)."""
+    ep = torch.export.export(model, calib[0])
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config())
+    quantizer.set_mask_quantization(quantize_masks)
     prepared = prepare_pt2e(ep.module(), quantizer)
     with torch.no_grad():
         for args in calib:

@@ -12,6 +12,7 @@ from dbg_faults import (
     quantize_mask_add,
     wrong_weight_scale,
     x86_quantize,
+    xnnpack_quantize,
 )
 
 from pt2q.debugger import debug_numerics
@@ -55,7 +56,31 @@ def test_healthy_resnet_has_no_dominant_cause(resnet) -> None:
     assert all(r.score < 1e-2 for r in report.rows)  # nothing worse than 20 dB introduced
 
 
-def test_quantized_mask_add_is_the_first_root_cause(bert) -> None:
+def test_mask_adds_quantized_by_the_opt_in_are_the_first_root_causes() -> None:
+    calib = bert_inputs(3, seed=0)
+    ep, quant = xnnpack_quantize(TinyBert(), calib, quantize_masks=True)
+    mask_adds = {
+        n.name
+        for n in ep.graph.nodes
+        if n.target == torch.ops.aten.add.Tensor
+        and any(u.target == torch.ops.aten.softmax.int for u in n.users)
+    }
+    assert len(mask_adds) == 2  # one per layer
+    report = debug_numerics(ep, quant, bert_inputs(1, seed=1))
+    causes = report.root_causes(k=5)
+    assert {r.ep_node for r in causes[:2]} == mask_adds, [(r.ep_node, r.why) for r in causes]
+    for r in causes[:2]:
+        assert r.value("float~quant:isolated", "sqnr") > 40.0  # harmless-looking at its output
+        assert r.value("float~quant:through", "sqnr") < 20.0  # ruinous at the softmax
+        assert "softmax" in r.why
+    # the same program without the opt-in: the adds stay float and nothing stands out
+    ep2, quant2 = xnnpack_quantize(TinyBert(), calib, quantize_masks=False)
+    clean = debug_numerics(ep2, quant2, bert_inputs(1, seed=1))
+    assert clean.output_value() > report.output_value() + 5.0
+    assert not {r.ep_node for r in clean.root_causes(k=2)} & mask_adds
+
+
+def test_hand_quantized_mask_add_is_the_first_root_cause(bert) -> None:
     ep, quant, calib, xs = bert
     bad, add = quantize_mask_add(quant, 0, calib)
     report = debug_numerics(ep, bad, xs)
