@@ -168,6 +168,11 @@ def _last_before_rise(
     return best
 
 
+# x * k - lo * k loses one bin of precision when |lo| * k nears 2**23 (float32's 24-bit
+# significand); below this the one-pass form is exact to a small fraction of a bin.
+_ONE_PASS_LIMIT = 2.0**20
+
+
 def bin_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
     """(bins,) float32 counts of ``x`` over [lo, hi], as ``torch.histc`` bins them."""
     if hi <= lo:
@@ -176,7 +181,13 @@ def bin_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor
     # floor as the value is >= 0 up to rounding. x == hi (and rounding) lands past the last
     # bin: counted in an overflow slot and folded back, instead of a clamp pass over x.
     k = bins / (hi - lo)
-    pos = torch.add(torch.tensor(-lo * k, device=x.device), x, alpha=k)
+    if abs(lo) * k < _ONE_PASS_LIMIT:
+        pos = torch.add(torch.tensor(-lo * k, device=x.device), x, alpha=k)
+    else:
+        # A range narrow next to its distance from zero (e.g. 3.0 + 1e-7 * noise): x * k and
+        # lo * k are huge and cancel in float32 (positions negative or past int16); x - lo is
+        # exact for such close values, so subtract first.
+        pos = torch.sub(x, lo).mul_(k)
     idx = pos.to(torch.int16 if bins < 2**15 else torch.int32).flatten()
     counts = torch.bincount(idx, minlength=bins + 1).to(torch.float32)
     hist = counts[:bins].clone()

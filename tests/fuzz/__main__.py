@@ -1,4 +1,5 @@
-"""``python -m tests.fuzz --examples 2000 [--lower-every 10] [--backends arm x86] [--seed-random]``
+"""``python -m tests.fuzz --examples 2000 [--lower-every 10] [--backends arm x86] [--max-steps 8]
+[--seed-random]``
 
 Runs the fuzzer on many random models, keeps going after a failure and prints a summary and
 every failing model's description (rebuild it from the steps)."""
@@ -20,6 +21,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=200)
     ap.add_argument("--lower-every", type=int, default=10, help="lower every k-th model (0: none)")
     ap.add_argument("--backends", nargs="+", default=["arm", "x86"], choices=["arm", "x86"])
+    ap.add_argument("--max-steps", type=int, default=8, help="grammar steps per model")
     ap.add_argument("--seed-random", action="store_true", help="not derandomized (new models)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
@@ -33,6 +35,7 @@ def main() -> None:
         not args.seed_random,
         outcomes.append,
         failures.append,
+        args.max_steps,
     )
     by = collections.Counter((o.quantizer, o.status) for o in outcomes)
     print(f"{len(outcomes) + len(failures)} runs in {time.perf_counter() - start:.0f} s")

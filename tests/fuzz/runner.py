@@ -18,6 +18,7 @@ def run(
     derandomize: bool,
     on_outcome: Callable[[Outcome], None],
     on_failure: Callable[[FuzzFailure], None] | None = None,
+    max_steps: int = 6,
 ) -> None:
     """Check ``examples`` random models against every quantizer; lower every ``lower_every``-th
     model's programs (0: never). ``on_failure`` None: the first failure raises (and hypothesis
@@ -31,7 +32,7 @@ def run(
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(spec=models(), quantizer=st.sampled_from(sorted(QUANTIZERS)))
+    @given(spec=models(max_steps=max_steps), quantizer=st.sampled_from(sorted(QUANTIZERS)))
     def body(spec, quantizer):  # type: ignore[no-untyped-def]
         count["n"] += 1
         lower = backends if lower_every and count["n"] % lower_every == 0 else ()
