@@ -34,7 +34,13 @@ from torch.fx import GraphModule, Node
 
 from pt2q.meta import copy_meta
 
-__all__ = ["KVCacheError", "KV_WRITE_OPS", "KV_VIEW_OPS", "convert_kv_cache_observer"]
+__all__ = [
+    "KVCacheError",
+    "KV_WRITE_OPS",
+    "KV_VIEW_OPS",
+    "cache_tensor",
+    "convert_kv_cache_observer",
+]
 
 aten = torch.ops.aten
 qd = torch.ops.quantized_decomposed
@@ -92,21 +98,42 @@ def _check_keeps_head_dim(write: Node, chain: list[Node], rank: int, where: str)
         raise KVCacheError(f"{where}: '{write.name}' copies along the last (head) dim")
 
 
-def _check_not_aliased(model: GraphModule, name: str) -> None:
-    buf = model.get_buffer(name)
-    lo = buf.untyped_storage().data_ptr()
-    for other, t in [*model.named_buffers(remove_duplicate=False), *model.named_parameters()]:
-        if other != name and t.untyped_storage().data_ptr() == lo:
-            raise KVCacheError(
-                f"KV cache '{name}' shares its storage with '{other}' (aliased buffers): "
-                "quantizing one would silently change the other; register the cache as its own "
-                "buffer (e.g. .clone() it) or leave it float"
-            )
-
-
 def _owner(model: GraphModule, name: str) -> tuple[torch.nn.Module, str]:
     prefix, _, attr = name.rpartition(".")
     return (model.get_submodule(prefix) if prefix else model), attr
+
+
+def cache_tensor(model: GraphModule, name: str) -> torch.Tensor | None:
+    """The tensor a ``get_attr`` of ``name`` reads when it can be a cache: a buffer or a plain
+    tensor attribute (a lifted constant, as transformers' static cache exports), not a
+    parameter; None otherwise."""
+    try:
+        owner, attr = _owner(model, name)
+    except AttributeError:
+        return None
+    value = getattr(owner, attr, None)
+    if not isinstance(value, torch.Tensor) or isinstance(value, torch.nn.Parameter):
+        return None
+    return value
+
+
+def _check_not_aliased(model: GraphModule, name: str, cache: torch.Tensor) -> None:
+    """Refuse a cache sharing storage with another tensor the program reads or writes."""
+    ptr = cache.untyped_storage().data_ptr()
+    for node in model.graph.nodes:
+        if node.op != "get_attr" or node.target == name or not node.users:
+            continue  # an unused alias (transformers registers its cache twice) is harmless
+        try:
+            owner, attr = _owner(model, str(node.target))
+        except AttributeError:
+            continue
+        other = getattr(owner, attr, None)
+        if isinstance(other, torch.Tensor) and other.untyped_storage().data_ptr() == ptr:
+            raise KVCacheError(
+                f"KV cache '{name}' shares its storage with '{node.target}' (aliased buffers), "
+                "which the program also uses: quantizing one would silently change the other; "
+                "register the cache as its own buffer (e.g. .clone() it) or leave it float"
+            )
 
 
 def _replay(graph: Any, chain: list[Node], base: Node) -> Node:
@@ -149,12 +176,12 @@ def _rewrite_write(
 def _quantize_buffer(model: GraphModule, buf_node: Node, where: str) -> None:
     graph = model.graph
     name = str(buf_node.target)
-    _check_not_aliased(model, name)
-    cache = model.get_buffer(name)
-    if not cache.is_floating_point() or cache.dim() < 2:
+    cache = cache_tensor(model, name)
+    if cache is None or not cache.is_floating_point() or cache.dim() < 2:
         raise KVCacheError(
-            f"{where}: '{name}' is {cache.dtype} {tuple(cache.shape)}, expected a float cache of rank >= 2"
+            f"{where}: '{name}' is not a float buffer of rank >= 2 (found {cache!r:.80})"
         )
+    _check_not_aliased(model, name, cache)
     attrs = [n for n in graph.nodes if n.op == "get_attr" and n.target == name]
     writes: list[tuple[Node, list[Node]]] = []
     reads: list[tuple[Node, Node]] = []  # (reader, node it reads the cache through)
@@ -187,6 +214,8 @@ def _quantize_buffer(model: GraphModule, buf_node: Node, where: str) -> None:
         s0, z0 = qd.choose_qparams_per_token_asymmetric(cache, torch.int8)
         s0, z0 = s0.float(), z0.to(torch.int32)
         q0 = qd.quantize_per_token(cache, s0, z0, -128, 127, torch.int8)
+    if attr_name not in owner._buffers:  # a plain tensor attribute (lifted constant)
+        delattr(owner, attr_name)
     owner.register_buffer(attr_name, q0)
     owner.register_buffer(f"{attr_name}_scale", s0)
     owner.register_buffer(f"{attr_name}_zero_point", z0)

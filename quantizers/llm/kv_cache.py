@@ -1,6 +1,7 @@
 """KVCacheQuantizer: int8 KV cache, one (scale, zero point) per token per head.
 
-Annotates the value of every write into a mutable float buffer of rank >= 2 (``index_put_``,
+Annotates the value of every write into a mutable float buffer (or plain tensor attribute: the
+lifted constants transformers' static cache exports to) of rank >= 2 (``index_put_``,
 ``index_copy_``, ``copy_`` into a slice of it), optionally only for the buffers named in
 ``buffer_names``, with a dynamic per-token ``KVCacheObserver`` spec. Convert then stores each
 such buffer as int8 plus ``<name>_scale`` (f32) / ``<name>_zero_point`` (i32) buffers of shape
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.convert.kv_cache import KV_VIEW_OPS, KV_WRITE_OPS
+from pt2q.convert.kv_cache import KV_VIEW_OPS, KV_WRITE_OPS, cache_tensor
 from pt2q.observer.kv_cache import KVCacheObserver
 from pt2q.quantizer import QuantizationSpec, Quantizer
 from pt2q.quantizers.annotation import any_annotated, write_annotation
@@ -44,8 +45,8 @@ def _cache_buffer(model: GraphModule, dest: object) -> str | None:
     if not isinstance(node, Node) or node.op != "get_attr":
         return None
     name = str(node.target)
-    buffers = dict(model.named_buffers())
-    if name not in buffers or not buffers[name].is_floating_point() or buffers[name].dim() < 2:
+    cache = cache_tensor(model, name)
+    if cache is None or not cache.is_floating_point() or cache.dim() < 2:
         return None
     return name
 
@@ -74,9 +75,9 @@ class KVCacheQuantizer(Quantizer):
     def validate(self, model: GraphModule) -> None:
         if self.buffer_names is None:
             return
-        missing = self.buffer_names - set(dict(model.named_buffers()))
+        missing = sorted(n for n in self.buffer_names if cache_tensor(model, n) is None)
         if missing:
             raise ValueError(
-                f"KVCacheQuantizer: buffer_names {sorted(missing)} are not buffers of the "
-                f"model; it has {sorted(dict(model.named_buffers()))}"
+                f"KVCacheQuantizer: buffer_names {missing} are not buffers (or tensor "
+                f"attributes) of the model; its buffers are {sorted(dict(model.named_buffers()))}"
             )

@@ -5,6 +5,11 @@ its buffer mutations, and aliased buffers are refused."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from kv_models import AliasedCache, CachedAttention, D, H, S
@@ -124,3 +129,17 @@ def test_write_along_head_dim_is_a_clear_error() -> None:
     args = (torch.randn(1, H, S, 2), torch.tensor([0, 1]))
     with pytest.raises(KVCacheError, match="indexes the last \\(head\\) dim"):
         _convert(_HeadDimWrite(), KVCacheQuantizer(), *args)
+
+
+def test_transformers_llama_static_cache_in_subprocess() -> None:
+    """transformers' static cache exports its caches as mutated tensor attributes (lifted
+    constants, with unused aliased buffers next to them): all four are quantized and decoding
+    five tokens stays on the float model (8da8w linears, int8 cache)."""
+    child = Path(__file__).with_name("llama_kv_child.py")
+    proc = subprocess.run([sys.executable, str(child)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("@@"))
+    out = json.loads(line[2:])
+    assert out["writes"] == 4 * 3  # (k, v) x 2 layers, each value + scale + zero point
+    assert out["dtypes"] == ["torch.float32", "torch.int32", "torch.int8"]
+    assert min(out["cosines"]) >= 0.999, out["cosines"]  # measured >= 0.9999
