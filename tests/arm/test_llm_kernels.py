@@ -26,6 +26,8 @@ from pt2q.lowering.arm.llm import WEIGHT_BYTES_FACT, lower_llm_to_arm
 from pt2q.qdq import LoweringStatus, read_report
 from pt2q.tolerances import LLM_WEIGHT_KERNEL_FP32_STEPS, float_dot_step, max_error_in_steps
 
+pytestmark = pytest.mark.slow  # builds the pt2q_arm_llm C++ extension on first use
+
 ROOT = Path(__file__).resolve().parents[2]
 FAMILY = {
     "int8wo": "f32-qc8w-gemm",

@@ -80,6 +80,7 @@ def test_shared_tokens_are_quantized_once() -> None:
     torch.testing.assert_close(low(x), ref(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # Inductor's freezing passes run eagerly inside the x86 lowering
 def test_through_lower_pt2e_quantized_to_x86() -> None:
     from pt2q.lowering import lower_pt2e_quantized_to_x86
 
