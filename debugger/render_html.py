@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["render_html", "render_svg", "axis_range"]
 
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b")
-_H, _TOP, _BOTTOM, _LEFT, _RIGHT = 360, 30, 130, 50, 20
+_H, _TOP, _BOTTOM, _LEFT, _RIGHT = 420, 48, 170, 180, 20
 _MIN_DB, _MAX_DB = -20.0, 60.0
 _LABEL_PX = 24
 
@@ -84,10 +84,10 @@ def render_svg(report: DebugReport, metric: str = "sqnr") -> str:
             f'stroke="#e5e5e5"/><text x="{_LEFT - 6}" y="{y(v) + 4:.1f}" font-size="11" '
             f'text-anchor="end">{v:.0f}</text>'
         )
+    mid, lx = (_TOP + _H - _BOTTOM) / 2, _LEFT - 36
     out.append(
-        f'<text x="12" y="{(_TOP + _H - _BOTTOM) / 2:.0f}" font-size="11" '
-        f'transform="rotate(-90 12 {(_TOP + _H - _BOTTOM) / 2:.0f})" text-anchor="middle">'
-        f"{html.escape(metric)} (dB, clipped to [{lo:.0f}, {hi:.0f}])</text>"
+        f'<text x="{lx}" y="{mid:.0f}" font-size="11" transform="rotate(-90 {lx} {mid:.0f})" '
+        f'text-anchor="middle">{html.escape(metric)} (dB, clipped to [{lo:.0f}, {hi:.0f}])</text>'
     )
     causes = {id(r): i for i, r in enumerate(report.root_causes(5), 1)}
     for k, column in enumerate(columns):
@@ -121,6 +121,7 @@ def render_svg(report: DebugReport, metric: str = "sqnr") -> str:
             f"{html.escape(column)}</text>"
         )
     stride = max(1, math.ceil(_LABEL_PX / step))
+    cause_at = sorted(i for i, r in enumerate(rows) if id(r) in causes)
     base = _H - _BOTTOM + 8
     for i, r in enumerate(rows):
         rank = causes.get(id(r))
@@ -132,7 +133,10 @@ def render_svg(report: DebugReport, metric: str = "sqnr") -> str:
                 f'stroke-width="2" class="cause"/><text x="{x(i):.1f}" y="{cy - 10:.1f}" '
                 f'font-size="11" fill="#d62728" text-anchor="middle">#{rank}</text>'
             )
-        if i % stride == 0 or rank is not None:
+        # every stride-th row is labelled, the causes always; a plain label next to a cause's
+        # label would overlap it and is left out
+        near_cause = any(abs(i - c) < stride for c in cause_at)
+        if rank is not None or (i % stride == 0 and not near_cause):
             fill = "#d62728" if rank is not None else "#333"
             out.append(
                 f'<text x="{x(i):.1f}" y="{base}" font-size="10" fill="{fill}" '
@@ -212,7 +216,8 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.2em}
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px}
 th{background:#f3f3f3;cursor:pointer;position:sticky;top:0}th.asc:after{content:" \\25B2"}
 th.desc:after{content:" \\25BC"}tr.cause td{background:#fdecea}.flag{color:#b35c00}
-.src{color:#777;font-size:90%}#pt2q-errors{color:#d62728}"""
+.src{color:#777;font-size:90%}#pt2q-errors{color:#d62728}
+td:nth-last-child(-n+3){white-space:nowrap}"""
 
 _JS = """(function(){
 var errs=document.getElementById('pt2q-errors');
