@@ -230,6 +230,10 @@ def _to_match(pattern: Pattern, im: InternalMatch) -> Match:
 
 def find_matches(gm: GraphModule, pattern: Pattern) -> Iterator[Match]:
     """Every non-overlapping match of ``pattern`` in ``gm`` (nothing is changed)."""
+    needed = {n.target for n in pattern.graph.nodes if n.op == "call_function"}
+    present = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    if not needed <= present:
+        return  # an op of the pattern is not in the graph: skip the subgraph search
     matcher = SubgraphMatcher(
         pattern.graph,
         match_output=False,
