@@ -52,7 +52,7 @@ def axis_range(values: list[float]) -> tuple[float, float]:
 
 def _label(row: LayerRow) -> str:
     text = row.module_path or row.actual_node
-    text = text if len(text) <= 28 else "\u2026" + text[-27:]
+    text = text if len(text) <= 30 else text[:15] + "\u2026" + text[-14:]  # keep both ends
     return f"{text} ({row.actual_node})" if row.module_path else text
 
 
