@@ -35,7 +35,9 @@ def bert_style() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
     return BertModel(BertConfig()).eval(), (torch.randint(0, 1000, (1, 128)),)  # BERT-base
 
 
-def run_pipeline(flow: str, model: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> dict[str, float]:
+def run_pipeline(
+    flow: str, model: torch.nn.Module, args: tuple[torch.Tensor, ...]
+) -> dict[str, float]:
     if flow == "pt2q":
         from pt2q import convert_pt2e, prepare_pt2e
         from pt2q.quantizers import (

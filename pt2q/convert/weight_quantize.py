@@ -65,9 +65,7 @@ def _quantize_per_tensor(
     dtype: torch.dtype,
 ) -> torch.Tensor:
     if x.dtype != torch.float32:
-        return qd.quantize_per_tensor.default(
-            x, scale, zero_point, quant_min, quant_max, dtype
-        )
+        return qd.quantize_per_tensor.default(x, scale, zero_point, quant_min, quant_max, dtype)
     y = x * (1.0 / scale)
     return _finish(y, zero_point, quant_min, quant_max, dtype)
 

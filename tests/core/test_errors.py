@@ -18,7 +18,9 @@ aten = torch.ops.aten
 
 
 def test_eager_module_is_rejected_with_export_hint() -> None:
-    with pytest.raises(NotAnExportedModelError, match=r"eager module Linear.*torch\.export\.export"):
+    with pytest.raises(
+        NotAnExportedModelError, match=r"eager module Linear.*torch\.export\.export"
+    ):
         prepare_pt2e(nn.Linear(2, 2), CoreQuantizer())
 
 
@@ -35,7 +37,10 @@ def test_quantizer_must_be_a_quantizer() -> None:
 
 def test_convert_before_calibration_names_the_nodes() -> None:
     gm = prepare_pt2e(export(nn.Linear(2, 2), torch.randn(1, 2)), CoreQuantizer())
-    with pytest.raises(CalibrationError, match=r"2 observer\(s\) never saw data.*observing 'input_1'.*observing 'linear'"):
+    with pytest.raises(
+        CalibrationError,
+        match=r"2 observer\(s\) never saw data.*observing 'input_1'.*observing 'linear'",
+    ):
         convert_pt2e(gm)
 
 
@@ -61,7 +66,9 @@ def test_non_node_input_annotation() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x + 1.0
 
-    with pytest.raises(AnnotationError, match=r"node 'add'.*key 1.0 of type float.*expected an fx Node"):
+    with pytest.raises(
+        AnnotationError, match=r"node 'add'.*key 1.0 of type float.*expected an fx Node"
+    ):
         prepare_pt2e(export(M(), torch.randn(2)), FnQuantizer(fn))
 
 
@@ -75,7 +82,9 @@ def test_annotating_a_node_that_is_not_an_input() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return (x + 1.0) * 2.0
 
-    with pytest.raises(AnnotationError, match=r"node 'mul'.*annotates node 'x', which is not an input"):
+    with pytest.raises(
+        AnnotationError, match=r"node 'mul'.*annotates node 'x', which is not an input"
+    ):
         prepare_pt2e(export(M(), torch.randn(2)), FnQuantizer(fn))
 
 
@@ -89,13 +98,18 @@ def test_shared_spec_pointing_at_unannotated_target() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return (x + 1.0) * 2.0
 
-    with pytest.raises(AnnotationError, match=r"edge 'add' -> 'mul'.*SharedQuantizationSpec\(output of node 'add'\).*no quantization spec"):
+    with pytest.raises(
+        AnnotationError,
+        match=r"edge 'add' -> 'mul'.*SharedQuantizationSpec\(output of node 'add'\).*no quantization spec",
+    ):
         prepare_pt2e(export(M(), torch.randn(2)), FnQuantizer(fn))
 
 
 def test_nan_in_calibration_names_the_node() -> None:
     gm = prepare_pt2e(export(nn.Linear(2, 2), torch.randn(1, 2)), CoreQuantizer())
-    with pytest.raises(NonFiniteObservationError, match=r"MinMaxObserver at node 'input_1 -> linear'.*1 NaN, 0 inf"):
+    with pytest.raises(
+        NonFiniteObservationError, match=r"MinMaxObserver at node 'input_1 -> linear'.*1 NaN, 0 inf"
+    ):
         gm(torch.tensor([[float("nan"), 1.0]]))
 
 

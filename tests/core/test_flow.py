@@ -108,7 +108,9 @@ def test_converted_program_reexports_and_saves(tmp_path) -> None:  # type: ignor
 class TestGolden(TestCase):
     def test_converted_graph(self) -> None:
         _, converted, _ = quantized_model()
-        self.assertExpectedInline(graph_text(converted), """\
+        self.assertExpectedInline(
+            graph_text(converted),
+            """\
 quantize_per_tensor_default = qd.quantize_per_tensor(x, <f>, 131, 0, 255, torch.uint8)
 dequantize_per_channel_default = qd.dequantize_per_channel(_frozen_param0, _scale_0, _zero_point_0, 0, -128, 127, torch.int8)
 dequantize_per_channel_default_1 = qd.dequantize_per_channel(_frozen_param1, _scale_1, _zero_point_1, 0, -2147483648, 2147483647, torch.int32)
@@ -130,13 +132,16 @@ dequantize_per_tensor_default_4 = qd.dequantize_per_tensor(quantize_per_tensor_d
 linear = linear(dequantize_per_tensor_default_4, dequantize_per_channel_default_2, dequantize_per_channel_default_3)
 quantize_per_tensor_default_5 = qd.quantize_per_tensor(linear, <f>, 123, 0, 255, torch.uint8)
 dequantize_per_tensor_default_5 = qd.dequantize_per_tensor(quantize_per_tensor_default_5, <f>, 123, 0, 255, torch.uint8)
-return [dequantize_per_tensor_default_5]""")
+return [dequantize_per_tensor_default_5]""",
+        )
 
     def test_prepared_graph(self) -> None:
         torch.manual_seed(0)
         exported = torch.export.export(ConvPoolLinear().eval(), (torch.randn(1, 3, 8, 8),))
         prepared = prepare_pt2e(exported.module(), CoreQuantizer())
-        self.assertExpectedInline(graph_text(prepared), """\
+        self.assertExpectedInline(
+            graph_text(prepared),
+            """\
 activation_post_process_5 = activation_post_process_4(conv_weight)
 activation_post_process_6 = activation_post_process_5(conv_bias)
 activation_post_process_8 = activation_post_process_6(fc_weight)
@@ -152,4 +157,5 @@ flatten = flatten.using_ints(activation_post_process_1, 1)
 activation_post_process_2 = activation_post_process_1(flatten)
 linear = linear(activation_post_process_2, activation_post_process_8, activation_post_process_9)
 activation_post_process_3 = activation_post_process_2(linear)
-return [activation_post_process_3]""")
+return [activation_post_process_3]""",
+        )

@@ -12,7 +12,9 @@ from pt2q import convert_pt2e, prepare_pt2e
 from pt2q.tolerances import QDQ_VS_HAND_REFERENCE_STEPS, assert_within_steps
 
 
-def fake_quant(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+def fake_quant(
+    x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor, lo: int, hi: int
+) -> torch.Tensor:
     # torch.round is round-half-to-even, as in quantized_decomposed
     return (torch.clamp(torch.round(x / scale) + zp, lo, hi) - zp) * scale
 

@@ -151,23 +151,39 @@ Case = tuple[Callable[[], nn.Module], Callable[[], Quantizer], tuple[torch.Tenso
 CASES: dict[str, Case] = {
     "linear_pt_weight": (lambda: nn.Linear(8, 4), PerTensorQuantizer, (X2,), aten.linear.default),
     "linear_pt_weight_no_bias": (
-        lambda: nn.Linear(8, 4, bias=False), PerTensorQuantizer, (X2,), aten.linear.default
+        lambda: nn.Linear(8, 4, bias=False),
+        PerTensorQuantizer,
+        (X2,),
+        aten.linear.default,
     ),
     "linear_pc_weight_int32_bias": (
-        lambda: nn.Linear(8, 4), CoreQuantizer, (X2,), aten.linear.default
+        lambda: nn.Linear(8, 4),
+        CoreQuantizer,
+        (X2,),
+        aten.linear.default,
     ),
     "linear_relu_pt_weight": (
-        lambda: nn.Sequential(nn.Linear(8, 4), nn.ReLU()), PerTensorQuantizer, (X2,),
+        lambda: nn.Sequential(nn.Linear(8, 4), nn.ReLU()),
+        PerTensorQuantizer,
+        (X2,),
         aten.linear.default,
     ),
     "conv2d_pt_weight": (
-        lambda: nn.Conv2d(3, 4, 3), PerTensorQuantizer, (X4,), aten.conv2d.default
+        lambda: nn.Conv2d(3, 4, 3),
+        PerTensorQuantizer,
+        (X4,),
+        aten.conv2d.default,
     ),
     "conv2d_pc_weight_int32_bias": (
-        lambda: nn.Conv2d(3, 4, 3), CoreQuantizer, (X4,), aten.conv2d.default
+        lambda: nn.Conv2d(3, 4, 3),
+        CoreQuantizer,
+        (X4,),
+        aten.conv2d.default,
     ),
     "conv2d_relu_pt_weight": (
-        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), PerTensorQuantizer, (X4,),
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()),
+        PerTensorQuantizer,
+        (X4,),
         aten.conv2d.default,
     ),
     # add works on centered int32 inputs scaled by float multipliers (no int32 op to check):
@@ -192,38 +208,44 @@ def test_pattern_rewritten_to_integer_ops(name: str) -> None:
 
 def test_linear_per_tensor_graph_op_counts() -> None:
     qdq, ref = _both(nn.Linear(8, 4), PerTensorQuantizer(), X2)
-    assert _targets(qdq) == Counter({
-        "quantized_decomposed.quantize_per_tensor.default": 2,
-        "quantized_decomposed.dequantize_per_tensor.default": 3,
-        "aten.linear.default": 1,
-    })
+    assert _targets(qdq) == Counter(
+        {
+            "quantized_decomposed.quantize_per_tensor.default": 2,
+            "quantized_decomposed.dequantize_per_tensor.default": 3,
+            "aten.linear.default": 1,
+        }
+    )
     # input q: mul/round/add/clamp/to; linear: 2 centerings (to+sub), int32 linear, bias
     # view/div/round/to + add, requantize to/mul/round/to/add/clamp/to; output dq: to/sub/mul.
-    assert _targets(ref) == Counter({
-        "aten._to_copy.default": 8,
-        "aten.mul.Tensor": 3,
-        "aten.round.default": 3,
-        "aten.add.Tensor": 3,
-        "aten.clamp.default": 2,
-        "aten.sub.Tensor": 3,
-        "aten.linear.default": 1,
-        "aten.view.default": 1,
-        "aten.div.Tensor": 1,
-    })
+    assert _targets(ref) == Counter(
+        {
+            "aten._to_copy.default": 8,
+            "aten.mul.Tensor": 3,
+            "aten.round.default": 3,
+            "aten.add.Tensor": 3,
+            "aten.clamp.default": 2,
+            "aten.sub.Tensor": 3,
+            "aten.linear.default": 1,
+            "aten.view.default": 1,
+            "aten.div.Tensor": 1,
+        }
+    )
 
 
 def test_add_relu_graph_op_counts() -> None:
     _, ref = _both(Add(relu=True), PerTensorQuantizer(), X2, X2.flip(1))
     # 2 input q: mul/round/add/clamp/to each; add: 2 x (to int32, sub, to f32, mul), add,
     # round, to int32, add zp, clamp at max(qmin, zp) (the relu), to int8; output dq: to/sub/mul.
-    assert _targets(ref) == Counter({
-        "aten._to_copy.default": 9,
-        "aten.mul.Tensor": 5,
-        "aten.round.default": 3,
-        "aten.add.Tensor": 4,
-        "aten.clamp.default": 3,
-        "aten.sub.Tensor": 3,
-    })
+    assert _targets(ref) == Counter(
+        {
+            "aten._to_copy.default": 9,
+            "aten.mul.Tensor": 5,
+            "aten.round.default": 3,
+            "aten.add.Tensor": 4,
+            "aten.clamp.default": 3,
+            "aten.sub.Tensor": 3,
+        }
+    )
     assert "aten.relu.default" not in _targets(ref)
 
 
@@ -245,7 +267,9 @@ def test_dynamic_quantization_is_left_in_qdq_form() -> None:
 def test_xnnpack_conv_relu_linear_per_channel() -> None:
     torch.manual_seed(0)
     x = torch.randn(2, 3, 8, 8)
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer = XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True)
+    )
     qdq, ref = _both(ConvLinear(), quantizer, x)
     assert _qd_ops(ref) == []
     assert _int_op_dtypes(ref, aten.conv2d.default, x) == [torch.int32]

@@ -27,7 +27,9 @@ def export(model: nn.Module, *args: torch.Tensor, **kwargs: torch.Tensor) -> Gra
 
 def observers(gm: GraphModule) -> list[str]:
     """Observer module called by each call_module node, in graph order."""
-    return [str(n.target) for n in gm.graph.nodes if n.op == "call_module" and n.target != "_guards_fn"]
+    return [
+        str(n.target) for n in gm.graph.nodes if n.op == "call_module" and n.target != "_guards_fn"
+    ]
 
 
 class FnQuantizer(Quantizer):
@@ -264,7 +266,11 @@ def test_weight_quantization_is_folded(weight_spec: QuantizationSpec) -> None:
     gm = prepare_pt2e(export(nn.Linear(4, 3), torch.randn(1, 4)), FnQuantizer(fn))
     gm(torch.randn(1, 4))
     seq = [t for t in call_sequence(convert_pt2e(gm)) if t.startswith("qd.")]
-    w_dq = "qd.dequantize_per_channel" if weight_spec.ch_axis is not None else "qd.dequantize_per_tensor"
+    w_dq = (
+        "qd.dequantize_per_channel"
+        if weight_spec.ch_axis is not None
+        else "qd.dequantize_per_tensor"
+    )
     assert seq == [
         "qd.quantize_per_tensor",
         w_dq,
