@@ -42,7 +42,7 @@ def inline_token_qdq(graph: Graph, x: Node, before: Node) -> Node:
             if node.op == "placeholder":
                 env[node] = x
             elif node.op == "output":
-                return env[node.args[0]]  # type: ignore[index]
+                return env[node.args[0]]
             else:
                 env[node] = graph.node_copy(node, lambda n: env[n])
     raise AssertionError("traced per-token q/dq graph has no output")
