@@ -3,11 +3,14 @@ pass-through ops folded); provenance handles need no handle step."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from dbg_faults import (
     TinyBert,
     TinyResNet,
+    _Layer,
     bert_inputs,
     quantize_mask_add,
     wrong_weight_scale,
@@ -102,6 +105,12 @@ def test_tables_are_clean(bert) -> None:
     ep, quant, _, xs = bert
     assert any(n.target == torch.ops.aten._assert_tensor_metadata.default for n in ep.graph.nodes)
     report = debug_numerics(ep, quant, xs[:1])
+    # the source column names the model code's own line (the innermost frame outside torch:
+    # _Layer.forward), not the TinyBert.forward line that calls the layer
+    lines, first = inspect.getsourcelines(_Layer.forward)
+    q_row = next(r for r in report.rows if r.module_path == "layers.0.q")
+    file, _, line = q_row.source.rpartition(":")
+    assert file.endswith("dbg_faults.py") and first < int(line) < first + len(lines)
     ops = {r.op for r in report.rows}
     assert not any("assert" in op for op in ops), ops
     assert not ({"view.default", "transpose.int", "reshape.default"} & ops), ops
