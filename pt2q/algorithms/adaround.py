@@ -44,8 +44,6 @@ aten = torch.ops.aten
 _ROWS = 1024  # calibration rows (positions) per layer
 _ZETA, _GAMMA = 1.1, -0.1  # rectified sigmoid stretch
 _LAMBDA = 0.01
-_MAX_ITERS = 400
-_MIN_ITERS = 20
 
 
 def _rows_reducer(qw: QuantizedWeight, kernel: tuple[int, ...], per_batch: int) -> object:
@@ -75,9 +73,11 @@ def _h(v: torch.Tensor) -> torch.Tensor:
 
 
 def _learn(
-    qw: QuantizedWeight, w: torch.Tensor, x: torch.Tensor, iters: int
+    qw: QuantizedWeight, w: torch.Tensor, x: torch.Tensor, seconds: float, iterations: int
 ) -> torch.Tensor | None:
-    """The learned integers of ``w`` (flattened to (out, in)), or None if nearest is better."""
+    """The learned integers of ``w`` (flattened to (out, in)), or None if nearest is better.
+    Runs ``iterations`` iterations or ``seconds``, whichever ends first; the schedule (20 %
+    warm-up, then beta 20 -> 2) follows the progress in either."""
     s = qw.scale.reshape(qw.scale.shape[0], -1) if qw.scale.numel() > 1 else qw.scale.reshape(1, 1)
     z = qw.zero_point.reshape(s.shape)
     w2 = w.reshape(w.shape[0], -1)
@@ -94,12 +94,15 @@ def _learn(
     nearest = torch.clamp(torch.round(w2 / s) + z, qmin, qmax)
     nearest_err = float((x @ ((nearest - z) * s).t() - target).pow(2).mean() / norm)
     opt = torch.optim.Adam([v], lr=1e-2)
-    warm = iters // 5
-    for it in range(iters):
+    start = time.perf_counter()
+    for it in range(iterations):
+        progress = max(it / iterations, (time.perf_counter() - start) / max(seconds, 1e-9))
+        if progress >= 1.0:
+            break
         h = _h(v)
         rec = (x @ dequant(h).t() - target).pow(2).mean() / norm
-        if it >= warm:
-            beta = 20 - (20 - 2) * (it - warm) / max(1, iters - warm)
+        if progress >= 0.2:
+            beta = 20 - (20 - 2) * (progress - 0.2) / 0.8
             rec = rec + _LAMBDA * (1 - (2 * h - 1).abs().pow(beta)).mean()
         opt.zero_grad()
         rec.backward()
@@ -110,9 +113,11 @@ def _learn(
     return chosen if err < nearest_err else None
 
 
-def adaround(gm: GraphModule, batches: Sequence[Batch], seconds: float = 20.0) -> list[str]:
+def adaround(
+    gm: GraphModule, batches: Sequence[Batch], seconds: float = 20.0, iterations: int = 400
+) -> list[str]:
     """Adaptively round the weights of prepared ``gm`` (see the module doc) in place; returns
-    the names of the ops whose rounding changed."""
+    the names of the ops whose rounding changed. Each layer runs at most ``iterations`` steps."""
     todo = []
     for qw in quantized_weights(gm):
         linear = qw.op.target in LINEAR
@@ -135,14 +140,7 @@ def adaround(gm: GraphModule, batches: Sequence[Batch], seconds: float = 20.0) -
             break
         w = get_param(gm, qw.weight).detach().float()
         x = torch.cat(kept[qw.op.name])
-        t0 = time.perf_counter()
-        _learn(qw, w, x, 2)  # time two iterations to size this layer's share of the budget
-        per_iter = (time.perf_counter() - t0) / 2
-        share = seconds * size / total
-        iters = int(min(_MAX_ITERS, share / max(per_iter, 1e-6)))
-        if iters < _MIN_ITERS:
-            continue
-        chosen = _learn(qw, w, x, iters)
+        chosen = _learn(qw, w, x, seconds * size / total, iterations)
         if chosen is None:
             continue
         ints = chosen.reshape(w.shape)

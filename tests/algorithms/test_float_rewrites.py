@@ -39,7 +39,10 @@ def test_equalize_pairs_ranges_and_same_function() -> None:
     wb = get_param(gm, weight_bias(nodes["conv2d_1"])[0]).detach()
     r1, r2 = wa.abs().flatten(1).amax(1), wb.abs().flatten(1).amax(1)  # depthwise: in == out
     assert torch.allclose(r1, r2, rtol=0.05)  # 4 passes over the chain: nearly settled
-    assert float(r1.max() / r1.min()) < float(model.conv.weight.abs().flatten(1).amax(1).max() / model.conv.weight.abs().flatten(1).amax(1).min())
+    assert float(r1.max() / r1.min()) < float(
+        model.conv.weight.abs().flatten(1).amax(1).max()
+        / model.conv.weight.abs().flatten(1).amax(1).min()
+    )
     # bias absorption moved the always-positive part of pw's output into fc1's bias: pw -> fc1
     # is not a pair (flatten in between), dw -> pw is (padding 0 on pw)
     assert not torch.equal(get_param(gm, weight_bias(nodes["conv2d_1"])[1]), model.dw.bias)
