@@ -87,22 +87,30 @@ class ActQ:
 
 @dataclass(frozen=True)
 class WeightQ:
-    """A dequantized weight: per tensor (``axis`` None, literal qparams) or per channel
-    (``axis``, scale / zero-point buffers)."""
+    """A dequantized weight: per tensor (``axis`` None, literal qparams), per channel
+    (``axis``, scale / zero-point buffers) or per channel group (``group_size``: scale and zero
+    points of shape (N, K // group_size); a None zero point means symmetric)."""
 
     dq: Node
     qweight: Node
     scale: float | Node
-    zero_point: int | Node
+    zero_point: int | Node | None
     axis: int | None
     qmin: int
     qmax: int
     dtype: torch.dtype
+    group_size: int | None = None
 
     def tensors(self, gm: GraphModule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(integer weight, float64 scale per output channel, zero points per channel);
-        ``NoMatch`` when the weight is not a constant."""
+        """(integer weight, float64 scales, int64 zero points): one per output channel, or
+        (N, K // group_size) for a grouped weight; ``NoMatch`` when the weight is not a
+        constant."""
         w = constant_value(gm, self.qweight)
+        if self.group_size is not None:
+            scale = constant_value(gm, self.scale).double()
+            if self.zero_point is None:
+                return w, scale, torch.zeros(scale.shape, dtype=torch.int64)
+            return w, scale, constant_value(gm, self.zero_point).to(torch.int64)
         if self.axis is None:
             n = w.shape[0]
             assert not isinstance(self.scale, Node) and not isinstance(self.zero_point, Node)
@@ -168,6 +176,14 @@ def weight_q(arg: object) -> WeightQ | None:
         assert isinstance(w, Node)
         return WeightQ(
             arg, w, _scalar(scale), _zp(zp), _int(axis), _int(qmin), _int(qmax), _dtype(dtype)
+        )
+    if name == "dequantize_per_channel_group":
+        w, scale, zp, qmin, qmax, dtype = arg.args[:6]
+        group = arg.args[6] if len(arg.args) > 6 else arg.kwargs.get("group_size", 128)
+        assert isinstance(w, Node) and isinstance(scale, Node)
+        zero_point = zp if isinstance(zp, Node) else None
+        return WeightQ(
+            arg, w, scale, zero_point, 0, _int(qmin), _int(qmax), _dtype(dtype), _int(group)
         )
     if arg.target == _LITERAL_DQ:
         w, scale, zp, qmin, qmax, dtype = arg.args[:6]

@@ -109,3 +109,21 @@ def test_views_and_meta() -> None:
     assert get_handle(linear) == 7
     with pytest.raises(NoMatch, match="expected a constant"):
         constant_value(gm, linear)  # a call, not a get_attr
+
+
+def test_grouped_weight_view() -> None:
+    """int4 weight-only (llm_config): dequantize_per_channel_group read as a WeightQ."""
+    from pt2q.quantizers import llm_config
+
+    torch.manual_seed(1)
+    x = torch.randn(2, 64)
+    gm = torch.export.export(torch.nn.Linear(64, 8).eval(), (x,)).module()
+    prepared = prepare_pt2e(gm, XNNPACKQuantizer().set_global(llm_config("int4wo", 32)))
+    prepared(x)
+    converted = convert_pt2e(prepared)
+    linear = next(n for n in converted.graph.nodes if n.target == aten.linear.default)
+    view = quantized_op(linear, weight_arg=1)
+    assert view.weight is not None and view.weight.group_size == 32
+    w, scale, zp = view.weight.tensors(converted)
+    assert w.shape == (8, 64) and scale.shape == (8, 2) and zp.shape == (8, 2)
+    assert view.inputs == (None,) and view.float_parts()  # weight-only: the input stays float
