@@ -3,16 +3,13 @@ torchao 0.18 itself in a subprocess (torchao registers global Inductor passes on
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 from dbg_models import ConvBnNet, batches
 from dbg_toy_quantizer import ToyQuantizer
+from torchao_peer import register, result
 
 from pt2q.debugger import (
     NodeSourceDebugInfo,
@@ -82,53 +79,44 @@ def test_structural_float_vs_provenance_quant_compare_by_provenance() -> None:
     assert [r.ep_node for r in report.rows] == ["conv2d", "relu", "mean", "linear"]
 
 
-_CHILD = textwrap.dedent(
-    """
-    import dataclasses, json, sys
-    import torch
-    sys.path.insert(0, sys.argv[1])
-    from dbg_models import ConvBnNet, batches
-    from dbg_toy_quantizer import ToyQuantizer
-    import pt2q.debugger as ours
-    from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
-    import torchao.quantization.pt2e as tao
+# Run with the other torchao snippets in one subprocess (tests/torchao_peer.py).
+register(
+    "debugger.provenance",
+    f"""
+import dataclasses, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from dbg_models import ConvBnNet, batches
+from dbg_toy_quantizer import ToyQuantizer
+import pt2q.debugger as ours
+from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
+import torchao.quantization.pt2e as tao
 
-    ep = torch.export.export(ConvBnNet(), (batches((4, 3, 8, 8), 1)[0],))
-    prepared = prepare_pt2e(ep.module(), ToyQuantizer())
-    for x in batches((4, 3, 8, 8), 3, seed=0):
-        prepared(x)
-    quant = convert_pt2e(prepared)
-    out = {}
-    for name, lib in (("torchao", tao), ("pt2q", ours)):
-        ref_m = lib.prepare_for_propagation_comparison(ep.module())
-        act_m = lib.prepare_for_propagation_comparison(quant)
-        for x in batches((4, 3, 8, 8), 2, seed=1):
-            ref_m(x); act_m(x)
-        res = lib.compare_results(
-            lib.extract_results_from_loggers(ref_m), lib.extract_results_from_loggers(act_m)
-        )
-        out[name] = {
-            "keys": [[k.name, k.graph_id == id(ep.graph)] for k in res],
-            "sqnr": {k.name: [float(r.sqnr) for r in s.results] for k, s in res.items()},
-            "fields": [f.name for f in dataclasses.fields(next(iter(res.values())))],
-            "names": {k.name: [s.ref_node_name, s.actual_module_stack] for k, s in res.items()},
-        }
-    print(json.dumps(out))
-    """
+ep = torch.export.export(ConvBnNet(), (batches((4, 3, 8, 8), 1)[0],))
+prepared = prepare_pt2e(ep.module(), ToyQuantizer())
+for x in batches((4, 3, 8, 8), 3, seed=0):
+    prepared(x)
+quant = convert_pt2e(prepared)
+result = {{}}
+for name, lib in (("torchao", tao), ("pt2q", ours)):
+    ref_m = lib.prepare_for_propagation_comparison(ep.module())
+    act_m = lib.prepare_for_propagation_comparison(quant)
+    for x in batches((4, 3, 8, 8), 2, seed=1):
+        ref_m(x); act_m(x)
+    res = lib.compare_results(
+        lib.extract_results_from_loggers(ref_m), lib.extract_results_from_loggers(act_m)
+    )
+    result[name] = {{
+        "keys": [[k.name, k.graph_id == id(ep.graph)] for k in res],
+        "sqnr": {{k.name: [float(r.sqnr) for r in s.results] for k, s in res.items()}},
+        "fields": [f.name for f in dataclasses.fields(next(iter(res.values())))],
+        "names": {{k.name: [s.ref_node_name, s.actual_module_stack] for k, s in res.items()}},
+    }}
+""",
 )
 
 
-def test_same_keys_and_values_as_torchao(tmp_path: Path) -> None:
-    (tmp_path / "child.py").write_text(_CHILD)
-    proc = subprocess.run(
-        [sys.executable, str(tmp_path / "child.py"), str(Path(__file__).parent)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_same_keys_and_values_as_torchao() -> None:
+    out = result("debugger.provenance")
     tao, ours = out["torchao"], out["pt2q"]
     assert ours["keys"] == tao["keys"] == [[n, True] for n in ("conv2d", "relu", "mean", "linear")]
     assert ours["fields"][:6] == tao["fields"]  # torchao's fields, in torchao's order
