@@ -1,17 +1,19 @@
-"""A graph rewrite on the lowering's copy of the reference program that keeps Inductor correct.
+"""Graph rewrites on the lowering's copy of the reference program that keep Inductor correct.
 
-The pass edits a copy of the reference program before ``torch.compile``, returns whether it
+Each pass edits a copy of the reference program before ``torch.compile``, returns whether it
 changed the graph, and leaves values bit-identical to the reference program.
 """
 
 from __future__ import annotations
 
 import torch
-from torch.fx import GraphModule
+from torch.fx import GraphModule, Node
 
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS, UNARY_POST_OPS
+from pt2q.qdq.ops import is_quantize
+from pt2q.qdq.views import act_q
 
-__all__ = ["separate_unary_from_binary"]
+__all__ = ["separate_unary_from_binary", "contiguous_linear_inputs"]
 
 aten = torch.ops.aten
 
@@ -43,6 +45,38 @@ def separate_unary_from_binary(gm: GraphModule) -> bool:
         barrier.meta.update({k: v for k, v in unary.meta.items() if k != "from_node"})
         for b in binaries:
             b.replace_input_with(unary, barrier)
+        changed = True
+    if changed:
+        gm.recompile()
+    return changed
+
+
+def contiguous_linear_inputs(gm: GraphModule) -> bool:
+    """Quantize a linear's activation from a contiguous tensor.
+
+    ``quantize_per_tensor`` keeps its input's strides, so after attention
+    (``sdpa -> transpose -> reshape -> q -> dq -> linear``) the linear sees a non-contiguous
+    3-D input and decomposes through ``expand -> bmm``, which no Inductor int8 pattern matches
+    (the output projection of every attention block stayed fp32). Strides at export time can
+    differ from the reference's ``val``, so every 3-D+ linear input gets ``contiguous`` before
+    its quantize: free when the tensor already is, values unchanged.
+    """
+    changed = False
+    for node in list(gm.graph.nodes):
+        if node.target != aten.linear.default:
+            continue
+        a = act_q(node.args[0])
+        if a is None or not is_quantize(a.source) or not isinstance(a.source.args[0], Node):
+            continue
+        x = a.source.args[0]
+        val = x.meta.get("val")
+        if not isinstance(val, torch.Tensor) or val.dim() < 3:
+            continue
+        with gm.graph.inserting_before(a.source):
+            c = gm.graph.call_function(aten.contiguous.default, (x,))
+        c.meta.update({k: v for k, v in x.meta.items() if k != "from_node"})
+        c.meta["val"] = val.contiguous()
+        a.source.replace_input_with(x, c)
         changed = True
     if changed:
         gm.recompile()

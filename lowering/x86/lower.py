@@ -10,6 +10,7 @@ The pipeline, each step a named pass over a private copy of the reference progra
       -> apply_forms                   (rewrites the copy for both)
       -> remove_dangling_qdq           (q/dq pairs whose consumers are all float ops)
       -> separate_unary_from_binary    (Inductor asserts on linear -> relu -> add)
+      -> contiguous_linear_inputs      (a linear after attention would decompose to expand+bmm)
       -> lower_eagerly                 (Inductor's freezing passes, eagerly: the returned graph)
       -> report                        (NodeDecision per conv/linear, post-op, attention op, q/dq)
 """
@@ -31,7 +32,7 @@ from pt2q.lowering.x86.activation_forms import (
     record_values,
 )
 from pt2q.lowering.x86.eager import dynamic_dims, lower_eagerly
-from pt2q.lowering.x86.guards import separate_unary_from_binary
+from pt2q.lowering.x86.guards import contiguous_linear_inputs, separate_unary_from_binary
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
 from pt2q.lowering.x86.module import X86LoweredModule
@@ -144,6 +145,7 @@ def prepare_for_inductor(
     _run("apply_forms", lambda: apply_forms(gm, choices))
     removed = _run("remove_dangling_qdq", lambda: remove_dangling_qdq(gm, _reads_int8))
     _run("separate_unary_from_binary", lambda: separate_unary_from_binary(gm))
+    _run("contiguous_linear_inputs", lambda: contiguous_linear_inputs(gm))
     return gm, (reasons, choices, removed), inputs, dims
 
 

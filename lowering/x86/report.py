@@ -3,21 +3,25 @@
 * :func:`static_reasons` reads the reference program: a conv / linear whose inputs lack the
   q/dq shape Inductor's int8 patterns need stays float, with the missing part named.
 * :func:`build_report` joins those with the eager lowered program: every conv / linear that
-  became a oneDNN kernel is found through ``node.meta["from_node"]`` provenance (Inductor's
-  pattern replacement keeps the matched output node's), its post-ops and output quantize that
-  no longer exist are ``FUSED`` into it, and the kernel node gets the anchor's debug handle.
+  became a oneDNN kernel is found by its weight-scale constant (the same ``get_attr`` in both
+  graphs: no name matching), its post-ops and output quantize are ``FUSED`` as the kernel's own
+  arguments say (unary / binary post-op, int8 output dtype), and the kernel node gets the
+  anchor's debug handle.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from torch.fx import GraphModule, Node
+from torch.fx.operator_schemas import normalize_function
 
 from pt2q.lowering.x86.activation_forms import FORM_FLOAT, ActivationChoice
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.patterns import (
     BINARY_POST_OPS,
     COMPUTE_OPS,
-    FP32_COMPUTE_TARGETS,
     ONEDNN_KERNELS,
     UNARY_POST_OPS,
 )
@@ -61,23 +65,44 @@ def static_reasons(gm: GraphModule) -> dict[str, str]:
     return out
 
 
-def _provenance(node: Node) -> set[str]:
-    names: set[str] = set()
-    stack = list(node.meta.get("from_node", []) or [])
-    while stack:
-        src = stack.pop()
-        names.add(src.name)
-        stack.extend(getattr(src, "from_node", []) or [])
-    return names
+def _weight_key(gm: GraphModule, node: Node, index: int) -> str | None:
+    """The ``get_attr`` target of the per-channel weight scale argument ``index`` of ``node``:
+    the same constant in the reference and in the lowered graph (freezing keeps it)."""
+    arg = node.args[index] if len(node.args) > index else None
+    return str(arg.target) if isinstance(arg, Node) and arg.op == "get_attr" else None
 
 
-def _kernel_of(lowered: GraphModule) -> dict[Node, str]:
-    return {
-        n: str(n.target)
-        for n in lowered.graph.nodes
-        for ops in ONEDNN_KERNELS.values()
-        if n.target in ops
-    }
+def _kernels(lowered: GraphModule) -> dict[str, tuple[Node, dict[str, Any]]]:
+    """Weight-scale constant -> (oneDNN kernel node, its arguments by schema name)."""
+    out: dict[str, tuple[Node, dict[str, Any]]] = {}
+    for n in lowered.graph.nodes:
+        if not any(n.target in ops for ops in ONEDNN_KERNELS.values()):
+            continue
+        normalized = normalize_function(
+            n.target, n.args, n.kwargs, normalize_to_only_use_kwargs=True
+        )
+        assert normalized is not None
+        kwargs = dict(normalized.kwargs)
+        w_scale = kwargs.get("w_scale")
+        if isinstance(w_scale, Node) and w_scale.op == "get_attr":
+            out[str(w_scale.target)] = (n, kwargs)
+    return out
+
+
+def _fused(kwargs: dict[str, Any]) -> tuple[bool, bool, bool]:
+    """(unary post-op fused, binary post-op fused, output quantize fused) of a kernel call."""
+    unary = next((kwargs[k] for k in _UNARY_ARGS if k in kwargs), "none")
+    binary = next((kwargs[k] for k in _BINARY_ARGS if k in kwargs), "none")
+    out_dtype = kwargs.get("output_dtype")
+    return (
+        unary not in (None, "none", ""),
+        binary not in (None, "none", ""),
+        out_dtype in (torch.uint8, torch.int8),
+    )
+
+
+_UNARY_ARGS = ("post_op_name", "attr", "unary_post_op", "unary_attr")
+_BINARY_ARGS = ("binary_post_op", "binary_attr")
 
 
 def build_report(
@@ -91,13 +116,7 @@ def build_report(
 ) -> LoweringReport:
     """One decision per conv / linear, fused post-op, attention op and removed q/dq pair."""
     form = {op: c for c in choices for op in c.consumers}
-    kernels = _kernel_of(lowered)
-    surviving = set().union(
-        *({n.name} | _provenance(n) for n in lowered.graph.nodes if n not in kernels)
-    )
-    float_leftovers = set().union(
-        *(_provenance(n) for n in lowered.graph.nodes if n.target in FP32_COMPUTE_TARGETS)
-    )
+    kernels = _kernels(lowered)
     decisions: list[NodeDecision] = []
     removed_by_name = {p.quantize: p for p in removed}
     for node in reference.graph.nodes:
@@ -118,15 +137,13 @@ def build_report(
         if node.target not in COMPUTE_OPS:
             continue
         view = quantized_op(node, weight_arg=1, post_op_targets=UNARY_POST_OPS | BINARY_POST_OPS)
-        owned = {node.name, *(p.name for p in view.post_ops)}
-        if view.output is not None:
-            owned.add(view.output.q.name)
-        kernel_node = next((k for k in kernels if _provenance(k) & owned), None)
+        key = _weight_key(reference, view.weight.dq, 1) if view.weight is not None else None
+        kernel_node, kwargs = kernels.get(key or "", (None, {}))
         choice = form.get(node.name)
         reason = reasons.get(node.name, "")
         if not reason and choice is not None and choice.form == FORM_FLOAT:
             reason = choice.reason
-        if not reason and (kernel_node is None or node.name in float_leftovers):
+        if not reason and kernel_node is None:
             reason = "Inductor's int8 patterns did not match it (left as a float op)"
         if reason:
             decisions.append(
@@ -138,17 +155,22 @@ def build_report(
         note = f"activations {choice.form}: {choice.reason}" if choice else ""
         decisions.append(
             NodeDecision(
-                node.name, op, get_handle(node), LoweringStatus.LOWERED, kernels[kernel_node], note
+                node.name,
+                op,
+                get_handle(node),
+                LoweringStatus.LOWERED,
+                str(kernel_node.target),
+                note,
             )
         )
-        fused = [*view.post_ops, *([view.output.q] if view.output is not None else [])]
+        unary, binary, quantized = _fused(kwargs)
+        fused = [p for p in view.post_ops if (binary if p.target in BINARY_POST_OPS else unary)]
+        if quantized and view.output is not None:
+            fused.append(view.output.q)
         for p in fused:
-            if p.name not in surviving:
-                decisions.append(
-                    NodeDecision(
-                        p.name, str(p.target), get_handle(p), LoweringStatus.FUSED, node.name
-                    )
-                )
+            decisions.append(
+                NodeDecision(p.name, str(p.target), get_handle(p), LoweringStatus.FUSED, node.name)
+            )
     facts: dict[str, object] = {"isa": isa.describe(), "inductor_counters": counters}
     facts["activation_forms"] = {c.quantizes[0]: c.form for c in choices if c.quantizes}
     return LoweringReport("x86 oneDNN", decisions, facts)
