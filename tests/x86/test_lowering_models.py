@@ -140,3 +140,33 @@ def test_errors_name_the_argument(cnn: tuple[X86LoweredModule, torch.fx.GraphMod
         lower_pt2e_quantized_to_x86(ref, (torch.randn(2, 3, 8, 8), torch.randn(1)))
     with pytest.raises(TypeError, match="without a lowering report"):
         lowering_report(ref)
+
+
+class Attention(torch.nn.Module):
+    """q/k/v -> SDPA -> transpose -> reshape -> output projection, as in every transformer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = torch.nn.ModuleList(torch.nn.Linear(32, 32) for _ in range(3))
+        self.out = torch.nn.Linear(32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, 32)
+        b, t, _ = x.shape
+        q, k, v = (p(x).view(b, t, 4, 8).transpose(1, 2) for p in self.qkv)
+        h = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.out(h.transpose(1, 2).reshape(b, t, 32))
+
+
+def test_attention_output_projection_lowers() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 32)
+    ref = quantize(Attention(), (x,))
+    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, payoff=False)
+    report = low.report
+    # The projection after attention reads a transposed tensor: it must not decompose to bmm.
+    assert [d.node for d in report.lowered] == ["linear", "linear_1", "linear_2", "linear_3"]
+    (attn,) = report.not_lowered
+    assert attn.op == "aten.scaled_dot_product_attention.default"
+    assert attn.reason.startswith("attention stays float")
+    with torch.no_grad():
+        _check(low(x), ref, x)
