@@ -40,7 +40,7 @@ def record(
     """Run ``batches`` through a copy of ``gm`` and keep ``reduce(tensor)`` per batch for each
     entry of ``values``: key -> (node name, input index, or None for the node's output).
     ``reduce`` may be one function for all keys or one per key."""
-    memo = {id(p): p for p in gm.parameters()}
+    memo: dict[int, torch.Tensor] = {id(p): p for p in gm.parameters()}
     memo.update({id(b): b for b in gm.buffers()})
     copy_gm = copy.deepcopy(gm, memo)  # the graph is copied, the tensors are shared (read only)
     for node in list(copy_gm.graph.nodes):  # observers of a prepared model: not needed here

@@ -69,9 +69,10 @@ def _single_user(node: Node) -> Node | None:
 def _hardtanh_bounds(node: Node) -> tuple[float, float]:
     if node.target in (aten.relu6.default, aten.relu6_.default):
         return 0.0, 6.0
-    lo = float(node.args[1]) if len(node.args) > 1 else -1.0
-    hi = float(node.args[2]) if len(node.args) > 2 else 1.0
-    return lo, hi
+    lo = node.args[1] if len(node.args) > 1 else -1.0
+    hi = node.args[2] if len(node.args) > 2 else 1.0
+    assert isinstance(lo, (int, float)) and isinstance(hi, (int, float)), (lo, hi)
+    return float(lo), float(hi)
 
 
 def find_pairs(gm: GraphModule) -> list[tuple[Node, Node | None, Node]]:
@@ -189,9 +190,7 @@ def _absorb_biases(
             continue  # no bias to move, or a pad / dropout in between
         if b.target in CONV:
             padding = b.args[4] if len(b.args) > 4 else b.kwargs.get("padding", 0)
-            if any(
-                int(p) != 0 for p in (padding if isinstance(padding, (list, tuple)) else [padding])
-            ):
+            if any(p != 0 for p in (padding if isinstance(padding, (list, tuple)) else [padding])):
                 continue
         todo.append((a, b, ba_node, bb_node))
     if not todo:
@@ -207,7 +206,9 @@ def _absorb_biases(
 
     kept: dict[str, list[torch.Tensor]] = {}
     for channel_last in (True, False):
-        watch = {a.name: (a.name, None) for a, *_ in todo if (a.target in LINEAR) == channel_last}
+        watch: dict[str, tuple[str, int | None]] = {
+            a.name: (a.name, None) for a, *_ in todo if (a.target in LINEAR) == channel_last
+        }
         if watch:
             kept.update(record(gm, batches, watch, stats(channel_last)))
     for a, b, ba_node, bb_node in todo:

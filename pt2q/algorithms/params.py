@@ -60,4 +60,6 @@ def groups_of(node: Node) -> int:
     """The ``groups`` argument of a conv node (1 for linear)."""
     if node.target in LINEAR:
         return 1
-    return int(node.args[6]) if len(node.args) > 6 else int(node.kwargs.get("groups", 1))
+    groups = node.args[6] if len(node.args) > 6 else node.kwargs.get("groups", 1)
+    assert isinstance(groups, int), f"{node.name}: groups={groups!r}"
+    return groups

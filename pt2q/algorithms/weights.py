@@ -4,6 +4,7 @@ see them: which weighted op, its weight constant, its observer and the integer g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.fx import GraphModule, Node
@@ -50,7 +51,9 @@ def quantized_weights(gm: GraphModule) -> list[QuantizedWeight]:
         if node.op != "call_function" or node.target not in WEIGHTED or len(node.args) < 2:
             continue
         obs_node = node.args[1]
-        obs = observer_of(gm, obs_node) if isinstance(obs_node, Node) else None
+        # an observer module: its attributes are read by duck typing (Module types them as
+        # Tensor | Module)
+        obs: Any = observer_of(gm, obs_node) if isinstance(obs_node, Node) else None
         if obs is None or getattr(obs, "is_dynamic", False) or obs.dtype.is_floating_point:
             continue
         assert isinstance(obs_node, Node)

@@ -87,9 +87,9 @@ class MSEObserver(HistogramObserver):
         if not self.has_observed:
             return super().calculate_qparams()  # raises ObserverNotCalibratedError
         lo, hi = mse_range_search(
-            self.histogram,  # type: ignore[arg-type]
-            float(self.min_val),  # type: ignore[arg-type]
-            float(self.max_val),  # type: ignore[arg-type]
+            self.histogram,
+            float(self.min_val),
+            float(self.max_val),
             self.quant_max - self.quant_min,
             self.qscheme in _SYMMETRIC,
             self.grid,

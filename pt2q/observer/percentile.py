@@ -55,9 +55,9 @@ class PercentileObserver(HistogramObserver):
             return super().calculate_qparams()  # raises ObserverNotCalibratedError
         high = self.percentile / 100.0
         lo, hi = histogram_percentiles(
-            self.histogram,  # type: ignore[arg-type]
-            float(self.min_val),  # type: ignore[arg-type]
-            float(self.max_val),  # type: ignore[arg-type]
+            self.histogram,
+            float(self.min_val),
+            float(self.max_val),
             1.0 - high,
             high,
         )

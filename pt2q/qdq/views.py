@@ -113,7 +113,7 @@ class WeightQ:
             return w, scale, constant_value(gm, self.zero_point).to(torch.int64)
         if self.axis is None:
             n = w.shape[0]
-            assert not isinstance(self.scale, Node) and not isinstance(self.zero_point, Node)
+            assert not isinstance(self.scale, Node) and isinstance(self.zero_point, int)
             scale = torch.full((n,), self.scale, dtype=torch.float64)
             return w, scale, torch.full((n,), self.zero_point, dtype=torch.int64)
         return (
