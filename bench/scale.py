@@ -7,6 +7,9 @@ seconds and the peak RSS each pipeline adds, then the goals with pass/fail:
   float model loaded) <= 1.5x the float parameter bytes (weights shared, int8 written once);
 * pt2q prepare + convert of the deepest model <= half of torchao 0.18's, same machine and run.
 
+Times are CPU seconds of the measuring process (``time.process_time``, one intra-op thread by
+default): on a shared machine wall time mostly measures the other processes (it is printed too).
+
     .venv/bin/python bench/scale.py [--layers 8 16 32] [--no-torchao] [--threads 2]
 
 Each measurement runs in its own child process (clean peak RSS; torchao never shares a process
@@ -18,6 +21,7 @@ with pt2q). Peak RSS is the kernel's high-water mark (``VmHWM``), reset after ex
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import subprocess
@@ -81,30 +85,47 @@ def _api(flow: str) -> tuple[Any, Any, Any]:
     return prepare_pt2e, convert_pt2e, quantizer
 
 
+def _export(model: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> Any:
+    return torch.export.export(model, args).module()
+
+
+class _Clock:
+    """CPU seconds of this process (the goals: on a shared machine wall time mostly measures the
+    other processes) and wall seconds, per stage."""
+
+    def __init__(self, result: dict[str, float]) -> None:
+        self.result = result
+
+    def run(self, stage: str, fn: Any) -> Any:
+        cpu, wall = time.process_time(), time.perf_counter()
+        value = fn()
+        self.result[stage] = time.process_time() - cpu
+        self.result[f"{stage}_wall"] = time.perf_counter() - wall
+        return value
+
+
 def measure(flow: str, layers: int) -> dict[str, float]:
-    """One pipeline in this process: seconds per stage, parameter bytes, peak RSS growth."""
+    """One pipeline in this process: CPU (and wall) seconds per stage, parameter bytes, peak
+    RSS growth."""
     prepare_pt2e, convert_pt2e, quantizer = _api(flow)
     model, args = decoder(layers)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     result: dict[str, float] = {"layers": layers, "param_bytes": param_bytes}
-    t = time.perf_counter()
-    gm = torch.export.export(model, args).module()
-    result["export"] = time.perf_counter() - t
+    clock = _Clock(result)
+    gm = clock.run("export", functools.partial(_export, model, args))
     del model  # the exported module holds the weights
     gc.collect()
     base_kb = _status_kb("VmRSS")
     _reset_peak_rss()
-    t = time.perf_counter()
-    prepared = prepare_pt2e(gm, quantizer)
-    result["prepare"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with torch.no_grad():
-        for _ in range(2):
-            prepared(*args)
-    result["calibrate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    convert_pt2e(prepared)
-    result["convert"] = time.perf_counter() - t
+    prepared = clock.run("prepare", lambda: prepare_pt2e(gm, quantizer))
+
+    def calibrate() -> None:
+        with torch.no_grad():
+            for _ in range(2):
+                prepared(*args)
+
+    clock.run("calibrate", calibrate)
+    clock.run("convert", lambda: convert_pt2e(prepared))
     result["rss_growth_bytes"] = (_status_kb("VmHWM") - base_kb) * 1024.0
     result["nodes"] = len(prepared.graph.nodes)
     return result
@@ -125,13 +146,13 @@ def _verdict(ok: bool) -> str:
 
 def report(runs: dict[tuple[str, int], dict[str, float] | str], layers: list[int]) -> int:
     """Print the table and the goals; returns the number of failed goals."""
-    print(f"\n{'flow':8s} {'layers':>6s} {'nodes':>6s} " + " ".join(f"{s:>9s}" for s in STAGES)
+    print(f"\n{'flow':8s} {'layers':>6s} {'nodes':>6s} " + " ".join(f"{s:>17s}" for s in STAGES)
           + f" {'params MB':>9s} {'RSS+ MB':>8s} {'RSS+/params':>11s}")  # fmt: skip
     for (flow, n), r in runs.items():
         if isinstance(r, str):
             print(f"{flow:8s} {n:6d} {r}")
             continue
-        cells = " ".join(f"{r[s]:9.3f}" for s in STAGES)
+        cells = " ".join(f"{r[s]:8.3f} ({r[s + '_wall']:6.2f})" for s in STAGES)
         growth = r["rss_growth_bytes"] / r["param_bytes"]
         print(
             f"{flow:8s} {n:6d} {int(r['nodes']):6d} {cells} {r['param_bytes'] / 2**20:9.0f} "
@@ -172,7 +193,7 @@ def report(runs: dict[tuple[str, int], dict[str, float] | str], layers: list[int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layers", type=int, nargs="+", default=[8, 16, 32])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-torchao", action="store_true", help="skip the torchao comparison")
     ap.add_argument("--child", nargs=2, metavar=("FLOW", "LAYERS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -181,7 +202,10 @@ def main() -> None:
         print(json.dumps(measure(args.child[0], int(args.child[1]))))
         return
     layers = sorted(args.layers)
-    print(f"Llama-style decoder, hidden {HIDDEN}, seq {SEQ}, threads {args.threads}")
+    print(
+        f"Llama-style decoder, hidden {HIDDEN}, seq {SEQ}, threads {args.threads}; "
+        "CPU seconds per stage (wall seconds in parentheses)"
+    )
     runs: dict[tuple[str, int], dict[str, float] | str] = {}
     for n in layers:
         runs[("pt2q", n)] = _child("pt2q", n, args.threads)
