@@ -32,11 +32,12 @@ from pt2q.qdq.views import quantized_op
 
 __all__ = ["static_reasons", "build_report", "ATTENTION_REASON"]
 
-# Measured on this project's AVX2 machine (bench/x86.py --attention): see lowering/x86/README.md.
+# Measured by bench/x86_attention.py on this project's machine: see lowering/x86/README.md.
 ATTENTION_REASON = (
-    "attention stays float: torch 2.13 offers Inductor no int8 batched matmul on CPU (no oneDNN "
-    "u8s8 bmm op, no int8 SDPA pattern), and torch._int_mm (s8 only) measured 20-35x slower "
-    "than fp32 mm here"
+    "attention stays float: Inductor (torch 2.13, CPU) has no int8 activation x activation "
+    "matmul pattern, and the int8 candidates measured slower than fp32 bmm for attention "
+    "shapes (bench/x86_attention.py: torch._int_mm 3-12x, oneDNN u8s8 with per-call prepack "
+    "18-1100x)"
 )
 _ATTENTION_OPS = frozenset(
     {"aten.bmm.default", "aten.matmul.default", "aten.scaled_dot_product_attention.default"}
