@@ -2,8 +2,9 @@
 
 * ``equalize`` (cross-layer equalization + bias absorption) and ``smooth`` (SmoothQuant):
   float -> equivalent float rewrites of the exported graph, before annotation;
-* ``adaround`` (adaptive rounding) and ``bias_correction`` (empirical): on the calibrated
-  prepared model, writing what convert folds unchanged;
+* ``keep_float`` (activations with unhealthy int8 ranges stay float), ``adaround`` (adaptive
+  rounding) and ``bias_correction`` (empirical): on the calibrated prepared model, writing
+  what convert folds unchanged;
 * ``quantize(model, quantizer, calibration_batches, methods="auto")`` runs them and keeps each
   only where it improves held-out output SQNR; ``with_activation_observer`` picks the range
   setting (e.g. ``MSEObserver``, ``PercentileObserver``) of a quantizer config.
@@ -12,6 +13,7 @@
 from pt2q.algorithms.adaround import adaround
 from pt2q.algorithms.bias_correction import bias_correction
 from pt2q.algorithms.equalize import equalize
+from pt2q.algorithms.keep_float import keep_unhealthy_float
 from pt2q.algorithms.quantize import METHODS, MethodResult, QuantizeReport, quantize
 from pt2q.algorithms.range_setting import with_activation_observer
 from pt2q.algorithms.smooth import smooth
@@ -23,6 +25,7 @@ __all__ = [
     "adaround",
     "bias_correction",
     "equalize",
+    "keep_unhealthy_float",
     "quantize",
     "smooth",
     "with_activation_observer",

@@ -2,8 +2,8 @@
 
 One entry point over the plain flow (``prepare_pt2e`` -> calibrate -> ``convert_pt2e``)::
 
-    float graph --[equalize]--[smooth]--> prepare --> calibrate --[adaround]--[bias_correction]--> convert
-                 float -> equivalent float            (fit batches)  after calibration, before convert
+    float graph -[equalize]-[smooth]-> prepare -> calibrate -[keep_float]-[adaround]-[bias_correction]-> convert
+                float -> equivalent float          (fit batches)  after calibration, before convert
 
 The last quarter of the batches (at least one; ``held_out`` to choose) is held back from
 fitting and calibration and judges every step by output SQNR against the float model.
@@ -27,6 +27,7 @@ from pt2q.algorithms.adaround import adaround
 from pt2q.algorithms.batches import Batch, call, output_sqnr, split_batches
 from pt2q.algorithms.bias_correction import bias_correction
 from pt2q.algorithms.equalize import equalize
+from pt2q.algorithms.keep_float import keep_unhealthy_float
 from pt2q.algorithms.smooth import smooth
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -35,7 +36,8 @@ from pt2q.quantizer.quantizer import Quantizer
 __all__ = ["METHODS", "MethodResult", "QuantizeReport", "quantize"]
 
 FLOAT_METHODS = ("equalize", "smooth")  # rewrite the float graph before annotation
-CALIBRATED_METHODS = ("adaround", "bias_correction")  # act on the calibrated prepared model
+# act on the calibrated prepared model
+CALIBRATED_METHODS = ("keep_float", "adaround", "bias_correction")
 METHODS = FLOAT_METHODS + CALIBRATED_METHODS
 
 
@@ -116,6 +118,7 @@ def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
 
 
 _CALIBRATED: dict[str, Callable[..., list[str]]] = {
+    "keep_float": keep_unhealthy_float,
     "adaround": adaround,
     "bias_correction": bias_correction,
 }
@@ -164,12 +167,14 @@ def quantize(
         kwargs = {"seconds": adaround_seconds} if name == "adaround" else {}
         changed = _CALIBRATED[name](candidate, fit, **kwargs)
         if not changed:
-            steps.append(MethodResult(name, False, math.nan, 0.0, "not applicable"))
+            note = "changed nothing (no such op, or nothing better than the plain flow)"
+            steps.append(MethodResult(name, False, math.nan, time.perf_counter() - start, note))
             continue
         converted, sqnr = trial.convert(candidate)
         keep = sqnr > best_sqnr or not auto
         if keep:
             prepared, best, best_sqnr = candidate, converted, sqnr
-        detail = f"{len(changed)} weighted ops changed"
+        what = "activations kept float" if name == "keep_float" else "weighted ops changed"
+        detail = f"{len(changed)} {what}"
         steps.append(MethodResult(name, keep, sqnr, time.perf_counter() - start, detail))
     return best, QuantizeReport(plain, tuple(steps), best_sqnr, len(held))

@@ -1,0 +1,43 @@
+"""Mixed precision by health: activations whose int8 range would destroy them stay float.
+
+After calibration, every activation observer whose :func:`pt2q.health.observer_health` carries a
+flag of ``FLAGS`` (range dominated by outliers, values collapsing into two bins) is taken out of
+the prepared graph, so convert leaves that edge in float (the consumers read the float value;
+weights keep their int8 form). This is what ``convert_pt2e``'s health warning advises, done
+automatically; ``quantize(..., "auto")`` keeps it only where held-out SQNR improves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch.fx import GraphModule, Node
+
+from pt2q.algorithms.batches import Batch
+from pt2q.convert.qdq import observer_of
+from pt2q.health import COLLAPSED, OUTLIER_DOMINATED, observer_health
+
+__all__ = ["FLAGS", "keep_unhealthy_float"]
+
+FLAGS = (OUTLIER_DOMINATED, COLLAPSED)
+
+
+def keep_unhealthy_float(gm: GraphModule, batches: Sequence[Batch] = ()) -> list[str]:
+    """Remove the unhealthy activation observers of calibrated prepared ``gm`` in place;
+    returns the names of the nodes whose output (or input edge) now stays float.
+    ``batches`` is unused (the health comes from what the observers saw)."""
+    kept_float = []
+    for node in list(gm.graph.nodes):
+        obs = observer_of(gm, node)
+        if obs is None:
+            continue
+        health = observer_health(obs)
+        if health is None or not any(f in FLAGS for f in health.flags):
+            continue
+        src = node.args[0]
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+        kept_float.append(src.name if isinstance(src, Node) else node.name)
+    gm.graph.lint()
+    gm.recompile()
+    return kept_float
