@@ -89,7 +89,8 @@ def test_mlp_compiled_tier_matches_and_keeps_global_config(
     freezing = inductor_config.freezing
     torch.manual_seed(1)
     x = torch.randn(4, 16, 64)
-    first = low(x)  # the first call runs the graph eagerly
+    first = low(x)  # the first call runs the graph eagerly: nothing compiled for one call
+    assert not low.compiled
     second = low(x)  # then the compiled tier
     assert low.compiled
     assert inductor_config.freezing == freezing  # patched only around compiling calls
