@@ -246,6 +246,8 @@ class _Session:
                 lg = self.low_groups
                 l_out, l_vals = record_run(lg.gm, lg, args, self.low_handles, self.consts_l)
                 for h in self.low_handles:
+                    if not _all_float(l_vals[h]):
+                        continue  # an integer output without declared qparams: not comparable
                     acc.update(h, QL, self.q_vals[h], l_vals[h])
                     acc.update(h, FL, self.f_vals[h], l_vals[h])
             else:
@@ -254,6 +256,11 @@ class _Session:
             acc.update("output", QL, q_out, l_out)
             acc.update("output", FL, f_out, l_out)
         self.f_vals, self.q_vals = {}, {}
+
+
+def _all_float(value: Any) -> bool:
+    """Whether every tensor in ``value`` is floating point."""
+    return all(t.is_floating_point() for t in tree_leaves(value) if isinstance(t, torch.Tensor))
 
 
 def _has_tensor(acc: _Acc, h: int) -> bool:

@@ -154,3 +154,25 @@ def test_model_explorer_node_data(bert_report, tmp_path: Path) -> None:
     assert sqnr[row.ep_node]["value"] == pytest.approx(row.value("float~quant", "sqnr"))
     causes = json.loads(paths[3].read_text())["graph"]["results"]
     assert causes[row.ep_node]["value"] == 1
+
+
+@pytest.mark.slow
+def test_lowered_as_from_the_x86_lowering() -> None:
+    from dbg_faults import TinyResNet
+
+    from pt2q.lowering import lower_pt2e_quantized_to_x86
+
+    gen = torch.Generator().manual_seed(0)
+    calib = [(torch.randn(4, 3, 16, 16, generator=gen),) for _ in range(2)]
+    ep, quant = x86_quantize(TinyResNet(), calib)
+    lowered = lower_pt2e_quantized_to_x86(quant, calib[0])
+    report = debug_numerics(ep, quant, calib[:1], lowered=lowered)
+    convs = [r for r in report.rows if r.op == "conv2d.default"]
+    assert convs and all(r.lowered_as for r in convs)
+    statuses = {r.lowered_as.split(":")[0] for r in report.rows if r.lowered_as}
+    assert statuses <= {"lowered", "fused", "reference", "float"}
+    assert any(r.lowered_as.startswith("lowered: onednn.") for r in report.rows)
+    # integer kernel outputs without declared qparams are not compared (no garbage SQNR)
+    assert all(
+        r.value("quant~lowered", "sqnr") > 20.0 for r in report.rows if "quant~lowered" in r.metrics
+    )
