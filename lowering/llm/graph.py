@@ -7,6 +7,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.lowering.llm.match import qd
 from pt2q.qdq.decision import LoweringStatus, NodeDecision
+from pt2q.qdq.meta import copy_handle, get_handle
 
 __all__ = ["TOKEN_REASON", "decision", "buffer", "claims", "copy_meta"]
 
@@ -21,10 +22,7 @@ def decision(
     node: Node, status: LoweringStatus, kernel: str | None, reason: str = ""
 ) -> NodeDecision:
     """The NodeDecision of ``node`` with its numeric debug handle (None when it has none)."""
-    handle = node.meta.get("custom", {}).get("numeric_debug_handle")
-    return NodeDecision(
-        node.name, str(node.target), None if handle is None else int(handle), status, kernel, reason
-    )
+    return NodeDecision(node.name, str(node.target), get_handle(node), status, kernel, reason)
 
 
 def buffer(gm: GraphModule, before: Node, name: str, value: torch.Tensor) -> Node:
@@ -49,5 +47,4 @@ def copy_meta(new: Node, old: Node) -> None:
     new.meta.update(
         {k: v for k, v in old.meta.items() if k in ("val", "nn_module_stack", "stack_trace")}
     )
-    if "custom" in old.meta:
-        new.meta["custom"] = dict(old.meta["custom"])
+    copy_handle(old, new)
