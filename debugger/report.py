@@ -111,8 +111,11 @@ class DebugReport:
         return self.output.get(column or self.columns[0], {}).get(metric, math.nan)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (inf/nan become the strings "inf", "-inf", "nan")."""
-        return _jsonable(asdict(self))
+        """JSON-ready dict (inf/nan become the strings "inf", "-inf", "nan"); ``root_causes``
+        lists the handles of ``root_causes(5)``, most likely first."""
+        data = asdict(self)
+        data["root_causes"] = [r.handle for r in self.root_causes(5)]
+        return _jsonable(data)
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The report as JSON text; also written to ``path`` when given."""

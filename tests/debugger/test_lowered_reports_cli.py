@@ -85,6 +85,7 @@ def test_text_json_html(convbn, tmp_path: Path) -> None:
     data = json.loads(report.to_json(tmp_path / "r.json"))
     assert [r["module_path"] for r in data["rows"]] == ["conv", "", "", "fc"]
     assert data["rows"][0]["metrics"]["float~quant"]["sqnr"] > 30.0
+    assert data["root_causes"] == [r.handle for r in report.root_causes(5)]
     page = report.to_html(tmp_path / "r.html")
     assert page.count("<svg") == 1
     # one line per column with at least two consecutive values (through: only the conv->relu)
