@@ -124,10 +124,12 @@ def debug_numerics(
     evaluated once on the float values at its boundary (together about one quantized run) plus
     the few float ops up to each group's first non-linear consumer; with ``lowered`` one run of
     it. So about 4 model runs through ``torch.fx.Interpreter`` (about 20 us of Python per
-    node) plus 4 float64 metric reductions per group and column. Values computed from
+    node) plus five float64 reductions (BLAS dots, one max) per group and column for all the
+    metrics together. Values computed from
     constants only (dequantized weights) are evaluated once per call, the per-channel weight
     SQNR once per weight, vectorised. Memory: the float values of every reported group for one
-    batch.
+    batch (copies where the graph has in-place ops). Wall time is about the CPU time with one
+    intra-op thread; on an oversubscribed machine more threads mostly spin.
     """
     float_gm = as_graph_module(float_model, "debug_numerics(float_model)")
     quant_gm = as_graph_module(quant_model, "debug_numerics(quant_model)")
