@@ -3,6 +3,7 @@ showed it, reduced."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -44,3 +45,59 @@ def test_softmax_bmm_plus_scalar_model_converts() -> None:
     prepared(x)
     converted = convert_pt2e(prepared)
     torch.testing.assert_close(converted(x), model(x), atol=0.05, rtol=0.0)
+
+
+class _Conv1dResidual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+def _lower_x86(model: nn.Module, x: torch.Tensor, quantizer: object) -> torch.Tensor:
+    from pt2q.lowering import lower_pt2e_quantized_to_x86
+
+    gm = torch.export.export(model.eval(), (x,)).module()
+    prepared = prepare_pt2e(gm, quantizer)  # type: ignore[arg-type]
+    prepared(x)
+    converted = convert_pt2e(prepared)
+    lowered = lower_pt2e_quantized_to_x86(converted, (x,))
+    out = lowered(x)
+    torch.testing.assert_close(out, converted(x), atol=0.1, rtol=0.0)
+    return out  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="lowering/x86 (H-x86): x + conv1d(x) quantized by X86InductorQuantizer (conv1d + add "
+    "post-op) crashes the x86 lowering: 'required rank 4 tensor to use channels_last format' "
+    "(conv1d+add should lower or stay float with a reason)",
+)
+def test_x86_lowering_conv1d_with_residual_add() -> None:
+    """Fuzzer: start=seq, x + conv1d(3->3)(x), ... with X86InductorQuantizer (static)."""
+    from pt2q.quantizers import X86InductorQuantizer, get_default_x86_inductor_quantization_config
+
+    torch.manual_seed(0)
+    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    _lower_x86(_Conv1dResidual(), torch.randn(2, 3, 11), quantizer)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="lowering/x86 (H-x86): an XNNPACK (int8-activation) conv1d program crashes the x86 "
+    "lowering in quantized::packed_weights_conv1d ('Input tensor should have uint8'); int8 "
+    "activations should stay float with a reason, as for linear",
+)
+def test_x86_lowering_of_int8_activation_conv1d() -> None:
+    """Fuzzer: start=seq, conv1d(4->2, k3), ... with XNNPACKQuantizer per-channel, lowered to x86."""
+    torch.manual_seed(0)
+    quantizer = XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True)
+    )
+    _lower_x86(nn.Conv1d(4, 2, 3, padding=1), torch.randn(2, 4, 8), quantizer)
