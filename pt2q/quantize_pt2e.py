@@ -53,6 +53,13 @@ def _copy_for_prepare(model: GraphModule, is_qat: bool) -> GraphModule:
     memo: dict[int, object] = {}
     if not is_qat:
         memo = {id(p): p for p in model.parameters()}
+    # A tensor with autograd history (e.g. transformers' static KV cache, written by index_copy_
+    # while gradients were on) refuses deepcopy; its copy is its value: detached, so a leaf,
+    # still sharing storage with the other copies that alias it. The user's tensor is untouched.
+    for module in model.modules():
+        for value in [*module._buffers.values(), *vars(module).values()]:
+            if isinstance(value, torch.Tensor) and not value.is_leaf and id(value) not in memo:
+                memo[id(value)] = copy.deepcopy(value.detach(), memo)
     return copy.deepcopy(model, memo)
 
 
