@@ -32,7 +32,9 @@ def _finish(
     y: torch.Tensor, zero_point: Any, quant_min: int, quant_max: int, dtype: torch.dtype
 ) -> torch.Tensor:
     y.round_()
-    y.add_(zero_point)
+    zero = not bool(zero_point.any()) if isinstance(zero_point, torch.Tensor) else zero_point == 0
+    if not zero:  # symmetric weights: + 0 changes no integer (-0.0 and 0.0 both cast to 0)
+        y.add_(zero_point)
     y.clamp_(quant_min, quant_max)
     return y.to(dtype)
 
