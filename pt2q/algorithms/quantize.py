@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from torch.fx import GraphModule
 
@@ -33,7 +34,7 @@ from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizer.quantizer import Quantizer
 
-__all__ = ["METHODS", "MethodResult", "QuantizeReport", "quantize"]
+__all__ = ["METHODS", "Metric", "MethodResult", "QuantizeReport", "quantize"]
 
 FLOAT_METHODS = ("equalize", "smooth")  # rewrite the float graph before annotation
 # act on the calibrated prepared model
@@ -86,14 +87,28 @@ def _methods(methods: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
     return tuple(m for m in METHODS if m in methods), False
 
 
+# metric(float outputs, quantized outputs, held-out batches) -> score, higher is better
+Metric = Callable[[list[Any], list[Any], list[Batch]], float]
+
+
+def _output_sqnr(ref: list[Any], outs: list[Any], batches: list[Batch]) -> float:
+    return output_sqnr(ref, outs)
+
+
 class _Trial:
     """Shared state of one ``quantize`` call: the quantizer, fit / held-out batches, the float
     reference outputs on the held-out batches."""
 
     def __init__(
-        self, quantizer: Quantizer, fit: list[Batch], held: list[Batch], ref: list[object]
+        self,
+        quantizer: Quantizer,
+        fit: list[Batch],
+        held: list[Batch],
+        ref: list[object],
+        metric: Metric,
     ):
         self.quantizer, self.fit, self.held, self.ref = quantizer, fit, held, ref
+        self.metric = metric
 
     def calibrated(self, float_gm: GraphModule) -> GraphModule:
         prepared = prepare_pt2e(float_gm, self.quantizer)
@@ -104,7 +119,7 @@ class _Trial:
     def convert(self, prepared: GraphModule) -> tuple[GraphModule, float]:
         converted = convert_pt2e(copy.deepcopy(prepared))
         outs = [call(converted, b) for b in self.held]
-        return converted, output_sqnr(self.ref, outs)
+        return converted, float(self.metric(self.ref, outs, self.held))
 
 
 def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
@@ -131,16 +146,20 @@ def quantize(
     methods: str | Sequence[str] = "auto",
     held_out: int | None = None,
     adaround_seconds: float = 20.0,
+    metric: Metric | None = None,
 ) -> tuple[GraphModule, QuantizeReport]:
     """Quantize exported ``model`` with ``quantizer`` and PTQ algorithms (see the module doc).
 
     ``calibration_batches``: tensors, tuples of positional args or dicts of kwargs.
-    ``adaround_seconds`` bounds adaptive rounding's optimisation time.
+    ``adaround_seconds`` bounds adaptive rounding's optimisation time. ``metric(float outputs,
+    quantized outputs, held-out batches) -> float`` (higher is better) replaces output SQNR as
+    the judge (e.g. the cosine of sentence embeddings); the report's ``sqnr_db`` fields then
+    hold its values.
     """
     chosen, auto = _methods(methods)
     fit, held = split_batches(list(calibration_batches), held_out)
     ref = [call(model, b) for b in held]
-    trial = _Trial(quantizer, fit, held, ref)
+    trial = _Trial(quantizer, fit, held, ref, metric or _output_sqnr)
     float_gm = copy.deepcopy(model)  # every rewrite happens on this copy
     fold_bn_into_preceding_op(float_gm)
     float_gm.recompile()

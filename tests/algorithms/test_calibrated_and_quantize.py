@@ -141,6 +141,14 @@ def test_quantize_explicit_methods_and_errors() -> None:
     gm = exported(model, batches[0])
     _, report = quantize(gm, _xnnpack(), batches, ("bias_correction",))
     assert [(s.method, s.kept) for s in report.steps] == [("bias_correction", True)]
+    seen: list[int] = []
+
+    def metric(ref: list[object], outs: list[object], held: list[object]) -> float:
+        seen.append(len(held))
+        return 1.0
+
+    _, judged = quantize(gm, _xnnpack(), batches, ("bias_correction",), metric=metric)
+    assert judged.plain_sqnr_db == judged.sqnr_db == 1.0 and seen == [1, 1]
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['smoothquant'\]"):
         quantize(gm, _xnnpack(), batches, ("smoothquant",))
     with pytest.raises(ValueError, match="calibration_batches is empty"):
