@@ -15,6 +15,7 @@ __all__ = [
     "KERNEL_VS_SCALAR_REFERENCE_STEPS",
     "KERNEL_VS_FLOAT_REFERENCE_STEPS",
     "QDQ_VS_HAND_REFERENCE_STEPS",
+    "IN_RANGE_ROUNDING_STEPS",
     "LOWERED_VS_REFERENCE_STEPS",
     "LOWERED_BF16_VS_REFERENCE_STEPS",
     "ISA_ADAPTED_MAX_SQNR_LOSS_DB",
@@ -38,6 +39,10 @@ KERNEL_VS_FLOAT_REFERENCE_STEPS = 1
 # A converted (reference) program against a hand-written q/dq computation: exact in the
 # quantized domain; one step allowed for float re-association in the op between q/dq.
 QDQ_VS_HAND_REFERENCE_STEPS = 1
+# A quantize -> dequantize round trip of a value inside the representable range (e.g. a weight
+# whose qparams span its min..max, as float-qparams embedding rows do) against the float value:
+# round to nearest moves it by at most half a step (plus float32 noise on the scale, 1e-3).
+IN_RANGE_ROUNDING_STEPS = 0.5 + 1e-3
 # A lowered program (oneDNN / NEON ops) against the reference program, per quantized output:
 # accumulation order and fused requantization may move a value by one step at a rounding tie.
 LOWERED_VS_REFERENCE_STEPS = 1

@@ -43,7 +43,7 @@ from pt2q.affine.mapping import MappingType, ZeroPointDomain
 from pt2q.convert.qdq import _one_dq_per_user, _register_buffer
 from pt2q.meta import copy_meta
 
-__all__ = ["convert_affine_observer"]
+__all__ = ["convert_affine_observer", "emit_per_channel_group"]
 
 qd = torch.ops.quantized_decomposed
 
@@ -93,13 +93,32 @@ def _per_channel(model: GraphModule, node: Node, obs: Any, axis: int, where: str
 
 def _per_group(model: GraphModule, node: Node, obs: Any, group: int, where: str) -> Node:
     scale, zp = _static_qparams(obs, where)
-    if not zp.is_floating_point():
-        zp = zp.to(torch.int32)
+    return emit_per_channel_group(
+        model, node, scale, zp, obs.quant_min, obs.quant_max, obs.dtype, group
+    )
+
+
+def emit_per_channel_group(
+    model: GraphModule,
+    node: Node,
+    scale: torch.Tensor,
+    zero_point: torch.Tensor,
+    quant_min: int,
+    quant_max: int,
+    dtype: torch.dtype,
+    group: int,
+) -> Node:
+    """Emit ``quantize_per_channel_group`` -> one ``dequantize_per_channel_group`` per user of
+    observer node ``node`` (not erased here). ``zero_point`` is in the IR's form (added to
+    ``x / scale`` before rounding): integer ones are stored int32, float ones as they are. One
+    group per row (``group`` = the row length) is exact per-row quantization with a float zero
+    point, which ``quantize_per_channel`` cannot express."""
+    zp = zero_point if zero_point.is_floating_point() else zero_point.to(torch.int32)
     graph = model.graph
     with graph.inserting_before(node):
-        s = graph.get_attr(_register_buffer(model, "_scale_", scale))
+        s = graph.get_attr(_register_buffer(model, "_scale_", scale.float()))
         z = graph.get_attr(_register_buffer(model, "_zero_point_", zp))
-    args = (s, z, obs.quant_min, obs.quant_max, obs.dtype, group)
+    args = (s, z, quant_min, quant_max, dtype, group)
     return _emit(
         model,
         node,

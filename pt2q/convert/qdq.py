@@ -6,7 +6,9 @@ Static per tensor (scale / zero point written as literals, one dequantize per co
                                                        \\-> dequantize_per_tensor -> b
 
 Static per channel: scale / zero point tensors become ``get_attr`` buffers and the ops are
-``quantize_per_channel`` / ``dequantize_per_channel``. Dynamic (``is_dynamic``)::
+``quantize_per_channel`` / ``dequantize_per_channel``; ``per_channel_affine_float_qparams``
+(embedding tables) is emitted as ``quantize_per_channel_group`` with one group per row, the IR
+form that adds a float zero point before rounding. Dynamic (``is_dynamic``)::
 
     x -> choose_qparams.tensor -> (scale, zp) -> quantize_per_tensor.tensor -> dequantize.tensor
 
@@ -72,6 +74,9 @@ def _static(model: GraphModule, node: Node, obs: Any) -> None:
     x = node.args[0]
     scale, zero_point = obs.calculate_qparams()
     qmin, qmax, dtype = int(obs.quant_min), int(obs.quant_max), obs.dtype
+    if obs.qscheme == torch.per_channel_affine_float_qparams:
+        _float_qparams_rows(model, node, scale, zero_point, obs)
+        return
     if obs.qscheme in _PER_CHANNEL:
         axis = int(obs.ch_axis)
         with graph.inserting_before(node):
@@ -90,6 +95,31 @@ def _static(model: GraphModule, node: Node, obs: Any) -> None:
         dq_op = qd.dequantize_per_tensor.default
     copy_meta(node, q)
     _one_dq_per_user(graph, node, q, dq_op, args)
+
+
+def _float_qparams_rows(
+    model: GraphModule, node: Node, scale: torch.Tensor, zero_point: torch.Tensor, obs: Any
+) -> None:
+    """``per_channel_affine_float_qparams``: ``q = clamp(round(x / s + zp))`` with a float
+    ``zp`` per row. ``quantize_per_channel`` rounds before adding the zero point (and truncates
+    a float one), up to 1.5 steps off; ``quantize_per_channel_group`` with one group per row
+    adds it first, so the rows are emitted that way (tables are 2-D, rows on axis 0)."""
+    from pt2q.convert.affine import emit_per_channel_group  # affine.py imports this module
+
+    x = node.args[0]
+    val = x.meta.get("val") if isinstance(x, Node) else None
+    shape = tuple(val.shape) if val is not None else ()
+    if len(shape) != 2 or int(obs.ch_axis) not in (0, -2) or shape[1] < 2:
+        raise ValueError(
+            f"convert_pt2e: per_channel_affine_float_qparams observer '{node.target}' on "
+            f"'{getattr(x, 'name', x)}' needs a 2-D tensor (rows of at least 2 values) with "
+            f"ch_axis 0, like an embedding table; got shape {shape}, ch_axis {obs.ch_axis}. "
+            "Use per_channel_affine for other tensors."
+        )
+    zp = zero_point.to(torch.float32)  # torch's float-qparams kernels compute in float32
+    emit_per_channel_group(
+        model, node, scale, zp, int(obs.quant_min), int(obs.quant_max), obs.dtype, int(shape[1])
+    )
 
 
 def _dynamic(model: GraphModule, node: Node, obs: Any) -> None:

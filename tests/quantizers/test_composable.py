@@ -40,18 +40,19 @@ def test_convert_embedding_plus_xnnpack() -> None:
     prepared = prepare_pt2e(export(model, idx), embedding_plus_xnnpack())
     prepared(idx)
     converted = convert_pt2e(prepared)
-    # embedding table: uint8 per-row constant + dequantize_per_channel; linear: per-tensor weight
+    # embedding table: uint8 constant, float-qparams rows as one channel group per row (exact
+    # float zero points, tests/regressions/test_float_qparams_rows.py); linear: per-tensor weight
     assert count_qdq(converted) == {
-        "dequantize_per_channel.default": 1,
+        "dequantize_per_channel_group.default": 1,
         "dequantize_per_tensor.default": 3,
         "quantize_per_tensor.default": 2,
     }
     (dq_emb,) = [
         n
         for n in converted.graph.nodes
-        if n.target == torch.ops.quantized_decomposed.dequantize_per_channel.default
+        if n.target == torch.ops.quantized_decomposed.dequantize_per_channel_group.default
     ]
-    assert dq_emb.args[3:] == (0, 0, 255, torch.uint8)
+    assert dq_emb.args[3:] == (0, 255, torch.uint8, 16, torch.float32)
     cos = torch.nn.functional.cosine_similarity(
         converted(idx).flatten(), model(idx).flatten(), dim=0
     )
