@@ -90,9 +90,9 @@ def test_x86_lowering_conv1d_with_residual_add() -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=RuntimeError,
-    reason="lowering/x86 (H-x86): an XNNPACK (int8-activation) conv1d program crashes the x86 "
-    "lowering in quantized::packed_weights_conv1d ('Input tensor should have uint8'); int8 "
-    "activations should stay float with a reason, as for linear",
+    reason="lowering/x86 (H-x86): XNNPACK (int8-activation) conv programs crash the x86 lowering "
+    "in quantized::packed_weights_conv1d / packed_weights_conv2drelu ('Input tensor should have "
+    "uint8'); int8 activations should stay float with a reason, as for linear",
 )
 def test_x86_lowering_of_int8_activation_conv1d() -> None:
     """Fuzzer: start=seq, conv1d(4->2, k3), ... with XNNPACKQuantizer per-channel, lowered to x86."""
