@@ -309,3 +309,18 @@ def test_affine_observers_merge_by_their_rule(case: tuple) -> None:
     assert torch.equal(single.max_val, merged.max_val)
     for a, b in zip(single.calculate_qparams(), merged.calculate_qparams(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["mse.MSEObserver", "percentile.PercentileObserver"])
+def test_histogram_based_observers_use_the_histogram_rule(name: str) -> None:
+    """Observers that choose their range from HistogramObserver's histogram merge as it does."""
+    import importlib
+
+    from pt2q.observer.merge_rules import class_key, rule_for
+
+    module, cls_name = name.split(".")
+    cls = getattr(importlib.import_module(f"pt2q.observer.{module}"), cls_name)
+    key, _rule = rule_for(cls(), "x")
+    assert key == class_key(HistogramObserver)
+    _single, merged = _split_and_merge(cls, _batches(4, (32, 32)), 2)
+    assert merged.calculate_qparams()[0] > 0
