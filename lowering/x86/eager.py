@@ -21,7 +21,7 @@ from torch._dynamo.utils import counters
 from torch._inductor.constant_folding import constant_fold
 from torch._inductor.fx_passes.freezing_patterns import freezing_passes
 from torch._inductor.fx_passes.post_grad import view_to_reshape
-from torch.fx import GraphModule
+from torch.fx import GraphModule, Node
 
 __all__ = ["lower_eagerly", "dynamic_dims"]
 
@@ -65,10 +65,14 @@ def _channels_last_accum(gm: GraphModule) -> None:
     g = gm.graph
     for node in [n for n in g.nodes if n.target in _CONV_BINARY]:
         accum = node.args[_ACCUM_ARG]
+        val = accum.meta.get("val") if isinstance(accum, Node) else None
+        fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(
+            val.dim() if isinstance(val, torch.Tensor) else 0
+        )
+        if fmt is None:  # conv1d: oneDNN's 3-D layout is the contiguous one
+            continue
         with g.inserting_before(node):
-            fixed = g.call_function(
-                aten.contiguous.default, (accum,), {"memory_format": torch.channels_last}
-            )
+            fixed = g.call_function(aten.contiguous.default, (accum,), {"memory_format": fmt})
         node.replace_input_with(accum, fixed)
     gm.recompile()
 

@@ -13,7 +13,7 @@ from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS, UNARY_POST_
 from pt2q.qdq.ops import is_quantize
 from pt2q.qdq.views import act_q
 
-__all__ = ["separate_unary_from_binary", "contiguous_linear_inputs"]
+__all__ = ["separate_unary_from_binary", "contiguous_linear_inputs", "unfused_conv1d_add"]
 
 aten = torch.ops.aten
 
@@ -77,6 +77,35 @@ def contiguous_linear_inputs(gm: GraphModule) -> bool:
         c.meta.update({k: v for k, v in x.meta.items() if k != "from_node"})
         c.meta["val"] = val.contiguous()
         a.source.replace_input_with(x, c)
+        changed = True
+    if changed:
+        gm.recompile()
+    return changed
+
+
+def unfused_conv1d_add(gm: GraphModule) -> bool:
+    """Put ``* 1.0`` between a conv1d (and its unary post-op) and a following add.
+
+    Inductor's freezing pass fuses conv + add into ``qconv2d_pointwise.binary`` for any conv
+    rank, but oneDNN's kernel supports the sum post-op only for 2-D convs (torch 2.13 raises
+    "post_op sum ... is supported for quantized pointwise conv2d"). The add then runs as its
+    own op after the int8 conv1d.
+    """
+    changed = False
+    for node in list(gm.graph.nodes):
+        if node.target != aten.conv1d.default:
+            continue
+        last = node
+        if len(last.users) == 1 and next(iter(last.users)).target in UNARY_POST_OPS:
+            last = next(iter(last.users))
+        adds = [u for u in last.users if u.target in BINARY_POST_OPS]
+        if not adds:
+            continue
+        with gm.graph.inserting_after(last):
+            barrier = gm.graph.call_function(aten.mul.Tensor, (last, 1.0))
+        barrier.meta.update({k: v for k, v in last.meta.items() if k != "from_node"})
+        for b in adds:
+            b.replace_input_with(last, barrier)
         changed = True
     if changed:
         gm.recompile()

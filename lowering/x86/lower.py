@@ -11,6 +11,7 @@ The pipeline, each step a named pass over a private copy of the reference progra
       -> remove_dangling_qdq           (q/dq pairs whose consumers are all float ops)
       -> separate_unary_from_binary    (Inductor asserts on linear -> relu -> add)
       -> contiguous_linear_inputs      (a linear after attention would decompose to expand+bmm)
+      -> unfused_conv1d_add            (oneDNN's conv + sum post-op is 2-D only)
       -> lower_eagerly                 (Inductor's freezing passes, eagerly: the returned graph)
       -> report                        (NodeDecision per conv/linear, post-op, attention op, q/dq)
 """
@@ -32,7 +33,11 @@ from pt2q.lowering.x86.activation_forms import (
     record_values,
 )
 from pt2q.lowering.x86.eager import dynamic_dims, lower_eagerly
-from pt2q.lowering.x86.guards import contiguous_linear_inputs, separate_unary_from_binary
+from pt2q.lowering.x86.guards import (
+    contiguous_linear_inputs,
+    separate_unary_from_binary,
+    unfused_conv1d_add,
+)
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
 from pt2q.lowering.x86.module import X86LoweredModule
@@ -140,12 +145,19 @@ def prepare_for_inductor(
     isa = isa or detect_isa()
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
+    # Non-uint8 activations: hidden from Inductor's patterns, which assume uint8 (they crash).
+    choices += [
+        ActivationChoice((), (name,), FORM_FLOAT, why)
+        for name, why in reasons.items()
+        if "oneDNN's x86 int8 kernels take uint8" in why
+    ]
     if payoff:
         choices += _run("payoff", lambda: _payoff(gm, inputs, reasons))
     _run("apply_forms", lambda: apply_forms(gm, choices))
     removed = _run("remove_dangling_qdq", lambda: remove_dangling_qdq(gm, _reads_int8))
     _run("separate_unary_from_binary", lambda: separate_unary_from_binary(gm))
     _run("contiguous_linear_inputs", lambda: contiguous_linear_inputs(gm))
+    _run("unfused_conv1d_add", lambda: unfused_conv1d_add(gm))
     return gm, (reasons, choices, removed), inputs, dims
 
 

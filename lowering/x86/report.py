@@ -56,6 +56,11 @@ def static_reasons(gm: GraphModule) -> dict[str, str]:
             reason = (
                 f"activation input of {node.name} is not dequantized (the quantizer left it float)"
             )
+        elif act.dtype != torch.uint8:
+            reason = (
+                f"activation of {node.name} is {act.dtype}; oneDNN's x86 int8 kernels take uint8 "
+                "activations (quantize with X86InductorQuantizer)"
+            )
         elif not act.is_static:
             reason = f"activation of {node.name} has run-time qparams (dynamic quantization)"
         elif w is None or w.axis not in (0, None) or w.qweight.op != "get_attr":

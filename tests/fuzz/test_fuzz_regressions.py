@@ -70,13 +70,6 @@ def _lower_x86(model: nn.Module, x: torch.Tensor, quantizer: object) -> torch.Te
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="lowering/x86 (H-x86): x + conv1d(x) quantized by X86InductorQuantizer (conv1d + add "
-    "post-op) crashes the x86 lowering: 'required rank 4 tensor to use channels_last format' "
-    "(conv1d+add should lower or stay float with a reason)",
-)
 def test_x86_lowering_conv1d_with_residual_add() -> None:
     """Fuzzer: start=seq, x + conv1d(3->3)(x), ... with X86InductorQuantizer (static)."""
     from pt2q.quantizers import X86InductorQuantizer, get_default_x86_inductor_quantization_config
@@ -87,13 +80,6 @@ def test_x86_lowering_conv1d_with_residual_add() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="lowering/x86 (H-x86): XNNPACK (int8-activation) conv programs crash the x86 lowering "
-    "in quantized::packed_weights_conv1d / packed_weights_conv2drelu ('Input tensor should have "
-    "uint8'); int8 activations should stay float with a reason, as for linear",
-)
 def test_x86_lowering_of_int8_activation_conv1d() -> None:
     """Fuzzer: start=seq, conv1d(4->2, k3), ... with XNNPACKQuantizer per-channel, lowered to x86."""
     torch.manual_seed(0)

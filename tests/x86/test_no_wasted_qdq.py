@@ -79,3 +79,26 @@ def test_lowering_removes_a_dangling_qdq_pair() -> None:
     assert "onednn" in str(sig.args[0].target)  # sigmoid reads the kernel's float output
     with torch.no_grad():  # sigmoid of the (unrounded) linear output
         torch.testing.assert_close(low(x), torch.sigmoid(base(x)), atol=1e-5, rtol=0)
+
+
+def test_int8_activation_program_stays_float_with_a_reason() -> None:
+    """An XNNPACK (int8-activation) conv2d + relu program: oneDNN's x86 patterns take uint8."""
+    from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from pt2q.quantizers.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    x = torch.randn(2, 3, 8, 8)
+    q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(torch.export.export(model, (x,)).module(), q)
+    prepared(x)
+    ref = convert_pt2e(prepared)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, payoff=False)
+    (conv,) = [d for d in low.report if d.op == "aten.conv2d.default"]
+    assert conv.status is LoweringStatus.FLOAT
+    assert "is torch.int8; oneDNN's x86 int8 kernels take uint8 activations" in conv.reason
+    with torch.no_grad():
+        torch.testing.assert_close(low(x), ref(x), atol=0.1, rtol=0.0)
