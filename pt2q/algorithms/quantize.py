@@ -2,7 +2,7 @@
 
 One entry point over the plain flow (``prepare_pt2e`` -> calibrate -> ``convert_pt2e``)::
 
-    float graph -[equalize]-[smooth]-> prepare -> calibrate -[keep_float]-[adaround]-[bias_correction]-> convert
+    float graph -[equalize]-[smooth]-> prepare -> calibrate -[keep_float]-[gptq]-[adaround]-[bias_correction]-> convert
                 float -> equivalent float          (fit batches)  after calibration, before convert
 
 The last quarter of the batches (at least one; ``held_out`` to choose) is held back from
@@ -28,6 +28,7 @@ from pt2q.algorithms.adaround import adaround
 from pt2q.algorithms.batches import Batch, call, output_sqnr, split_batches
 from pt2q.algorithms.bias_correction import bias_correction
 from pt2q.algorithms.equalize import equalize
+from pt2q.algorithms.gptq import gptq
 from pt2q.algorithms.keep_float import keep_unhealthy_float
 from pt2q.algorithms.smooth import smooth
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
@@ -38,7 +39,7 @@ __all__ = ["METHODS", "Metric", "MethodResult", "QuantizeReport", "quantize"]
 
 FLOAT_METHODS = ("equalize", "smooth")  # rewrite the float graph before annotation
 # act on the calibrated prepared model
-CALIBRATED_METHODS = ("keep_float", "adaround", "bias_correction")
+CALIBRATED_METHODS = ("keep_float", "gptq", "adaround", "bias_correction")
 METHODS = FLOAT_METHODS + CALIBRATED_METHODS
 
 
@@ -61,15 +62,17 @@ class QuantizeReport:
     steps: tuple[MethodResult, ...]
     sqnr_db: float
     held_out_batches: int
+    metric: str = "output SQNR"  # or the name of quantize()'s metric (then no dB)
 
     def __str__(self) -> str:
+        unit = " dB" if self.metric == "output SQNR" else ""
         lines = [
-            f"output SQNR on {self.held_out_batches} held-out batch(es): plain "
-            f"{self.plain_sqnr_db:.2f} dB -> {self.sqnr_db:.2f} dB",
+            f"{self.metric} on {self.held_out_batches} held-out batch(es): plain "
+            f"{self.plain_sqnr_db:.4g}{unit} -> {self.sqnr_db:.4g}{unit}",
         ]
         for r in self.steps:
             status = "kept   " if r.kept else "dropped"
-            sqnr = f"{r.sqnr_db:7.2f} dB" if not math.isnan(r.sqnr_db) else "      n/a"
+            sqnr = f"{r.sqnr_db:8.4g}{unit}" if not math.isnan(r.sqnr_db) else "     n/a"
             lines.append(f"  {status} {r.method:<16} {sqnr} {r.seconds:6.1f} s  {r.detail}")
         return "\n".join(lines)
 
@@ -134,6 +137,7 @@ def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
 
 _CALIBRATED: dict[str, Callable[..., list[str]]] = {
     "keep_float": keep_unhealthy_float,
+    "gptq": gptq,  # per-group (LLM scheme) linear weights; see pt2q/algorithms/gptq.py
     "adaround": adaround,
     "bias_correction": bias_correction,
 }
@@ -196,4 +200,5 @@ def quantize(
         what = "activations kept float" if name == "keep_float" else "weighted ops changed"
         detail = f"{len(changed)} {what}"
         steps.append(MethodResult(name, keep, sqnr, time.perf_counter() - start, detail))
-    return best, QuantizeReport(plain, tuple(steps), best_sqnr, len(held))
+    name = "output SQNR" if metric is None else getattr(metric, "__name__", "metric")
+    return best, QuantizeReport(plain, tuple(steps), best_sqnr, len(held), name)
