@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from models import ConvChain, conv_batches, exported
+from algorithm_models import ConvChain, conv_batches, exported
 from torch import nn
 
 from pt2q.algorithms import METHODS, adaround, bias_correction, quantize

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from models import ConvChain, OutlierBlock, conv_batches, exported, token_batches
+from algorithm_models import ConvChain, OutlierBlock, conv_batches, exported, token_batches
 
 from pt2q.algorithms import equalize, smooth
 from pt2q.algorithms.equalize import EqualizedPair
