@@ -231,7 +231,11 @@ def main() -> None:
         for q in quantizers:
             entry: dict[str, Any] = {}
             if {"plain", "auto"} & set(flows):
-                entry.update(_pt2q(m, q, flows, args.adaround_seconds))
+                try:
+                    entry.update(_pt2q(m, q, flows, args.adaround_seconds))
+                except Exception as e:  # shown as "crash" in the table, with the error below
+                    entry["plain"] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
+                    print(f"    pt2q: {entry['plain']['error']}", flush=True)
             if "torchao" in flows:
                 entry["torchao"] = _torchao(m, q)
             results[(m, q)] = entry

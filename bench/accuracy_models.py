@@ -108,7 +108,7 @@ def gpt2_small() -> tuple[torch.nn.Module, Batches]:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.GPT2Config(attn_implementation="eager")
+    config = transformers.GPT2Config(attn_implementation="eager", use_cache=False)
     return transformers.GPT2Model(config).eval(), _tokens(
         config.vocab_size, 128, 1, False, mask=False
     )
