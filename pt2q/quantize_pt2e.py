@@ -30,6 +30,7 @@ from pt2q.prepare.insert import insert_observers
 from pt2q.prepare.observers import create_observers
 from pt2q.prepare.reuse_input import resolve_reuse_input
 from pt2q.qat import fold_conv_bn_qat, fuse_conv_bn_qat
+from pt2q.qdq.meta import PT2Q_META_KEY
 from pt2q.quantizer.quantizer import Quantizer
 
 __all__ = ["prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "PT2Q_META_KEY"]
@@ -40,7 +41,6 @@ _TRACED_UNDER_AUTOGRAD = (torch.ops.higher_order.scan, torch.ops.higher_order.wh
 # model.meta[PT2Q_META_KEY]: {"stage": "prepared" | "converted", "is_qat": bool,
 #                             "observers": {module name: [described keys]},
 #                             "health": {observed node name: pt2q.health.Health} (after convert)}
-PT2Q_META_KEY = "pt2q"
 
 
 def _copy_for_prepare(model: GraphModule, is_qat: bool) -> GraphModule:

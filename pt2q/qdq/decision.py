@@ -58,8 +58,7 @@ class NodeDecision:
     def __post_init__(self) -> None:
         if not isinstance(self.status, LoweringStatus):
             raise TypeError(
-                f"NodeDecision({self.node!r}): status must be a LoweringStatus, got "
-                f"{self.status!r}"
+                f"NodeDecision({self.node!r}): status must be a LoweringStatus, got {self.status!r}"
             )
         if self.status in (LoweringStatus.REFERENCE, LoweringStatus.FLOAT) and not self.reason:
             raise ValueError(
@@ -135,7 +134,9 @@ class LoweringReport:
         head += f"{len(self.not_lowered)} kept"
         lines = [head]
         for d in self.decisions:
-            what = d.kernel if d.status in (LoweringStatus.LOWERED, LoweringStatus.FUSED) else d.reason
+            what = (
+                d.kernel if d.status in (LoweringStatus.LOWERED, LoweringStatus.FUSED) else d.reason
+            )
             lines.append(f"  {d.status.value:<9} {d.node} ({d.op}): {what}")
         return "\n".join(lines)
 
