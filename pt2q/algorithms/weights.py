@@ -56,6 +56,8 @@ def quantized_weights(gm: GraphModule) -> list[QuantizedWeight]:
         obs: Any = observer_of(gm, obs_node) if isinstance(obs_node, Node) else None
         if obs is None or getattr(obs, "is_dynamic", False) or obs.dtype.is_floating_point:
             continue
+        if getattr(obs, "granularity", None) is not None:
+            continue  # affine (LLM scheme) observers: blocks, not a qscheme (pt2q.algorithms.gptq)
         assert isinstance(obs_node, Node)
         weight = _const(gm, obs_node.args[0])
         if weight is None:

@@ -112,3 +112,16 @@ def test_quantize_entry_point_runs_gptq() -> None:
     _, report = quantize(gm, quantizer, calibration, methods=("gptq",))
     (step,) = report.steps
     assert step.method == "gptq" and step.kept and step.sqnr_db > report.plain_sqnr_db
+
+
+def test_auto_on_an_llm_scheme_skips_what_does_not_apply() -> None:
+    """adaround / bias_correction read per-tensor / per-channel weights only; on per-group
+    weights they change nothing (they used to raise reshaping a (N, K/g) scale)."""
+    model, calibration, _ = _setup()
+    gm = torch.export.export(model, (calibration[0],)).module()
+    quantizer = XNNPACKQuantizer().set_global(llm_config("int4wo", 32))
+    _, report = quantize(
+        gm, quantizer, calibration, methods=("gptq", "adaround", "bias_correction")
+    )
+    kept = {s.method: s.kept for s in report.steps}
+    assert kept == {"gptq": True, "adaround": False, "bias_correction": False}
