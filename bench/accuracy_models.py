@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from common import keep_torchao_out
+
+keep_torchao_out()  # torchao runs in bench/accuracy.py's subprocess only
 
 Batches = list[dict[str, torch.Tensor]]
 

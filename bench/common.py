@@ -9,6 +9,23 @@ from collections.abc import Callable
 import torch
 
 
+def keep_torchao_out() -> None:
+    """Stop transformers from importing torchao into a process that measures pt2q.
+
+    transformers imports torchao from its quantizer integration whenever torchao is installed,
+    and torchao registers global Inductor passes on import. Benchmarks run torchao only in
+    their own subprocesses; call this before importing transformers' model classes.
+    """
+    import transformers.utils
+    import transformers.utils.import_utils
+
+    def absent(*_args: object, **_kwargs: object) -> bool:
+        return False
+
+    transformers.utils.is_torchao_available = absent
+    transformers.utils.import_utils.is_torchao_available = absent
+
+
 def median_times(fn: Callable[[], dict[str, float]], repeats: int) -> dict[str, float]:
     """Median of each stage's seconds over ``repeats`` runs of ``fn``."""
     runs = [fn() for _ in range(repeats)]

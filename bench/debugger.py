@@ -19,11 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from common import parse_bench_args
+from common import keep_torchao_out, parse_bench_args
 
 from pt2q.debugger import debug_numerics
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import X86InductorQuantizer, get_default_x86_inductor_quantization_config
+
+keep_torchao_out()  # transformers is imported lazily below
 
 GOALS = {"all-MiniLM-L6-v2 (8x32)": 5.0, "ResNet-50 (2x3x224x224)": 10.0}
 

@@ -28,12 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import transformers.utils
+from common import keep_torchao_out
 
-# transformers' from_pretrained imports torchao when it is installed (its quantizer
-# integration), and torchao registers global Inductor passes on import: keep it out of the
-# process that measures pt2q (torchao runs in its own subprocess).
-transformers.utils.is_torchao_available = lambda: False  # type: ignore[assignment]
+keep_torchao_out()  # torchao runs in its own subprocess, never in the one measuring pt2q
 from x86_models import MODELS, build  # noqa: E402
 
 from pt2q.lowering.x86 import detect_isa, lower_pt2e_quantized_to_x86, package_x86  # noqa: E402
