@@ -26,6 +26,7 @@ __all__ = [
     "build_driver",
     "build_kernel_objects",
     "kernel_sources",
+    "load_extension",
     "C_FLAGS",
 ]
 
@@ -164,3 +165,24 @@ def build_kernel_objects() -> tuple[list[Path], Path]:
     the folder holding the generated ``test/kernels_table.h``."""
     out = _compile("host", kernel_sources(), ("-fPIC",), "kernels")
     return sorted(out.glob("*.o")), out / "test"
+
+
+def load_extension(name: str, source: str, build_subdir: str) -> None:
+    """Compile (cached across sessions) and load the torch extension ``lowering/arm/ext/<source>``
+    linked with the kernel library; its ops register themselves under their library's name.
+    Raises :class:`BuildError` or the loader's error, with the compiler output."""
+    from torch.utils.cpp_extension import load
+
+    objects, table_dir = build_kernel_objects()
+    build_dir = table_dir.parent / build_subdir
+    build_dir.mkdir(exist_ok=True)
+    load(
+        name=name,
+        sources=[str(KERNEL_DIR.parent / "ext" / source)],
+        extra_include_paths=[str(table_dir), str(KERNEL_DIR / "common")],
+        extra_cflags=["-O2"],
+        extra_ldflags=[str(o) for o in objects],
+        build_directory=str(build_dir),
+        is_python_module=False,
+        verbose=False,
+    )

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 import torch
 
-from pt2q.lowering.arm.build import build_kernel_objects
-from pt2q.lowering.arm.kernels import ISAS, KERNEL_DIR, KERNELS, Kernel
+from pt2q.lowering.arm.build import load_extension
+from pt2q.lowering.arm.kernels import ISAS, KERNELS, Kernel
 
 __all__ = ["load_ops", "cpu_isa", "select_variant", "GEMM_PADDING_SLACK"]
 
@@ -98,21 +98,7 @@ def load_ops() -> None:
     with _LOCK:
         if _LOADED:
             return
-        from torch.utils.cpp_extension import load
-
-        objects, table_dir = build_kernel_objects()
-        build_dir = table_dir.parent / "ext"
-        build_dir.mkdir(exist_ok=True)
-        load(
-            name="pt2q_arm_ops",
-            sources=[str(KERNEL_DIR.parent / "ext" / "ops.cpp")],
-            extra_include_paths=[str(table_dir), str(KERNEL_DIR / "common")],
-            extra_cflags=["-O2"],
-            extra_ldflags=[str(o) for o in objects],
-            build_directory=str(build_dir),
-            is_python_module=False,
-            verbose=False,
-        )
+        load_extension("pt2q_arm_ops", "ops.cpp", "ext")
         _register_fakes()
         _LOADED = True
 

@@ -17,8 +17,7 @@ import threading
 
 import torch
 
-from pt2q.lowering.arm.build import build_kernel_objects
-from pt2q.lowering.arm.kernels import KERNEL_DIR
+from pt2q.lowering.arm.build import load_extension
 
 __all__ = ["load_llm_ops"]
 
@@ -49,24 +48,6 @@ def load_llm_ops() -> None:
     with _LOCK:
         if _LOADED:
             return
-        from torch.utils.cpp_extension import load
-
-        objects, table_dir = build_kernel_objects()
-        build_dir = table_dir.parent / "ext_llm"
-        build_dir.mkdir(exist_ok=True)
-        load(
-            name="pt2q_arm_llm_ops",
-            sources=[str(KERNEL_DIR.parent / "ext" / "llm_ops.cpp")],
-            extra_include_paths=[
-                str(table_dir),
-                str(KERNEL_DIR / "common"),
-                str(KERNEL_DIR / "test"),
-            ],
-            extra_cflags=["-O2"],
-            extra_ldflags=[str(o) for o in objects],
-            build_directory=str(build_dir),
-            is_python_module=False,
-            verbose=False,
-        )
+        load_extension("pt2q_arm_llm_ops", "llm_ops.cpp", "ext_llm")
         _register_fakes()
         _LOADED = True
