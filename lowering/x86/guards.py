@@ -18,6 +18,16 @@ __all__ = ["separate_unary_from_binary", "contiguous_linear_inputs", "unfused_co
 aten = torch.ops.aten
 
 
+def _insert_barrier(gm: GraphModule, node: Node, consumers: list[Node]) -> None:
+    """``node -> consumer`` becomes ``node -> mul(., 1.0) -> consumer`` for each consumer: a
+    value-preserving op that Inductor's binary post-op patterns do not match through."""
+    with gm.graph.inserting_after(node):
+        barrier = gm.graph.call_function(aten.mul.Tensor, (node, 1.0))
+    barrier.meta.update({k: v for k, v in node.meta.items() if k != "from_node"})
+    for c in consumers:
+        c.replace_input_with(node, barrier)
+
+
 def separate_unary_from_binary(gm: GraphModule) -> bool:
     """Put ``* 1.0`` between a conv/linear's fused activation and a following add.
 
@@ -40,11 +50,7 @@ def separate_unary_from_binary(gm: GraphModule) -> bool:
         binaries = [u for u in unary.users if u.target in BINARY_POST_OPS]
         if not binaries:
             continue
-        with gm.graph.inserting_after(unary):
-            barrier = gm.graph.call_function(aten.mul.Tensor, (unary, 1.0))
-        barrier.meta.update({k: v for k, v in unary.meta.items() if k != "from_node"})
-        for b in binaries:
-            b.replace_input_with(unary, barrier)
+        _insert_barrier(gm, unary, binaries)
         changed = True
     if changed:
         gm.recompile()
@@ -101,11 +107,7 @@ def unfused_conv1d_add(gm: GraphModule) -> bool:
         adds = [u for u in last.users if u.target in BINARY_POST_OPS]
         if not adds:
             continue
-        with gm.graph.inserting_after(last):
-            barrier = gm.graph.call_function(aten.mul.Tensor, (last, 1.0))
-        barrier.meta.update({k: v for k, v in last.meta.items() if k != "from_node"})
-        for b in adds:
-            b.replace_input_with(last, barrier)
+        _insert_barrier(gm, last, adds)
         changed = True
     if changed:
         gm.recompile()
