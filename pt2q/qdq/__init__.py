@@ -3,7 +3,7 @@
 * ``pt2q.qdq.ops``: which ops are quantize / dequantize / choose_qparams;
 * ``pt2q.qdq.meta``: every meta key pt2q writes (annotations, debug handles, int8 outputs);
 * ``pt2q.qdq.engine``: traced search / replace pattern tables with literal-argument capture;
-* ``pt2q.qdq.views``: typed views ``ActQ`` / ``WeightQ`` / ``OutQ`` / ``QuantizedOp``;
+* ``pt2q.qdq.views``: typed views ``ActQ`` / ``WeightQ`` / ``OutQ`` / ``TokenQ`` / ``QuantizedOp``;
 * ``pt2q.qdq.decision``: ``NodeDecision`` / ``LoweringReport``, what a lowering did per node.
 
 Everything here depends on torch only, never on the rest of pt2q.
@@ -30,7 +30,18 @@ from pt2q.qdq.engine import (
 )
 from pt2q.qdq.meta import get_handle, get_quantized_output, set_handle, set_quantized_output
 from pt2q.qdq.ops import is_choose_qparams, is_compute, is_dequantize, is_qdq, is_quantize
-from pt2q.qdq.views import ActQ, OutQ, QuantizedOp, WeightQ, act_q, quantized_op, weight_q
+from pt2q.qdq.views import (
+    ActQ,
+    OutQ,
+    QuantizedOp,
+    TokenQ,
+    WeightQ,
+    act_q,
+    out_q,
+    quantized_op,
+    token_q,
+    weight_q,
+)
 
 __all__ = [
     "REPORT_ATTR",
@@ -60,8 +71,11 @@ __all__ = [
     "ActQ",
     "WeightQ",
     "OutQ",
+    "TokenQ",
     "QuantizedOp",
     "act_q",
     "weight_q",
+    "out_q",
+    "token_q",
     "quantized_op",
 ]

@@ -50,7 +50,8 @@ Value = Any  # inside search / replace functions: a Proxy (graph value) or a Pyt
 
 
 class NoMatch(Exception):  # noqa: N818 - a control-flow signal carrying the reason
-    """Raised by a ``replace`` function: the match does not fit; the message says why."""
+    """Raised by a ``replace`` function (the match does not fit) or a view (the q/dq form is not
+    the one it reads); the message says why."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,13 @@
                                                                     v
                                              quantize_per_tensor(., s, z, ...)  OutQ (output)
 
+LLM linears read their activation as a :class:`TokenQ` (quantized per token at run time)::
+
+    x -> choose_qparams_per_token_asymmetric(x, dt) -> getitem 0, 1: (s, z)
+    x -> quantize_per_token(x, s, z, lo, hi, dt) -> dequantize_per_token(., s, z, ...)  TokenQ
+
+and their weight as a per-channel or per-group :class:`WeightQ`.
+
 :func:`quantized_op` reads an anchor (``aten.linear``, ``aten.conv2d``, ``aten.add``, ...) into a
 :class:`QuantizedOp`; a part that is not quantized is ``None`` and :meth:`QuantizedOp.float_parts`
 says which, in words, for a report. Views only read the graph.
@@ -15,29 +22,32 @@ says which, in words, for a report. Views only read the graph.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.qdq.engine import constant_value
+from pt2q.qdq.engine import NoMatch, constant_value
 from pt2q.qdq.ops import is_dequantize, is_quantize, qd, qdq_name
 
 __all__ = [
     "ActQ",
     "WeightQ",
     "OutQ",
+    "TokenQ",
     "QuantizedOp",
     "act_q",
     "weight_q",
+    "out_q",
+    "token_q",
     "quantized_op",
     "shape_of",
 ]
 
 aten = torch.ops.aten
 _LITERAL_DQ = qd.dequantize_per_tensor.default
-_LITERAL_Q = qd.quantize_per_tensor.default
 
 
 def _int(v: object) -> int:
@@ -62,6 +72,11 @@ def _dtype(v: object) -> torch.dtype:
     if not isinstance(v, torch.dtype):
         raise TypeError(f"expected a torch.dtype argument, found {v!r}")
     return v
+
+
+def _arg(node: Node, i: int, name: str, default: object) -> object:
+    """Argument ``i`` of ``node``, passed by position or as keyword ``name``."""
+    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,8 @@ class ActQ:
 class WeightQ:
     """A dequantized weight: per tensor (``axis`` None, literal qparams), per channel
     (``axis``, scale / zero-point buffers) or per channel group (``group_size``: scale and zero
-    points of shape (N, K // group_size); a None zero point means symmetric)."""
+    points of shape (N, K // group_size), ``axis`` 0). A None zero point means zeros;
+    ``out_dtype`` is the float dtype the dequantize produces."""
 
     dq: Node
     qweight: Node
@@ -100,6 +116,7 @@ class WeightQ:
     qmax: int
     dtype: torch.dtype
     group_size: int | None = None
+    out_dtype: torch.dtype = torch.float32
 
     def tensors(self, gm: GraphModule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(integer weight, float64 scales, int64 zero points): one per output channel, or
@@ -116,20 +133,43 @@ class WeightQ:
             assert not isinstance(self.scale, Node) and isinstance(self.zero_point, int)
             scale = torch.full((n,), self.scale, dtype=torch.float64)
             return w, scale, torch.full((n,), self.zero_point, dtype=torch.int64)
-        return (
-            w,
-            constant_value(gm, self.scale).double(),
-            constant_value(gm, self.zero_point).to(torch.int64),
-        )
+        scale = constant_value(gm, self.scale).double()
+        if self.zero_point is None:
+            return w, scale, torch.zeros(scale.shape, dtype=torch.int64)
+        return w, scale, constant_value(gm, self.zero_point).to(torch.int64)
 
 
 @dataclass(frozen=True)
 class OutQ:
-    """The quantize closing an op: ``q(value, scale, zero_point, qmin, qmax, dtype)``."""
+    """A per-tensor quantize ``q(value, scale, zero_point, qmin, qmax, dtype)``, e.g. the one
+    closing an op; ``scale`` / ``zero_point`` as in :class:`ActQ`."""
 
     q: Node
+    value: Node
     scale: float | Node
     zero_point: int | Node
+    qmin: int
+    qmax: int
+    dtype: torch.dtype
+
+    @property
+    def is_static(self) -> bool:
+        return not isinstance(self.scale, Node)
+
+
+@dataclass(frozen=True)
+class TokenQ:
+    """An activation quantized per token at run time (the ``8da*`` LLM schemes): the float
+    ``source`` through ``choose`` (``choose_qparams_per_token_asymmetric``), ``q``
+    (``quantize_per_token``; ``scale`` / ``zero_point`` its run-time qparams, ``scale`` a
+    ``getitem`` of ``choose``) and ``dq`` (``dequantize_per_token``)."""
+
+    dq: Node
+    q: Node
+    choose: Node
+    source: Node
+    scale: Node
+    zero_point: Node
     qmin: int
     qmax: int
     dtype: torch.dtype
@@ -167,29 +207,75 @@ def act_q(arg: object) -> ActQ | None:
 
 
 def weight_q(arg: object) -> WeightQ | None:
-    """``arg`` read as a dequantized weight (per tensor or per channel), or None."""
+    """``arg`` read as a dequantized weight (per tensor, per channel or per channel group), or
+    None."""
     if not isinstance(arg, Node) or not is_dequantize(arg):
         return None
     name = qdq_name(arg)
     if name == "dequantize_per_channel":
         w, scale, zp, axis, qmin, qmax, dtype = arg.args[:7]
+        out = _arg(arg, 7, "out_dtype", None)  # None: float32
         assert isinstance(w, Node)
+        zero_point = None if zp is None else _zp(zp)
         return WeightQ(
-            arg, w, _scalar(scale), _zp(zp), _int(axis), _int(qmin), _int(qmax), _dtype(dtype)
+            arg,
+            w,
+            _scalar(scale),
+            zero_point,
+            _int(axis),
+            _int(qmin),
+            _int(qmax),
+            _dtype(dtype),
+            out_dtype=torch.float32 if out is None else _dtype(out),
         )
     if name == "dequantize_per_channel_group":
         w, scale, zp, qmin, qmax, dtype = arg.args[:6]
-        group = arg.args[6] if len(arg.args) > 6 else arg.kwargs.get("group_size", 128)
+        group = _int(_arg(arg, 6, "group_size", 128))
+        out = _dtype(_arg(arg, 7, "output_dtype", torch.float32))
         assert isinstance(w, Node) and isinstance(scale, Node)
         zero_point = zp if isinstance(zp, Node) else None
         return WeightQ(
-            arg, w, scale, zero_point, 0, _int(qmin), _int(qmax), _dtype(dtype), _int(group)
+            arg, w, scale, zero_point, 0, _int(qmin), _int(qmax), _dtype(dtype), group, out
         )
     if arg.target == _LITERAL_DQ:
         w, scale, zp, qmin, qmax, dtype = arg.args[:6]
         assert isinstance(w, Node)
         return WeightQ(arg, w, _scalar(scale), _zp(zp), None, _int(qmin), _int(qmax), _dtype(dtype))
     return None
+
+
+def out_q(arg: object) -> OutQ | None:
+    """``arg`` read as a per-tensor quantize (literal or run-time qparams), or None (also for
+    ``.tensor2``, whose range is computed at run time)."""
+    if not isinstance(arg, Node) or qdq_name(arg) != "quantize_per_tensor" or len(arg.args) < 6:
+        return None
+    value, scale, zp, qmin, qmax, dtype = arg.args[:6]
+    if not isinstance(qmin, int) or not isinstance(qmax, int):
+        return None
+    assert isinstance(value, Node)
+    return OutQ(arg, value, _scalar(scale), _zp(zp), _int(qmin), _int(qmax), _dtype(dtype))
+
+
+def token_q(arg: object) -> TokenQ | None:
+    """``arg`` read as a per-token dynamically quantized activation; None when ``arg`` is not a
+    ``dequantize_per_token``, ``NoMatch`` saying why when it is one but what feeds it is not
+    ``quantize_per_token`` with qparams from ``choose_qparams_per_token_asymmetric``."""
+    if not isinstance(arg, Node) or qdq_name(arg) != "dequantize_per_token":
+        return None
+    q = arg.args[0]
+    if not isinstance(q, Node) or qdq_name(q) != "quantize_per_token":
+        raise NoMatch(f"{arg.name} does not dequantize a quantize_per_token")
+    source, scale, zp, qmin, qmax, dtype = q.args[:6]
+    choose = scale.args[0] if isinstance(scale, Node) and scale.target is operator.getitem else None
+    if not (
+        isinstance(choose, Node)
+        and qdq_name(choose) == "choose_qparams_per_token_asymmetric"
+        and isinstance(scale, Node)
+        and isinstance(zp, Node)
+        and isinstance(source, Node)
+    ):
+        raise NoMatch(f"{q.name}'s qparams do not come from choose_qparams_per_token_asymmetric")
+    return TokenQ(arg, q, choose, source, scale, zp, _int(qmin), _int(qmax), _dtype(dtype))
 
 
 def _out_q(node: Node, post_op_targets: Collection[object]) -> tuple[OutQ | None, tuple[Node, ...]]:
@@ -201,9 +287,8 @@ def _out_q(node: Node, post_op_targets: Collection[object]) -> tuple[OutQ | None
             post.append(user)
             cur = user
             continue
-        if is_quantize(user) and user.target == _LITERAL_Q:
-            _x, scale, zp, qmin, qmax, dtype = user.args[:6]
-            out = OutQ(user, _scalar(scale), _zp(zp), _int(qmin), _int(qmax), _dtype(dtype))
+        out = out_q(user)
+        if out is not None and out.is_static:
             return out, tuple(post)
         break
     return None, tuple(post)
