@@ -37,7 +37,7 @@ from pt2q.lowering.x86.patterns import (
     kernel_family,
 )
 from pt2q.qdq.ops import qd
-from pt2q.qdq.views import act_q, weight_q
+from pt2q.qdq.views import OutQ, act_q, out_q, weight_q
 from pt2q.tolerances import ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB, sqnr_loss_db
 
 __all__ = [
@@ -56,9 +56,6 @@ FORM_7BIT = "7-bit"
 FORM_SATURATING = "saturating"
 FORM_FLOAT = "float"
 
-_Q = qd.quantize_per_tensor.default
-_DQ = qd.dequantize_per_tensor.default
-
 
 @dataclass(frozen=True)
 class ActivationChoice:
@@ -72,8 +69,26 @@ class ActivationChoice:
     seven_bit_loss_db: float = 0.0  # SQNR lost vs the reference with the 7-bit form
 
 
-def _qparams(q: Node) -> tuple[object, ...]:
-    return tuple(q.args[1:6])
+def _static_q(n: Node) -> OutQ | None:
+    """``n`` read as a quantize with literal (static) qparams, or None."""
+    q = out_q(n)
+    return q if q is not None and q.is_static else None
+
+
+def _is_static_dq(n: Node) -> bool:
+    a = act_q(n)
+    return a is not None and a.is_static
+
+
+def _qparams(q: Node) -> tuple[object, ...] | None:
+    v = _static_q(q)
+    return None if v is None else (v.scale, v.zero_point, v.qmin, v.qmax, v.dtype)
+
+
+def _qmax(q: Node) -> int:
+    v = _static_q(q)
+    assert v is not None  # groups hold static quantizes only
+    return v.qmax
 
 
 def _groups(gm: GraphModule) -> list[list[Node]]:
@@ -85,15 +100,15 @@ def _groups(gm: GraphModule) -> list[list[Node]]:
             n = parent[n]
         return n
 
-    quantizes = [n for n in gm.graph.nodes if n.target == _Q and n.args[5] == torch.uint8]
+    quantizes = [n for n in gm.graph.nodes if (v := _static_q(n)) and v.dtype == torch.uint8]
     for q in quantizes:
         find(q)
         for dq in q.users:
-            for op in dq.users if dq.target == _DQ else ():
+            for op in dq.users if _is_static_dq(dq) else ():
                 if op.target not in PASS_THROUGH_OPS:
                     continue
                 for q2 in op.users:
-                    if q2.target == _Q and _qparams(q2) == _qparams(q):
+                    if _qparams(q2) == _qparams(q):
                         parent[find(q2)] = find(q)
     groups: dict[Node, list[Node]] = {}
     for q in quantizes:
@@ -106,7 +121,7 @@ def _consumers(group: list[Node]) -> list[Node]:
         op
         for q in group
         for dq in q.users
-        if dq.target == _DQ
+        if _is_static_dq(dq)
         for op in dq.users
         if op.target in COMPUTE_OPS and op.args[0] is dq
     ]
@@ -263,7 +278,7 @@ def choose_activation_forms(
     choices: list[ActivationChoice] = []
     for group in _groups(gm):
         consumers = _consumers(group)
-        if not consumers or all(int(q.args[4]) <= limit for q in group):  # type: ignore[arg-type]
+        if not consumers or all(_qmax(q) <= limit for q in group):
             if consumers:
                 choices.append(_choice(group, consumers, FORM_EXACT, f"exact on {isa.describe()}"))
             continue
@@ -316,11 +331,12 @@ def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
             changed = True
         if node.name not in seven:
             continue
-        x, s, z = node.args[0], float(node.args[1]), int(node.args[2])
-        new = (2 * s, round(z / 2), 0, 127, torch.uint8)
-        node.args = (x, *new)
+        q = _static_q(node)
+        assert q is not None and isinstance(q.scale, float) and isinstance(q.zero_point, int)
+        new = (2 * q.scale, round(q.zero_point / 2), 0, 127, torch.uint8)
+        node.args = (q.value, *new)
         for dq in list(node.users):
-            if dq.target == _DQ:
+            if _is_static_dq(dq):
                 dq.args = (node, *new)
         changed = True
     if changed:
