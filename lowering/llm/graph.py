@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.lowering.llm.match import qd
 from pt2q.qdq.decision import LoweringStatus, NodeDecision
+from pt2q.qdq.engine import NoMatch
 from pt2q.qdq.meta import copy_handle, get_handle
+from pt2q.qdq.views import token_q, weight_q
 
 __all__ = ["TOKEN_REASON", "decision", "buffer", "claims", "copy_meta"]
 
@@ -36,10 +37,13 @@ def buffer(gm: GraphModule, before: Node, name: str, value: torch.Tensor) -> Nod
 def claims(node: Node) -> bool:
     """Whether a linear that failed to match is still an LLM pattern (its reason is reported):
     per-token dynamic activations or per-group weights."""
-    x, w = node.args[0], node.args[1]
-    return (isinstance(x, Node) and x.target == qd.dequantize_per_token.default) or (
-        isinstance(w, Node) and w.target == qd.dequantize_per_channel_group.default
-    )
+    try:
+        if token_q(node.args[0]) is not None:
+            return True
+    except NoMatch:
+        return True  # a dequantize_per_token fed by another form
+    weight = weight_q(node.args[1])
+    return weight is not None and weight.group_size is not None
 
 
 def copy_meta(new: Node, old: Node) -> None:

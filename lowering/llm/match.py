@@ -1,5 +1,4 @@
-"""Reading the LLM linear patterns of a reference program (hand walk, drawn here), for every
-backend.
+"""Reading the LLM linear patterns of a reference program, for every backend.
 
 Weight-only (``int8wo`` / ``int4wo``)::
 
@@ -12,6 +11,9 @@ Dynamic activations (``8da8w`` / ``8da4w``): ``x`` above is replaced by::
     x -> choose_qparams_per_token_asymmetric(x, int8) -> (s_x, z_x)
     x -> quantize_per_token(x, s_x, z_x, -128, 127, int8) -> dequantize_per_token(...) -> linear
 
+The q/dq forms are read through ``pt2q.qdq`` (``weight_q``: the per-channel / per-group
+``WeightQ``; ``token_q``: the per-token ``TokenQ``); this module adds what an LLM kernel needs
+(constant 2-D int8 / uint8 weights, 4- or 8-bit ranges, int8 [-128, 127] tokens).
 :func:`llm_linear` reads one ``aten.linear`` node into an :class:`LlmLinear` or raises
 :class:`NotLlm` saying why the node is not one of these patterns (a reason for the report).
 Only reads the graph.
@@ -19,22 +21,18 @@ Only reads the graph.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import torch
-import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
 from torch.fx import GraphModule, Node
 
-__all__ = ["NotLlm", "WeightQ", "TokenQ", "LlmLinear", "llm_linear", "attr_value"]
+from pt2q.qdq.engine import NoMatch
+from pt2q.qdq.ops import is_qdq
+from pt2q.qdq.views import TokenQ, token_q, weight_q
 
-qd = torch.ops.quantized_decomposed
+__all__ = ["NotLlm", "LlmWeight", "LlmLinear", "llm_linear", "attr_value"]
+
 aten = torch.ops.aten
-_DQ_CHANNEL = qd.dequantize_per_channel.default
-_DQ_GROUP = qd.dequantize_per_channel_group.default
-_DQ_TOKEN = qd.dequantize_per_token.default
-_Q_TOKEN = qd.quantize_per_token.default
-_CHOOSE_TOKEN = qd.choose_qparams_per_token_asymmetric.default
 
 
 class NotLlm(Exception):  # noqa: N818 - a control-flow signal carrying the reason
@@ -42,7 +40,7 @@ class NotLlm(Exception):  # noqa: N818 - a control-flow signal carrying the reas
 
 
 @dataclass(frozen=True)
-class WeightQ:
+class LlmWeight:
     """A constant weight quantized per output channel (``group_size == in_features``) or per
     group of ``group_size`` input columns: ``w = (q - zero_point) * scale`` per group.
 
@@ -70,23 +68,13 @@ class WeightQ:
 
 
 @dataclass(frozen=True)
-class TokenQ:
-    """The per-token dynamic quantization feeding a linear: its three nodes and the float input."""
-
-    source: Node  # the float activation
-    choose: Node
-    quantize: Node
-    dequantize: Node
-
-
-@dataclass(frozen=True)
 class LlmLinear:
     """One ``aten.linear`` of an LLM scheme: the float input it computes on, its weight, bias
     and (for ``8da*``) the per-token activation quantization in front of it."""
 
     node: Node
     x: Node  # what the linear reads: the float input, or dequantize_per_token's output
-    weight: WeightQ
+    weight: LlmWeight
     bias: Node | None
     tokens: TokenQ | None
 
@@ -108,48 +96,44 @@ def attr_value(gm: GraphModule, node: object, what: str) -> torch.Tensor:
     return obj
 
 
-def _arg(node: Node, i: int, name: str, default: object) -> object:
-    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
-
-
-def _weight(gm: GraphModule, node: object) -> WeightQ:
-    if not isinstance(node, Node) or node.target not in (_DQ_CHANNEL, _DQ_GROUP):
+def _weight(gm: GraphModule, node: object) -> LlmWeight:
+    view = weight_q(node)
+    if view is None or view.axis is None:
         raise NotLlm(f"weight {node} is not dequantize_per_channel / _per_channel_group")
-    q = attr_value(gm, node.args[0], "quantized weight")
+    name = view.dq.name
+    q = attr_value(gm, view.qweight, "quantized weight")
     if q.dtype not in (torch.int8, torch.uint8) or q.dim() != 2:
         raise NotLlm(
-            f"weight {node.name}: expected a 2-D int8 / uint8 constant, found {q.dtype} {q.dim()}-D"
+            f"weight {name}: expected a 2-D int8 / uint8 constant, found {q.dtype} {q.dim()}-D"
         )
     n, k = q.shape
-    scale = attr_value(gm, node.args[1], "weight scale").double()
-    zp_node = node.args[2]
+    scale = attr_value(gm, view.scale, "weight scale").double()
     zp = (
         torch.zeros_like(scale)
-        if zp_node is None
-        else attr_value(gm, zp_node, "weight zero point").double()
+        if view.zero_point is None
+        else attr_value(gm, view.zero_point, "weight zero point").double()
     )
-    if node.target == _DQ_CHANNEL:
-        axis, qmin, qmax = (int(v) for v in node.args[3:6])  # type: ignore[arg-type]  # literal ints
-        if axis != 0:
-            raise NotLlm(f"weight {node.name} is per-channel on axis {axis}, expected 0")
+    qmin, qmax = view.qmin, view.qmax
+    if view.group_size is None:
+        if view.axis != 0:
+            raise NotLlm(f"weight {name} is per-channel on axis {view.axis}, expected 0")
         group = k
     else:
-        qmin, qmax = int(node.args[3]), int(node.args[4])  # type: ignore[arg-type]  # literal ints
-        group = int(_arg(node, 6, "group_size", 128))  # type: ignore[call-overload]
-        if _arg(node, 7, "output_dtype", torch.float32) != torch.float32:
-            raise NotLlm(f"weight {node.name} dequantizes to a non-fp32 dtype")
+        group = view.group_size
+        if view.out_dtype != torch.float32:
+            raise NotLlm(f"weight {name} dequantizes to a non-fp32 dtype")
     if k % group:
-        raise NotLlm(f"weight {node.name}: in_features {k} is not a multiple of group {group}")
+        raise NotLlm(f"weight {name}: in_features {k} is not a multiple of group {group}")
     if scale.numel() != n * (k // group) or zp.numel() != scale.numel():
         raise NotLlm(
-            f"weight {node.name}: {scale.numel()} scales / {zp.numel()} zero points for "
+            f"weight {name}: {scale.numel()} scales / {zp.numel()} zero points for "
             f"{n} x {k // group} groups"
         )
     int8 = q.dtype == torch.int8 and -128 <= qmin < qmax <= 127
     if qmax - qmin != 15 and not int8:
-        raise NotLlm(f"weight {node.name}: range [{qmin}, {qmax}] is neither 4- nor 8-bit")
-    return WeightQ(
-        node, q, scale.reshape(n, k // group), zp.reshape(n, k // group), qmin, qmax, group
+        raise NotLlm(f"weight {name}: range [{qmin}, {qmax}] is neither 4- nor 8-bit")
+    return LlmWeight(
+        view.dq, q, scale.reshape(n, k // group), zp.reshape(n, k // group), qmin, qmax, group
     )
 
 
@@ -157,26 +141,17 @@ def _tokens(x: object) -> TokenQ | None:
     """The per-token q/dq chain ending at ``x``, or None when ``x`` is a plain float input."""
     if not isinstance(x, Node):
         raise NotLlm(f"linear input {x} is not a node")
-    if x.target != _DQ_TOKEN:
-        if x.op == "call_function" and str(getattr(x.target, "namespace", "")) == (
-            "quantized_decomposed"
-        ):
+    try:
+        tokens = token_q(x)
+    except NoMatch as e:
+        raise NotLlm(str(e)) from None
+    if tokens is None:
+        if is_qdq(x):
             raise NotLlm(f"input {x.name} is {x.target}: a per-tensor int8 pattern, not an LLM one")
         return None
-    q = x.args[0]
-    if not isinstance(q, Node) or q.target != _Q_TOKEN:
-        raise NotLlm(f"{x.name} does not dequantize a quantize_per_token")
-    scale = q.args[1]
-    if not (
-        isinstance(scale, Node)
-        and scale.target is operator.getitem
-        and isinstance(scale.args[0], Node)
-        and scale.args[0].target == _CHOOSE_TOKEN
-    ):
-        raise NotLlm(f"{q.name}'s qparams do not come from choose_qparams_per_token_asymmetric")
-    if q.args[5] != torch.int8 or (q.args[3], q.args[4]) != (-128, 127):
-        raise NotLlm(f"{q.name}: activations must be int8 [-128, 127]")
-    return TokenQ(q.args[0], scale.args[0], q, x)  # type: ignore[arg-type]
+    if tokens.dtype != torch.int8 or (tokens.qmin, tokens.qmax) != (-128, 127):
+        raise NotLlm(f"{tokens.q.name}: activations must be int8 [-128, 127]")
+    return tokens
 
 
 def llm_linear(gm: GraphModule, node: Node) -> LlmLinear:
@@ -185,7 +160,7 @@ def llm_linear(gm: GraphModule, node: Node) -> LlmLinear:
         raise NotLlm(f"{node.name} is {node.target}, not aten.linear")
     tokens = _tokens(node.args[0])
     weight = _weight(gm, node.args[1])
-    bias = _arg(node, 2, "bias", None)
+    bias = node.args[2] if len(node.args) > 2 else node.kwargs.get("bias")
     if bias is not None and not isinstance(bias, Node):
         raise NotLlm(f"{node.name}: bias {bias!r} is not a node")
     return LlmLinear(node, node.args[0], weight, bias, tokens)  # type: ignore[arg-type]

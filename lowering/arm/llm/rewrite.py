@@ -32,7 +32,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.lowering.arm.llm.ops import load_llm_ops
 from pt2q.lowering.llm.graph import TOKEN_REASON, buffer, claims, copy_meta, decision
-from pt2q.lowering.llm.match import LlmLinear, NotLlm, WeightQ, llm_linear
+from pt2q.lowering.llm.match import LlmLinear, LlmWeight, NotLlm, llm_linear
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 
 __all__ = [
@@ -72,7 +72,7 @@ def check_llm(lin: LlmLinear) -> None:
         raise NotLlm(f"weight {w.node.name}: int4wo kernels take integer zero points")
 
 
-def pack_llm(w: WeightQ, scheme: str, variant: str) -> torch.Tensor:
+def pack_llm(w: LlmWeight, scheme: str, variant: str) -> torch.Tensor:
     """``w`` packed once for ``variant`` (a kernel of ``LLM_FAMILY[scheme]``)."""
     ops = torch.ops.pt2q_arm_llm
     scale = w.scale.float()
@@ -96,8 +96,8 @@ def _rewrite(gm: GraphModule, lin: LlmLinear, variant: str, packed: torch.Tensor
     p = buffer(gm, node, f"{node.name}_packed", packed)
     with graph.inserting_before(node):
         if lin.tokens is not None:
-            q = lin.tokens.quantize
-            args: tuple[Any, ...] = (q, q.args[1], q.args[2], p, lin.bias, n, group, variant)
+            t = lin.tokens
+            args: tuple[Any, ...] = (t.q, t.scale, t.zero_point, p, lin.bias, n, group, variant)
             new = graph.call_function(ops.linear_qd8.default, args)
         elif lin.weight.bits == 8:
             new = graph.call_function(ops.linear_qc8w.default, (lin.x, p, lin.bias, n, variant))
@@ -139,10 +139,10 @@ def rewrite_llm_linears_arm(
         decisions.append(decision(node, LoweringStatus.LOWERED, variant))
         decisions.append(decision(lin.weight.node, LoweringStatus.FUSED, name))
         if lin.tokens is not None:
-            for t in (lin.tokens.choose, lin.tokens.quantize):
+            for t in (lin.tokens.choose, lin.tokens.q):
                 reason = TOKEN_REASON.format(kernel=variant)
                 decisions.append(decision(t, LoweringStatus.REFERENCE, None, reason))
-            decisions.append(decision(lin.tokens.dequantize, LoweringStatus.FUSED, name))
+            decisions.append(decision(lin.tokens.dq, LoweringStatus.FUSED, name))
         weight_bytes[name] = packed.numel() * packed.element_size()
         _rewrite(gm, lin, variant, packed)
     gm.graph.eliminate_dead_code()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pt2q.lowering.llm.match import NotLlm, WeightQ
+from pt2q.lowering.llm.match import LlmWeight, NotLlm
 
 __all__ = ["INT4_GROUP_SIZES", "INT4_N_MULTIPLE", "PackedWeight", "pack_weight"]
 
@@ -45,7 +45,7 @@ class PackedWeight:
         return sum(t.numel() * t.element_size() for t in self.tensors)
 
 
-def _int8(w: WeightQ, dtype: torch.dtype) -> PackedWeight:
+def _int8(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
     if not w.per_channel:
         raise NotLlm(
             f"weight {w.node.name}: int8 per-group weights (group {w.group_size}); torch's x86 "
@@ -60,7 +60,7 @@ def _int8(w: WeightQ, dtype: torch.dtype) -> PackedWeight:
     return PackedWeight("aten._weight_int8pack_mm", (w.q.contiguous(), scale), w.q.shape[0], 0)
 
 
-def _int4(w: WeightQ, dtype: torch.dtype) -> PackedWeight:
+def _int4(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
     n, k = w.q.shape
     group = w.group_size
     if group not in INT4_GROUP_SIZES:
@@ -84,7 +84,7 @@ def _int4(w: WeightQ, dtype: torch.dtype) -> PackedWeight:
     return PackedWeight("aten._weight_int4pack_mm_for_cpu", (packed, scale_zeros), n, group)
 
 
-def pack_weight(w: WeightQ, dtype: torch.dtype = torch.float32) -> PackedWeight:
+def pack_weight(w: LlmWeight, dtype: torch.dtype = torch.float32) -> PackedWeight:
     """Pack ``w`` for the kernel of its bit width, scales in ``dtype`` (the activations' dtype
     at the kernel: float32, or bfloat16 for the fast path). Raises NotLlm with the reason when
     no torch x86 kernel takes it."""

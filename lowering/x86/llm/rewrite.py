@@ -131,12 +131,12 @@ def rewrite_llm_linears(
         x = lin.x
         if lin.tokens is not None:
             t = lin.tokens
-            if t.quantize not in inlined:  # first linear reading these tokens
-                inlined[t.quantize] = inline_token_qdq(gm.graph, t.source, node)
-                for n in (t.choose, t.quantize):
+            if t.q not in inlined:  # first linear reading these tokens
+                inlined[t.q] = inline_token_qdq(gm.graph, t.source, node)
+                for n in (t.choose, t.q):
                     decisions.append(decision(n, LoweringStatus.FUSED, name, _ACT_REASON))
-            x = inlined[t.quantize]
-            decisions.append(decision(t.dequantize, LoweringStatus.FUSED, name, _ACT_REASON))
+            x = inlined[t.q]
+            decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _ACT_REASON))
         weight_bytes[name] = packed.nbytes
         _rewrite(gm, lin, x, packed, compute_dtype)
     gm.graph.eliminate_dead_code()
