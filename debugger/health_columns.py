@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.fx import Node
 
 from pt2q.debugger.groups import GraphGroups
 from pt2q.health import Health, values_health
 from pt2q.observer.sample import draw_sample
-from pt2q.qdq.ops import qdq_name
+from pt2q.qdq.views import out_q
 
 __all__ = ["HEALTH_COLUMNS", "OutputHealth", "output_health"]
 
@@ -53,21 +54,11 @@ def output_health(
         value = float_values.get(h)
         if len(chain) != 2 or not isinstance(value, torch.Tensor) or value.numel() == 0:
             continue
-        q = chain[0]
-        if qdq_name(q) != "quantize_per_tensor" or len(q.args) < 5:
-            continue
-        scale, zero_point, qmin, qmax = q.args[1:5]
-        if not (
-            isinstance(scale, (int, float))
-            and isinstance(zero_point, (int, float))
-            and isinstance(qmin, int)
-            and isinstance(qmax, int)
-        ):
+        q = out_q(chain[0])
+        if q is None or isinstance(q.scale, Node) or isinstance(q.zero_point, Node):
             continue
         lo, hi = (float(v) for v in torch.aminmax(value.detach().float()))
         sample = draw_sample(value, SAMPLE, 0.0)
-        health = values_health(
-            sample, float(scale), float(zero_point), int(qmin), int(qmax), lo, hi
-        )
+        health = values_health(sample, q.scale, float(q.zero_point), q.qmin, q.qmax, lo, hi)
         out[h] = OutputHealth.of(health)
     return out
