@@ -14,12 +14,16 @@ from pt2q.qdq import (
     constant_value,
     find_matches,
     get_handle,
+    is_choose_qparams,
     is_dequantize,
     is_quantize,
+    out_q,
     quantized_op,
     rewrite,
     searches,
     set_handle,
+    token_q,
+    weight_q,
 )
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import XNNPACKQuantizer, get_symmetric_quantization_config
@@ -105,6 +109,9 @@ def test_views_and_meta() -> None:
     w, scale, zp = view.weight.tensors(gm)
     assert w.dtype == torch.int8 and scale.shape == (5,) and bool((zp == 0).all())
     assert act_q(linear) is None and is_dequantize(act.dq)
+    out = out_q(view.output.q)
+    assert out == view.output and out.is_static and out.value is view.post_ops[0]
+    assert out_q(linear) is None and out_q(act.dq) is None
     set_handle(linear, 7)
     assert get_handle(linear) == 7
     with pytest.raises(NoMatch, match="expected a constant"):
@@ -127,3 +134,28 @@ def test_grouped_weight_view() -> None:
     w, scale, zp = view.weight.tensors(converted)
     assert w.shape == (8, 64) and scale.shape == (8, 2) and zp.shape == (8, 2)
     assert view.inputs == (None,) and view.float_parts()  # weight-only: the input stays float
+
+
+def test_per_token_activation_view() -> None:
+    """8da4w (llm_config): x -> choose_qparams_per_token_asymmetric -> quantize_per_token ->
+    dequantize_per_token -> linear, read as one TokenQ; a broken chain says why."""
+    from pt2q.quantizers import llm_config
+
+    torch.manual_seed(2)
+    x = torch.randn(3, 64)
+    gm = torch.export.export(torch.nn.Linear(64, 8).eval(), (x,)).module()
+    prepared = prepare_pt2e(gm, XNNPACKQuantizer().set_global(llm_config("8da4w", 32)))
+    prepared(x)
+    converted = convert_pt2e(prepared)
+    linear = next(n for n in converted.graph.nodes if n.target == aten.linear.default)
+    tokens = token_q(linear.args[0])
+    assert tokens is not None and tokens.dq is linear.args[0] and tokens.source.op == "placeholder"
+    assert is_quantize(tokens.q) and is_choose_qparams(tokens.choose)
+    assert tokens.scale.args == (tokens.choose, 0) and tokens.zero_point.args == (tokens.choose, 1)
+    assert (tokens.qmin, tokens.qmax, tokens.dtype) == (-128, 127, torch.int8)
+    weight = weight_q(linear.args[1])
+    assert weight is not None and weight.group_size == 32 and weight.out_dtype == torch.float32
+    assert token_q(tokens.source) is None and token_q(linear.args[1]) is None
+    tokens.dq.replace_input_with(tokens.q, tokens.source)  # dq now reads the float input
+    with pytest.raises(NoMatch, match="does not dequantize a quantize_per_token"):
+        token_q(tokens.dq)
