@@ -20,9 +20,6 @@ from torch.fx import Node
 
 __all__ = [
     "COMPUTE_OPS",
-    "ACTIVATION_DEQUANTIZE_OPS",
-    "WEIGHT_DEQUANTIZE_OPS",
-    "QUANTIZE_OPS",
     "UNARY_POST_OPS",
     "BINARY_POST_OPS",
     "FP32_COMPUTE_TARGETS",
@@ -34,7 +31,6 @@ __all__ = [
 ]
 
 aten = torch.ops.aten
-qd = torch.ops.quantized_decomposed
 
 # Reference-program op -> the oneDNN int8 kernel family Inductor emits for it.
 COMPUTE_OPS: dict[torch._ops.OpOverload, str] = {
@@ -43,14 +39,6 @@ COMPUTE_OPS: dict[torch._ops.OpOverload, str] = {
     aten.conv2d.default: "qconv",
     aten.conv3d.default: "qconv",
 }
-
-# Activation input of a compute op: static (literal scale) or dynamic (choose_qparams tensors).
-ACTIVATION_DEQUANTIZE_OPS = frozenset(
-    {qd.dequantize_per_tensor.default, qd.dequantize_per_tensor.tensor}
-)
-# Weight input: an int8 constant folded by convert, per-channel on axis 0.
-WEIGHT_DEQUANTIZE_OPS = frozenset({qd.dequantize_per_channel.default})
-QUANTIZE_OPS = frozenset({qd.quantize_per_tensor.default, qd.quantize_per_tensor.tensor})
 
 # Post-ops Inductor fuses into the kernel right after the compute op ("unary" fusion).
 UNARY_POST_OPS = frozenset(

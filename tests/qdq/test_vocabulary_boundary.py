@@ -11,7 +11,7 @@ The source of ``pt2q/``, ``quantizers/``, ``lowering/`` and ``debugger/`` is rea
   "quantize_per_tensor"``, a namespace compare).
 
 Modules read the program through ``pt2q.qdq`` (views, searches, op roles) instead. ``ALLOWED``
-lists the few files that hold op tables or numeric references, each with its reason.
+lists the few files that hold an op table for numerics or patterns, each with its reason.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ NAMESPACE = "quantized_decomposed"
 
 # file -> why it may name q/dq ops without calling them
 ALLOWED: dict[str, str] = {
-    "lowering/x86/patterns.py": "pattern table: the q/dq op sets the x86 kernel patterns are built on",
-    "pt2q/affine/dynamic.py": "numeric reference: selects the choose_qparams op it then calls",
+    "pt2q/affine/dynamic.py": "numeric reference: a table of the choose_qparams op it then calls",
 }
 
 
