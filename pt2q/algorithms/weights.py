@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.algorithms.params import WEIGHTED, get_param
+from pt2q.algorithms.params import WEIGHTED, get_param, weight_bias
 from pt2q.convert.qdq import observer_of
 
 __all__ = ["QuantizedWeight", "quantized_weights"]
@@ -69,7 +69,7 @@ def quantized_weights(gm: GraphModule) -> list[QuantizedWeight]:
         shape = [1] * w.dim()
         if obs.qscheme in _PER_CHANNEL:
             shape[int(obs.ch_axis)] = -1
-        bias = _const(gm, node.args[2]) if len(node.args) > 2 else None
+        bias = weight_bias(node)[1]  # arg 2, or the ``bias`` kwarg fold_bn gives a 2-arg conv
         found.append(
             QuantizedWeight(
                 node,
