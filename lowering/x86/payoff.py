@@ -4,13 +4,19 @@ oneDNN's int8 kernels carry a fixed cost (quantized post-op setup, u8 reorders) 
 layer does not earn back. For every lowerable conv / linear below ``ALWAYS_PAYS_MACS``
 multiply-accumulates per call (larger ones measured 1.7-2.4x faster in int8 on AVX2 and more
 with VNNI, ``bench/x86.py``), the lowering times on the example activation the prepacked oneDNN
-int8 kernel against the float op, best of ``_RUNS``; when int8 is slower, the node reads the float
-activation (its q/dq pair then dangles and is removed) and the report says so with both
-times. Timings are of the machine that lowers.
+int8 kernel against the float op; when int8 is slower, the node reads the float activation (its
+q/dq pair then dangles and is removed) and the report says so with both times. Timings are of
+the machine that lowers.
+
+A layer this small runs in microseconds, where one call's time is mostly timer and scheduler
+noise, so each timing is the median of ``_SAMPLES`` samples, each sample the mean of as many
+back-to-back calls as fill ``_MIN_SAMPLE_S``, int8 and float samples interleaved so that load on
+a shared machine falls on both alike: the decision for a node does not flip from run to run.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -21,10 +27,11 @@ from pt2q.lowering.x86.patterns import conv_params, kernel_family
 from pt2q.qdq.ops import qd
 from pt2q.qdq.views import act_q, weight_q
 
-__all__ = ["ALWAYS_PAYS_MACS", "macs", "time_int8_vs_float", "slower_in_int8"]
+__all__ = ["ALWAYS_PAYS_MACS", "macs", "median_us", "time_int8_vs_float", "slower_in_int8"]
 
 ALWAYS_PAYS_MACS = 1 << 24
-_RUNS = 5
+_SAMPLES = 7
+_MIN_SAMPLE_S = 2e-4  # >> perf_counter resolution and call overhead; 7 x 2 x 0.2 ms per node
 
 
 def macs(op: Node, x: torch.Tensor, w: torch.Tensor) -> int:
@@ -35,14 +42,30 @@ def macs(op: Node, x: torch.Tensor, w: torch.Tensor) -> int:
     return out_positions * w.numel()
 
 
-def _best_us(fn: Callable[[], object]) -> float:
+def _calls_per_sample(fn: Callable[[], object]) -> int:
+    """How many back-to-back calls of ``fn`` take at least ``_MIN_SAMPLE_S`` (after warm-up)."""
     fn()
-    best = float("inf")
-    for _ in range(_RUNS):
+    calls = 1
+    while True:
         t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e6
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - t0 >= _MIN_SAMPLE_S:
+            return calls
+        calls *= 2
+
+
+def median_us(fns: tuple[Callable[[], object], ...]) -> tuple[float, ...]:
+    """Per function, the median over ``_SAMPLES`` interleaved samples of its mean us per call."""
+    counts = [_calls_per_sample(fn) for fn in fns]
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(_SAMPLES):
+        for fn, n, out in zip(fns, counts, samples, strict=True):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out.append((time.perf_counter() - t0) / n * 1e6)
+    return tuple(statistics.median(s) for s in samples)
 
 
 def time_int8_vs_float(gm: GraphModule, op: Node, x: torch.Tensor) -> tuple[float, float]:
@@ -83,7 +106,8 @@ def time_int8_vs_float(gm: GraphModule, op: Node, x: torch.Tensor) -> tuple[floa
             def flt() -> object:
                 return torch.nn.functional.conv2d(x, w_float, b, stride, padding, dilation, groups)
 
-        return _best_us(int8), _best_us(flt)
+        t_int8, t_float = median_us((int8, flt))
+    return t_int8, t_float
 
 
 def slower_in_int8(timings: dict[str, tuple[float, float]]) -> dict[str, str]:

@@ -3,13 +3,21 @@ float, with both times in the report (timings mocked for determinism, then measu
 
 from __future__ import annotations
 
+import itertools
+import time
+
 import pytest
 import torch
 from x86_models import TinyLinear, quantize
 
 import pt2q.lowering.x86.lower as lower_mod
 from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
-from pt2q.lowering.x86.payoff import ALWAYS_PAYS_MACS, slower_in_int8, time_int8_vs_float
+from pt2q.lowering.x86.payoff import (
+    ALWAYS_PAYS_MACS,
+    median_us,
+    slower_in_int8,
+    time_int8_vs_float,
+)
 from pt2q.qdq import LoweringStatus
 
 
@@ -50,3 +58,20 @@ def test_measured_times_are_positive() -> None:
     linear = next(n for n in ref.graph.nodes if n.name == "linear")
     t_int8, t_float = time_int8_vs_float(ref, linear, x)
     assert t_int8 > 0 and t_float > 0
+
+
+def test_timing_is_a_median_of_filled_samples() -> None:
+    """A one-off stall (scheduler, page fault) does not decide; a sample spans many calls of a
+    microsecond op, not one timer tick."""
+    calls = itertools.count()
+
+    def stalls_once() -> None:
+        if next(calls) == 40:
+            time.sleep(0.05)  # 50 ms, once
+
+    def sleeps() -> None:
+        time.sleep(1e-3)
+
+    t_stall, t_sleep = median_us((stalls_once, sleeps))
+    assert t_stall < 100 < 1000 <= t_sleep
+    assert next(calls) > 7 * 16  # 7 samples of many calls each (plus the sizing runs)

@@ -103,3 +103,41 @@ class TinyLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, 32)
         return self.b(torch.relu(self.a(x)))
+
+
+class _BasicBlock(nn.Module):
+    """ResNet basic block: conv-bn-relu, conv-bn, + identity, relu (BN folds at prepare)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + x)  # conv + add + relu: the binary kernel
+
+
+class ResidualNet(nn.Module):
+    """A small ResNet: stem conv, ``blocks`` basic blocks of 16 channels, mean pool, linear.
+
+    Its BatchNorm statistics are drawn at random (seeded by the caller) so folding is not a
+    no-op; input (N, 3, 8, 8) -> (N, 10).
+    """
+
+    def __init__(self, blocks: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.blocks = nn.Sequential(*(_BasicBlock(16) for _ in range(blocks)))
+        self.fc = nn.Linear(16, 10)
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.2, 0.2)
+                    m.running_var.uniform_(0.5, 2.0)
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, 3, H, W)
+        x = self.blocks(torch.relu(self.stem(x)))
+        return self.fc(x.mean((2, 3)))  # (N, 16) -> (N, 10)
