@@ -1,0 +1,163 @@
+"""The int8 chains of bench/x86.py's MLP and CNN: each conv / linear hands uint8 to the next.
+
+Pins the fusions that make pt2q's lowering run the same oneDNN kernels as torchao 0.18's
+(``torch.compile`` + freezing of its converted program, compared on its output code): every
+conv / linear followed by relu and a quantize is one ``onednn.q*_pointwise`` with ``relu``
+fused and a uint8 output that the next kernel reads directly; the max-pools between convs
+run on uint8; the compiled tier adds only the input quantize and a flatten copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from torch import nn
+from torch._inductor.utils import run_and_get_code
+from x86_models import quantize
+
+from pt2q.lowering.x86 import X86LoweredModule, lower_pt2e_quantized_to_x86
+
+QUANTIZE = "quantized_decomposed.quantize_per_tensor.default"
+DEQUANTIZE = "quantized_decomposed.dequantize_per_tensor.default"
+QLINEAR = "onednn.qlinear_pointwise.default"
+QCONV = "onednn.qconv_pointwise.default"
+
+
+class ReluMLP(nn.Module):
+    """bench/x86.py's MLP: 4 linears 512 -> 512, relu after the first three."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(512, 512) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, 512)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            x = torch.relu(x) if i < 3 else x
+        return x
+
+
+class PoolCNN(nn.Module):
+    """bench/x86.py's CNN: 3 convs of 64 channels with relu, two max-pools, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 64, 3, padding=1)
+        self.c2 = nn.Conv2d(64, 64, 3, padding=1)
+        self.c3 = nn.Conv2d(64, 64, 3, padding=1)
+        self.fc = nn.Linear(64 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, 3, 32, 32)
+        x = torch.relu(self.c1(x))
+        x = torch.max_pool2d(torch.relu(self.c2(x)), 2)  # (N, 64, 16, 16)
+        x = torch.max_pool2d(torch.relu(self.c3(x)), 2)  # (N, 64, 8, 8)
+        return self.fc(torch.flatten(x, 1))
+
+
+def _lower(model: nn.Module, x: torch.Tensor) -> X86LoweredModule:
+    torch.manual_seed(0)
+    ref = quantize(model, (x,))
+    # payoff=False: the payoff pass times kernels; these tests pin the structure alone.
+    return lower_pt2e_quantized_to_x86(ref, (x,), payoff=False)
+
+
+def _kernels(low: X86LoweredModule) -> list[tuple[str, str, torch.dtype | None]]:
+    """(op, fused post-op, output dtype) per call in the eager graph; post-op / dtype only for
+    the oneDNN kernels."""
+    out: list[tuple[str, str, torch.dtype | None]] = []
+    for n in low.graph.nodes:
+        if n.op != "call_function" or str(n.target) in ("<built-in function getitem>",):
+            continue
+        if str(n.target) in (QLINEAR, QCONV):
+            # (..., output_scale, output_zero_point, output_dtype, postop_name, ...)
+            out.append((str(n.target), str(n.args[-3]), n.args[-4]))
+        else:
+            out.append((str(n.target), "", None))
+    return out
+
+
+def _compiled_kernels(low: X86LoweredModule, x: torch.Tensor) -> list[str]:
+    """What the compiled tier's output code calls, in order (generated C++ kernels by name)."""
+    with torch.no_grad():
+        _, code = run_and_get_code(lambda: (low(x), low(x)))  # eager first call, then compiled
+    assert low.compiled
+    calls = re.findall(r"(torch\.ops\.[\w.]+|cpp_fused_\w+|extern_kernels\.\w+)\(", "\n".join(code))
+    return [re.sub(r"_\d+$", "", c) for c in calls]
+
+
+@pytest.fixture(scope="module")
+def mlp() -> tuple[X86LoweredModule, torch.Tensor]:
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 512)
+    return _lower(ReluMLP(), x), x
+
+
+@pytest.fixture(scope="module")
+def cnn() -> tuple[X86LoweredModule, torch.Tensor]:
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    return _lower(PoolCNN(), x), x
+
+
+def test_mlp_linears_hand_uint8_to_each_other(mlp: tuple[X86LoweredModule, torch.Tensor]) -> None:
+    low, _ = mlp
+    u8, f32 = torch.uint8, torch.float32
+    assert _kernels(low) == [
+        (QUANTIZE, "", None),  # the model input, once
+        (QLINEAR, "relu", u8),
+        (QLINEAR, "relu", u8),
+        (QLINEAR, "relu", u8),
+        (QLINEAR, "none", f32),  # the model output
+    ]
+    linears = [n for n in low.graph.nodes if n.target == torch.ops.onednn.qlinear_pointwise.default]
+    for prev, nxt in zip(linears, linears[1:], strict=False):
+        assert nxt.args[0] is prev  # no quantize / dequantize in between
+        assert nxt.args[1:3] == prev.args[-6:-4]  # reads it at the scale / zero point it wrote
+
+
+def test_mlp_compiled_tier_is_the_onednn_chain(mlp: tuple[X86LoweredModule, torch.Tensor]) -> None:
+    low, x = mlp
+    qlinear = "torch.ops.onednn.qlinear_pointwise.tensor"
+    assert _compiled_kernels(low, x) == ["cpp_fused_quantize_per_tensor", *[qlinear] * 4]
+
+
+def test_cnn_convs_hand_uint8_through_int8_max_pools(
+    cnn: tuple[X86LoweredModule, torch.Tensor],
+) -> None:
+    low, x = cnn
+    u8, f32 = torch.uint8, torch.float32
+    pool = "aten.max_pool2d_with_indices.default"
+    # Eagerly the pools run between a dequantize and a quantize of the same qparams; Inductor
+    # turns each such triple into one uint8 max-pool (below).
+    assert _kernels(low) == [
+        (QUANTIZE, "", None),
+        (QCONV, "relu", u8),
+        (QCONV, "relu", u8),
+        (DEQUANTIZE, "", None),
+        (pool, "", None),
+        (QUANTIZE, "", None),
+        (QCONV, "relu", u8),
+        (DEQUANTIZE, "", None),
+        (pool, "", None),
+        (QUANTIZE, "", None),
+        (DEQUANTIZE, "", None),
+        ("aten.reshape.default", "", None),
+        (QUANTIZE, "", None),
+        (QLINEAR, "none", f32),
+    ]
+    qconv, qpool = (
+        "torch.ops.onednn.qconv_pointwise.tensor",
+        "torch.ops.quantized.max_pool2d.default",
+    )
+    assert _compiled_kernels(low, x) == [
+        "cpp_fused_quantize_per_tensor",  # the model input
+        qconv,
+        qconv,
+        qpool,
+        qconv,
+        qpool,
+        "cpp_fused_addmm_quantize_per_tensor",  # flatten: channels-last uint8 -> (N, 4096)
+        "torch.ops.onednn.qlinear_pointwise.tensor",
+    ]
