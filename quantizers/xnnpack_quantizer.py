@@ -14,6 +14,10 @@ quantized like a tensor operand (torchao's ``_convert_scalars_to_attrs``).
 * pass-throughs (relu, hardtanh, max_pool2d, mean, view/reshape/permute/flatten/squeeze/...)
   share the producer's observer when it is observed.
 * dynamic configs (``is_dynamic=True``): linear and ungrouped conv2d (groups == 1) only.
+
+Unlike torchao, a residual add read only by normalization ops (transformers' residual stream,
+``annotators/residual.py``) stays float with a coverage reason; ``set_residual_add_quantization
+(True)`` quantizes it as torchao does.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from torch.fx import Node
 from pt2q.quantizer import QuantizationConfig
 from pt2q.quantizers.annotators.binary import BinaryFamily
 from pt2q.quantizers.annotators.cat import annotate_cat
+from pt2q.quantizers.annotators.residual import keep_residual_adds_float
 from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
 from pt2q.quantizers.annotators.weighted import WeightedFamily
 from pt2q.quantizers.config_builder import activation_spec, build_config, symmetric_weight_spec
@@ -118,6 +123,10 @@ class XNNPACKQuantizer(PatternQuantizer):
     Precedence: module name > module type > operator type > global; ``set_filter_function``
     drops every node it returns False for. Mixing QAT/PTQ or static/dynamic raises."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.quantize_residual_adds = False
+
     def transforms(self) -> Sequence[GraphTransform]:
         return (
             remove_eval_dropout,
@@ -126,6 +135,7 @@ class XNNPACKQuantizer(PatternQuantizer):
 
     def recipe(self) -> Sequence[AnnotationStep]:
         return [
+            lambda gm, rules: None if self.quantize_residual_adds else keep_residual_adds_float(gm),
             XNNPACK_LINEAR.annotate,
             XNNPACK_CONV2D.annotate,
             XNNPACK_CONV1D.annotate,
@@ -171,6 +181,14 @@ class XNNPACKQuantizer(PatternQuantizer):
     ) -> XNNPACKQuantizer:
         """Config for every op inside the submodule ``module_name``."""
         return self._set_rule("module_name", module_name, quantization_config, "set_module_name")
+
+    def set_residual_add_quantization(self, quantize: bool) -> XNNPACKQuantizer:
+        """With True, residual adds read only by normalization ops are quantized (torchao's
+        behaviour) instead of staying float (see ``annotators/residual.py``)."""
+        if not isinstance(quantize, bool):
+            raise TypeError(f"set_residual_add_quantization: expected a bool, found {quantize!r}")
+        self.quantize_residual_adds = quantize
+        return self
 
     def set_filter_function(self, filter_fn: Callable[[Node], bool] | None) -> XNNPACKQuantizer:
         """Only nodes for which ``filter_fn(node)`` is True are quantized (None: no filter)."""
