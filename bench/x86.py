@@ -10,7 +10,12 @@ interleaved calls after warm-up (the lowered module's compiled tier compiles in 
 package, AOTInductor load + first call in a fresh process that never imports pt2q. torchao and
 ExecuTorch (XNNPACK, only when ``executorch`` is importable) run in subprocesses (torchao
 registers global Inductor passes on import). Accuracy: output SQNR vs the float model of the
-reference program and of the lowered one (rule: ``ISA_ADAPTED_MAX_SQNR_LOSS_DB``).
+reference program and of the lowered one, both tiers (the first call's eager graph and the
+compiled program), rule ``ISA_ADAPTED_MAX_SQNR_LOSS_DB``. One input's SQNR is no measure: on
+ResNet-50 it moves by +-4 dB under a 1e-5 input perturbation (the reference itself is chaotic at
+rounding ties), so the bench takes the SQNR of the outputs of ``--accuracy-batches`` inputs
+together (the example input first, the rest drawn like it, ``x86_models.accuracy_batches``);
+the torchao peer reports the same figure for its own lowering of its own program.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ import torch
 from common import keep_torchao_out
 
 keep_torchao_out()  # torchao runs in its own subprocess, never in the one measuring pt2q
-from x86_models import MODELS, build  # noqa: E402
+from x86_models import (  # noqa: E402
+    ACCURACY_BATCHES,
+    MODELS,
+    accuracy_batches,
+    build,
+    concat_sqnr_db,
+)
 
 from pt2q.lowering.x86 import detect_isa, lower_pt2e_quantized_to_x86, package_x86  # noqa: E402
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: E402
@@ -60,15 +71,6 @@ def median_ms(fns: dict[str, Callable[[], Any]], warmup: int, iters: int) -> dic
                 fn()
                 times[k].append((time.perf_counter() - t0) * 1e3)
     return {k: statistics.median(v) for k, v in times.items()}
-
-
-def sqnr_db(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    noise = (actual.double() - expected.double()).pow(2).sum()
-    return (
-        float("inf")
-        if noise == 0
-        else float(10 * torch.log10(expected.double().pow(2).sum() / noise))
-    )
 
 
 def converted(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], reduce_range: bool) -> Any:
@@ -105,14 +107,16 @@ def run_config(
     kinds = {d.op for d in report.lowered}
     print(f"    pt2q: {len(report.lowered)} lowered ({', '.join(sorted(kinds))}), "
           f"{len(report.not_lowered)} kept; forms {sorted(set(report.facts['activation_forms'].values()))}")  # fmt: skip
+    batches = accuracy_batches(inputs, a.accuracy_batches)
     with torch.no_grad():
-        f, r = model(*inputs), ref(*inputs)
-    row["sqnr_ref"], row["sqnr_low"] = sqnr_db(r, f), sqnr_db(first, f)
+        f, r = [model(*b) for b in batches], [ref(*b) for b in batches]
+        eager = [first] + [low.forward(*b) for b in batches[1:]]  # the graph: first-call tier
+    row["sqnr_ref"], row["sqnr_low"] = concat_sqnr_db(r, f), concat_sqnr_db(eager, f)
     calls = {"fp32 eager": lambda: model(*inputs), "fp32 compile": fp32["compiled"]}
     calls["pt2q int8"] = lambda: low(*inputs)
     row.update(median_ms(calls, a.warmup, a.iters))
     with torch.no_grad():
-        row["sqnr_compiled"] = sqnr_db(low(*inputs), f)
+        row["sqnr_compiled"] = concat_sqnr_db([low(*b) for b in batches], f)
     if a.torchao:
         row["torchao"] = peer(["torchao", name, str(int(reduce_range)), str(a.iters), str(a.warmup), str(a.threads)])  # fmt: skip
     if a.executorch and not reduce_range:
@@ -155,6 +159,10 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         for key in ("torchao", "executorch", "package"):
             if isinstance(r.get(key), str):
                 print(f"           {key} failed: {r[key]}")
+        if ao.get("sqnr_low") is not None:
+            print(f"           torchao SQNR ref/low {ao['sqnr_ref']:.2f}/{ao['sqnr_low']:.2f} dB")
+        if ao.get("accuracy_error"):
+            print(f"           torchao's lowered module failed on an input: {ao['accuracy_error']}")
         if ao.get("lower_error"):
             print(f"           torchao's lower_pt2e_quantized_to_x86 failed: {ao['lower_error']}")
         if isinstance(r.get("executorch"), dict):
@@ -170,8 +178,9 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
             failures.append(
                 f"{name}: lowering+first call {r['first_s']:.1f}s > torchao {ao['first_s']:.1f}s"
             )
-        if r["sqnr_compiled"] < r["sqnr_ref"] - ISA_ADAPTED_MAX_SQNR_LOSS_DB:
-            failures.append(f"{name}: lowered SQNR {r['sqnr_compiled']:.1f} < reference {r['sqnr_ref']:.1f} - {ISA_ADAPTED_MAX_SQNR_LOSS_DB} dB")  # fmt: skip
+        for tier in ("sqnr_low", "sqnr_compiled"):
+            if r[tier] < r["sqnr_ref"] - ISA_ADAPTED_MAX_SQNR_LOSS_DB:
+                failures.append(f"{name}: lowered ({tier}) SQNR {r[tier]:.2f} < reference {r['sqnr_ref']:.2f} - {ISA_ADAPTED_MAX_SQNR_LOSS_DB} dB")  # fmt: skip
         if name in PACKAGE_FIRST_S_GOAL and pkg and pkg["first_s"] > PACKAGE_FIRST_S_GOAL[name]:
             failures.append(f"{name}: package first inference {pkg['first_s']:.1f}s > {PACKAGE_FIRST_S_GOAL[name]}s")  # fmt: skip
     print("\nGOALS: " + ("all met" if not failures else "NOT MET:\n  " + "\n  ".join(failures)))
@@ -183,6 +192,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument(
+        "--accuracy-batches",
+        type=int,
+        default=ACCURACY_BATCHES,
+        help=f"inputs whose outputs make the SQNR (the torchao peer uses {ACCURACY_BATCHES})",
+    )
     p.add_argument("--no-torchao", dest="torchao", action="store_false")
     p.add_argument("--no-package", dest="package", action="store_false")
     p.add_argument("--no-reduce-range-row", dest="reduce_range_row", action="store_false")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "build"]
+__all__ = ["MODELS", "build", "ACCURACY_BATCHES", "accuracy_batches", "concat_sqnr_db"]
 
 
 class MLP(nn.Module):
@@ -57,7 +57,10 @@ class _Output(nn.Module):
 def _resnet50() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    model = ResNetForImageClassification(ResNetConfig())  # ResNet-50 layout, random weights
+    # ResNet-50 layout and its 1000-class head, random weights. (ResNetConfig's default head has
+    # 2 labels: an output SQNR over 2 logits per image is the error along 2 directions of one
+    # weight draw, and swung by +-1 dB between lowerings as exact as each other.)
+    model = ResNetForImageClassification(ResNetConfig(num_labels=1000))
     return _Output(model, "logits"), (torch.randn(2, 3, 224, 224),)
 
 
@@ -108,3 +111,35 @@ def build(name: str) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     torch.manual_seed(0)
     model, inputs = MODELS[name]()
     return model.eval(), inputs
+
+
+ACCURACY_BATCHES = 16
+
+
+def accuracy_batches(
+    inputs: tuple[torch.Tensor, ...], batches: int = ACCURACY_BATCHES
+) -> list[tuple[torch.Tensor, ...]]:
+    """The example inputs and ``batches - 1`` more like them (seeded, the same in every process):
+    float inputs drawn from N(0, 1), token ids shuffled from the example's own ids."""
+    g = torch.Generator().manual_seed(1)
+    out = [inputs]
+    for _ in range(batches - 1):
+        out.append(
+            tuple(
+                torch.randn(x.shape, generator=g, dtype=x.dtype)
+                if x.is_floating_point()
+                else x.flatten()[torch.randperm(x.numel(), generator=g)].view(x.shape)
+                for x in inputs
+            )
+        )
+    return out
+
+
+def concat_sqnr_db(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
+    """SQNR (dB) of all outputs together: total signal power over total noise power, so one
+    input whose error happens to be small or large does not decide (a mean of per-input dB
+    would let it)."""
+    a = torch.cat([t.double().flatten() for t in actual])
+    e = torch.cat([t.double().flatten() for t in expected])
+    noise = (a - e).pow(2).sum()
+    return float("inf") if noise == 0 else float(10 * torch.log10(e.pow(2).sum() / noise))

@@ -38,7 +38,7 @@ def torchao(name: str, reduce_range: bool, iters: int, warmup: int) -> dict[str,
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    from x86_models import build
+    from x86_models import accuracy_batches, build, concat_sqnr_db
 
     model, inputs = build(name)
     quantizer = xiq.X86InductorQuantizer().set_global(
@@ -57,6 +57,15 @@ def torchao(name: str, reduce_range: bool, iters: int, warmup: int) -> dict[str,
         result["first_s"] = time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - a peer's failure is a result
         result["lower_error"] = f"{type(e).__name__}: {e}"[:160]
+    else:
+        try:  # bench/x86.py's accuracy figure, on the same inputs
+            with torch.no_grad():
+                batches = accuracy_batches(inputs)
+                f = [model(*b) for b in batches]
+                result["sqnr_ref"] = concat_sqnr_db([converted(*b) for b in batches], f)
+                result["sqnr_low"] = concat_sqnr_db([lowered(*b) for b in batches], f)
+        except Exception as e:  # noqa: BLE001 - a peer's failure is a result
+            result["accuracy_error"] = f"{type(e).__name__}: {e}"[:160]
     compiled = torch.compile(converted)
     with torch.no_grad(), torch._inductor.config.patch(freezing=True):
         compiled(*inputs)
