@@ -120,7 +120,7 @@ def _pt2q(model_name: str, quantizer: str, flows: list[str], adaround_s: float) 
             pairs = zip(ref, outs, held, strict=True)
             return min(_cosine(r, o, b["attention_mask"]) for r, o, b in pairs)
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         converted, report = quantize(
@@ -132,7 +132,7 @@ def _pt2q(model_name: str, quantizer: str, flows: list[str], adaround_s: float) 
             adaround_seconds=adaround_s,
             metric=metric,
         )
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     with torch.no_grad():
         out = converted(**held)
     result["plain"] = {"sqnr": report.plain_sqnr_db}
@@ -142,6 +142,7 @@ def _pt2q(model_name: str, quantizer: str, flows: list[str], adaround_s: float) 
         result["auto"] = {
             **_score(model_name, ref, out, held),
             "seconds": seconds,
+            "cpu_seconds": cpu_seconds,  # all threads; wall > cpu / threads on a loaded machine
             "report": str(report),
         }
     return result
@@ -195,10 +196,12 @@ def _goals(results: dict[tuple[str, str], dict[str, Any]]) -> list[tuple[str, bo
     check("bert xnnpack quantize >= 28 dB", get("bert", "xnnpack", "auto"), 28.0)
     check("gpt2 x86 quantize >= 40 dB", get("gpt2", "x86", "auto"), 40.0)
     seconds = get("resnet50", "x86", "auto", "seconds")
-    if seconds is not None:
+    cpu = get("resnet50", "x86", "auto", "cpu_seconds")
+    if seconds is not None and cpu is not None:
         checks.append(
             (
-                f"resnet50 x86 quantize (batch 2, 4 calibration batches) {seconds:.0f} s < 60 s",
+                f"resnet50 x86 quantize (batch 2, 4 calibration batches) {seconds:.0f} s < 60 s "
+                f"({cpu:.0f} CPU s over all threads)",
                 seconds < 60,
             )
         )
@@ -245,7 +248,10 @@ def main() -> None:
                 f"{_fmt(entry.get('auto'), key):>7}  torchao {_fmt(entry.get('torchao'), key):>7}",
                 flush=True,
             )
-            if "auto" in entry:
+            if "auto" in entry and "report" in entry["auto"]:
+                print(
+                    f"    {entry['auto']['seconds']:.0f} s, {entry['auto']['cpu_seconds']:.0f} CPU s"
+                )
                 print("    " + entry["auto"]["report"].replace("\n", "\n    "), flush=True)
             if "error" in entry.get("torchao", {}):
                 print(f"    torchao: {entry['torchao']['error']}", flush=True)
