@@ -1,18 +1,22 @@
-"""all-MiniLM-L6-v2 (real weights) sentence cosine vs float for the per-group LLM schemes, with
-and without GPTQ (``pt2q.algorithms.gptq``), on the reference (convert_pt2e) program.
+"""all-MiniLM-L6-v2 (real weights) sentence cosine vs float for the LLM schemes, per flow, on the
+reference (convert_pt2e) program, with PASS / FAIL against issue 15's cosine goals.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/llm_accuracy.py [--schemes int4wo 8da4w] [--group 32]
-        [--by-layer] [--calibration 128]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/llm_accuracy.py [--schemes int4wo 8da4w]
+        [--flows plain awq gptq] [--group 32] [--by-layer] [--calibration 128]
 
-GPTQ is fitted on ``--calibration`` sentences from standard-library docstrings
+Flows: ``plain`` (llm_config, min / max weights), ``awq`` (``pt2q.algorithms.awq`` on the float
+graph before prepare: activation-aware scaling + clipping; the default for the 4-bit schemes)
+and ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model). AWQ and GPTQ are
+fitted on ``--calibration`` sentences from standard-library docstrings
 (``calibration_sentences``), scored on bench/llm.py's four SENTENCES; the
-figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings.
-``--by-layer`` quantizes one kind of linear at a time (others float) to show which limit it.
+figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
+(padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import inspect
 import re
@@ -24,11 +28,14 @@ import torch
 from torch.fx import GraphModule
 
 from pt2q import convert_pt2e, prepare_pt2e
+from pt2q.algorithms.awq import awq
 from pt2q.algorithms.gptq import gptq
 from pt2q.quantizers import XNNPACKQuantizer, llm_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llm import SENTENCES  # noqa: E402
+from llm import AWQ_SCHEMES, COSINE_GOAL, SENTENCES  # noqa: E402
+
+FLOWS = ("plain", "awq", "gptq")
 
 _DOC_MODULES = (
     "argparse", "collections", "json", "logging", "email", "http.client", "unittest", "csv",
@@ -98,10 +105,15 @@ def pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (h * m).sum(1) / m.sum(1)
 
 
-def run(scheme: str, group: int, use_gptq: bool, kind: str | None, ctx: tuple) -> float:
+def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple) -> float:
     gm, info, inputs, cal = ctx
     quantizer = XNNPACKQuantizer()
     config = llm_config(scheme, group)
+    model = gm
+    if flow == "awq":
+        assert config.weight is not None
+        model = copy.deepcopy(gm)
+        awq(model, cal, config.weight)
     if kind is None:
         quantizer.set_global(config)
     else:
@@ -110,10 +122,10 @@ def run(scheme: str, group: int, use_gptq: bool, kind: str | None, ctx: tuple) -
             if name.endswith(".weight") and re.search(KINDS[kind], module):
                 quantizer.set_module_name(module, config)
     with torch.no_grad():
-        prepared = prepare_pt2e(gm, quantizer)
+        prepared = prepare_pt2e(model, quantizer)
         for batch in cal:
             prepared(*batch)
-        if use_gptq:
+        if flow == "gptq":
             gptq(prepared, cal)
         converted = convert_pt2e(prepared)
         want = pool(gm(*inputs), info["mask"])
@@ -124,6 +136,7 @@ def run(scheme: str, group: int, use_gptq: bool, kind: str | None, ctx: tuple) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--schemes", nargs="*", default=["int4wo", "8da4w"])
+    ap.add_argument("--flows", nargs="*", default=["plain", "awq"], choices=FLOWS)
     ap.add_argument("--group", type=int, default=32)
     ap.add_argument("--by-layer", action="store_true")
     ap.add_argument("--calibration", type=int, default=128, help="calibration sentences")
@@ -132,18 +145,24 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     ctx = minilm(args.calibration)
+    failed = False
     for scheme in args.schemes:
         kinds: list[str | None] = [None, *KINDS] if args.by_layer else [None]
+        default = "awq" if scheme in AWQ_SCHEMES else "plain"  # bench/llm.py's default flow
         for kind in kinds:
-            plain = run(scheme, args.group, False, kind, ctx)
-            with_gptq = run(scheme, args.group, True, kind, ctx)
+            got = {flow: run(scheme, args.group, flow, kind, ctx) for flow in args.flows}
             where = "all linears" if kind is None else f"only {kind}"
+            figures = "  ".join(f"{flow} {c:.4f}" for flow, c in got.items())
+            verdict = ""
+            if kind is None and default in got and scheme in COSINE_GOAL:
+                ok = got[default] >= COSINE_GOAL[scheme]
+                failed |= not ok
+                verdict = f"  [{default} >= {COSINE_GOAL[scheme]}: {'PASS' if ok else 'FAIL'}]"
             print(
-                f"minilm {scheme} g{args.group} {where}: min sentence cosine plain {plain:.4f}"
-                f"  gptq {with_gptq:.4f}",
+                f"minilm {scheme} g{args.group} {where}: min sentence cosine {figures}{verdict}",
                 flush=True,
             )
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

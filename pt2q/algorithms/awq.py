@@ -1,0 +1,213 @@
+"""AWQ (activation-aware weight quantization) on an exported float graph, for per-group weights.
+
+Low-bit weights lose most where the input channel they multiply is large. For the linears
+reading one activation ``X`` (q/k/v share theirs) AWQ (Lin et al., 2023) scales input channel
+``j`` by ``s_j = rms(X_j) ** alpha`` before quantizing, and divides the activation back::
+
+    X' = X / s        W' = W * s          (X' W'^T == X W^T: float-equivalent)
+
+then clips each weight group's range (``[lo, hi] * f``, ``f`` from ``shrink``) to the factor with
+the smallest rounding error weighted by ``E[X'_j ** 2]``. ``alpha`` (from ``alphas``) is chosen per
+activation to minimise the linears' output error ``trace(D H D^T)``, ``D = W - deq(q(W'))/s``,
+``H = E[X^T X]`` on the calibration batches, simulating exactly the ``weight`` spec's observer
+(its granularity, range, mapping and zero points); ``alpha = 0`` with ``f = 1`` (plain
+rounding) is always a candidate, so no group gets worse on the recorded inputs.
+
+The division is placed as ``smooth`` places it (``pt2q.algorithms.smooth``): folded into a
+``layer_norm`` read only by these linears, else a ``mul(X, 1 / s)`` node in front of them. The
+clipping is written into the weights (``W' = clamp(W * s, lo * f, hi * f)`` per group), so the
+weight observer of ``weight`` (min / max) sees the chosen range and the reference program is the
+plain flow's ``quantized_decomposed`` program; clipping, unlike scaling, changes the float
+function (by less than half a quantization step per clipped weight's group range).
+Run it on the float graph before ``prepare_pt2e`` with the config's weight spec::
+
+    awq(exported, calibration_batches, llm_config("int4wo").weight)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.fx import GraphModule
+
+from pt2q.affine.block_size import get_block_size
+from pt2q.algorithms.batches import Batch
+from pt2q.algorithms.capture import record
+from pt2q.algorithms.params import get_param, set_param, weight_bias
+from pt2q.algorithms.smooth import _groups, _place
+from pt2q.convert.affine import _ir_zero_point
+from pt2q.quantizer import QuantizationSpec
+
+__all__ = ["AwqGroup", "awq", "DEFAULT_ALPHAS", "DEFAULT_SHRINK"]
+
+DEFAULT_ALPHAS = tuple(i / 10 for i in range(11))  # 0 (no scaling) .. 1
+DEFAULT_SHRINK = tuple(1.0 - 0.025 * i for i in range(21))  # range factors 1 (none) .. 0.5
+
+
+@dataclass(frozen=True)
+class AwqGroup:
+    """Linears scaled together, the activation they read, the alpha chosen, where the division
+    went (``"layer_norm"``, ``"mul"``, or ``"none"`` when only clipping helped) and the output
+    error on the calibration inputs relative to plain rounding (< 1)."""
+
+    linears: tuple[str, ...]
+    activation: str
+    alpha: float
+    placed: str
+    error_ratio: float
+
+
+class _Grid:
+    """The weight spec's quantization of one (N, K) weight, one block per (row, group)."""
+
+    def __init__(self, spec: QuantizationSpec, w: torch.Tensor) -> None:
+        obs: Any = spec.observer_or_fake_quant_ctr(
+            dtype=spec.dtype,
+            quant_min=spec.quant_min,
+            quant_max=spec.quant_max,
+            qscheme=spec.qscheme,
+            is_dynamic=False,
+        )
+        self.observer = obs
+        granularity = getattr(obs, "granularity", None)
+        if granularity is None:
+            raise ValueError(
+                f"awq: the weight spec's observer {type(obs).__name__} is not an affine "
+                "observer (PerGroup / PerAxis granularity); use an llm_config scheme's weight spec"
+            )
+        block = get_block_size(tuple(w.shape), granularity)
+        if w.dim() != 2 or block[0] != 1:
+            raise ValueError(
+                f"awq: weight of shape {tuple(w.shape)} with {granularity} has blocks {block}; "
+                "expected one block per (row, group of columns)"
+            )
+        self.group = block[1]
+        obs(w)
+        self.lo0, self.hi0 = obs.min_val.clone(), obs.max_val.clone()
+
+    def _expand(self, t: torch.Tensor) -> torch.Tensor:
+        return t.float().reshape(self.lo0.shape[0], -1).repeat_interleave(self.group, dim=1)
+
+    def fake_quant(self, w: torch.Tensor, f: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dequantized w, and its squared error) with every block's range scaled by ``f``,
+        rounded as ``quantize_per_channel_group`` does."""
+        obs = self.observer
+        obs.min_val, obs.max_val = self.lo0 * f, self.hi0 * f
+        scale, zp = obs.calculate_qparams()
+        s, z = self._expand(scale), self._expand(_ir_zero_point(obs, scale, zp))
+        q = (w * (1.0 / s) + z).round().clamp(obs.quant_min, obs.quant_max)
+        d = (q - z) * s
+        return d, (w - d).pow(2)
+
+    def clip(self, w: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+        """``w`` clamped per block to its range times ``factor`` (one per block)."""
+        lo = self._expand(self.lo0 * factor.reshape(self.lo0.shape))
+        hi = self._expand(self.hi0 * factor.reshape(self.hi0.shape))
+        return torch.minimum(torch.maximum(w, lo), hi)
+
+
+def _quantize(
+    spec: QuantizationSpec, w: torch.Tensor, importance: torch.Tensor, shrink: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the dequantized weight, the clipped weight) for the range factor per block with the
+    smallest ``importance``-weighted rounding error."""
+    grid = _Grid(spec, w)
+    n = w.shape[0]
+    weight = importance.float().reshape(1, -1)
+    best_err = torch.full((n, w.shape[1] // grid.group), float("inf"))
+    best_d, best_f = torch.zeros_like(w), torch.ones_like(best_err)
+    for f in shrink:
+        d, err = grid.fake_quant(w, f)
+        err = (err * weight).reshape(n, -1, grid.group).sum(-1)
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best_f = torch.where(better, torch.full_like(best_f, f), best_f)
+        best_d = torch.where(better.repeat_interleave(grid.group, dim=1), d, best_d)
+    return best_d, grid.clip(w, best_f)
+
+
+def _output_error(w: torch.Tensor, d: torch.Tensor, h: torch.Tensor) -> float:
+    e = (w - d).double()
+    return float(((e @ h) * e).sum())
+
+
+class _SecondMoment:
+    """``E[x^T x]`` over the rows of every batch seen, summed as they come (one (K, K) sum per
+    activation, not one per batch)."""
+
+    def __init__(self) -> None:
+        self.sum: torch.Tensor | None = None
+        self.rows = 0
+
+    def __call__(self, x: torch.Tensor) -> None:
+        rows = x.reshape(-1, x.shape[-1]).double()
+        self.sum = rows.t() @ rows + (0 if self.sum is None else self.sum)
+        self.rows += rows.shape[0]
+
+    def mean(self) -> torch.Tensor:
+        assert self.sum is not None, "no batch reached this activation"
+        return self.sum / max(1, self.rows)
+
+
+def _scales(h: torch.Tensor, alpha: float) -> torch.Tensor:
+    rms = torch.diag(h).clamp(min=0).sqrt().float()  # (K,)
+    rms = rms.clamp(min=float(rms.max()) * 1e-5 + 1e-12)
+    s = rms.pow(alpha)
+    return (s / (s.max() * s.min()).sqrt()).clamp(1e-4, 1e4)
+
+
+def awq(
+    gm: GraphModule,
+    batches: Sequence[Batch],
+    weight: QuantizationSpec,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    shrink: Sequence[float] = DEFAULT_SHRINK,
+) -> list[AwqGroup]:
+    """AWQ every linear group of float ``gm`` in place (``gm`` is the caller's own exported
+    copy; parameters are replaced, never written into), for weights quantized by the affine
+    ``weight`` spec (an ``llm_config`` scheme's ``.weight``). Returns the groups changed."""
+    if not batches:
+        raise ValueError("awq: give at least one calibration batch")
+    if not alphas or not shrink or any(not 0 < f <= 1 for f in shrink):
+        raise ValueError(f"awq: alphas must be non-empty, shrink in (0, 1]; got {alphas}, {shrink}")
+    groups = {
+        x: linears
+        for x, linears in _groups(gm).items()
+        if all(get_param(gm, weight_bias(lin)[0]).dim() == 2 for lin in linears)  # type: ignore[arg-type]
+    }
+    moments = {x.name: _SecondMoment() for x in groups}
+    record(gm, batches, {x.name: (x.name, None) for x in groups}, dict(moments))
+    done = []
+    for x, linears in groups.items():
+        h = moments[x.name].mean()
+        weights = [get_param(gm, weight_bias(lin)[0]).detach().float() for lin in linears]  # type: ignore[arg-type]
+        if any(w.shape[1] != h.shape[0] for w in weights):
+            continue
+        plain = sum(
+            _output_error(w, _quantize(weight, w, torch.diag(h), (1.0,))[0], h) for w in weights
+        )
+        best: tuple[float, float, torch.Tensor, list[torch.Tensor]] | None = None
+        for alpha in alphas:
+            s = _scales(h, alpha) if alpha else torch.ones(h.shape[0])
+            importance = torch.diag(h).float() / s.pow(2)
+            err, clipped = 0.0, []
+            for w in weights:
+                d, c = _quantize(weight, w * s, importance, shrink)
+                err += _output_error(w, d / s, h)
+                clipped.append(c)
+            if err < (plain if best is None else best[0]):
+                best = (err, alpha, s, clipped)
+        if best is None:
+            continue
+        err, alpha, s, clipped = best
+        for lin, c in zip(linears, clipped, strict=True):
+            set_param(gm, weight_bias(lin)[0], c)  # type: ignore[arg-type]
+        placed = _place(gm, x, linears, s) if alpha else "none"
+        names = tuple(n.name for n in linears)
+        done.append(AwqGroup(names, x.name, alpha, placed, err / plain if plain else 1.0))
+    gm.graph.lint()
+    gm.recompile()
+    return done
