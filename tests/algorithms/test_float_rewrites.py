@@ -60,7 +60,7 @@ def test_equalize_without_bias_absorption_is_exact_everywhere() -> None:
         assert _rel_err(gm(x), model(x)) < FP32_REL
 
 
-def test_smooth_folds_into_layer_norm_or_inserts_mul() -> None:
+def test_smooth_folds_into_layer_norm_or_a_copy_of_it() -> None:
     torch.manual_seed(0)
     model = OutlierBlock().eval()
     batches = token_batches()
@@ -69,8 +69,39 @@ def test_smooth_folds_into_layer_norm_or_inserts_mul() -> None:
     by_act = {g.activation: g for g in groups}
     assert by_act["layer_norm"].linears == ("linear", "linear_1")
     assert by_act["layer_norm"].placed == "layer_norm"  # ln read only by q and k
-    assert by_act["layer_norm_1"].placed == "mul"  # ln2 is also read by the residual add
+    # ln2 is also read by the residual add: ffn reads a copy with divided parameters
+    assert by_act["layer_norm_1"].placed == "layer_norm copy"
+    nodes = {n.name: n for n in gm.graph.nodes}
+    ffn_input = nodes["linear_2"].args[0]
+    assert ffn_input.target == torch.ops.aten.layer_norm.default
+    assert ffn_input is not nodes["layer_norm_1"]
+    assert nodes["layer_norm_1"] in nodes["add_1"].args  # the residual reads the original
+    assert not any(n.target == torch.ops.aten.mul.Tensor for n in gm.graph.nodes)
     assert 0.3 <= by_act["layer_norm"].alpha <= 0.8
     with torch.no_grad():
         assert _rel_err(gm(batches[3]), model(batches[3])) < FP32_REL
     assert torch.equal(model.ln.weight[:2], torch.full((2,), 50.0))  # user's model untouched
+
+
+class _GeluLinear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(32, 32), torch.nn.Linear(32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.nn.functional.gelu(self.fc1(x)))
+
+
+def test_smooth_inserts_a_mul_only_when_asked() -> None:
+    torch.manual_seed(0)
+    model = _GeluLinear().eval()
+    with torch.no_grad():
+        model.fc1.bias[:2] = 40.0  # two post-GELU outlier channels
+    batches = token_batches()
+    gm = exported(model, batches[0])
+    assert smooth(gm, batches[:3]) == []  # no layer_norm: nothing by default
+    groups = smooth(gm, batches[:3], insert_mul=True)
+    placed = {g.activation: g.placed for g in groups}
+    assert placed["gelu"] == "mul" and set(placed.values()) == {"mul"}
+    with torch.no_grad():
+        assert _rel_err(gm(batches[3]), model(batches[3])) < FP32_REL
