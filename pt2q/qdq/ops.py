@@ -34,7 +34,7 @@ def qdq_name(node: Node) -> str | None:
         return None
     if target.namespace != "quantized_decomposed":
         return None
-    return target._schema.name.split("::")[-1]
+    return target._opname  # the schema name without namespace and overload
 
 
 def is_qdq(node: Node) -> bool:

@@ -209,7 +209,7 @@ def act_q(arg: object) -> ActQ | None:
 def weight_q(arg: object) -> WeightQ | None:
     """``arg`` read as a dequantized weight (per tensor, per channel or per channel group), or
     None."""
-    if not isinstance(arg, Node) or not is_dequantize(arg):
+    if not isinstance(arg, Node):
         return None
     name = qdq_name(arg)
     if name == "dequantize_per_channel":
