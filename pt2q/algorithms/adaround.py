@@ -30,7 +30,7 @@ from torch.fx import GraphModule
 
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import record
-from pt2q.algorithms.params import LINEAR, get_param, groups_of, set_param
+from pt2q.algorithms.params import LINEAR, conv_geometry, get_param, groups_of, set_param
 from pt2q.algorithms.weights import QuantizedWeight, quantized_weights
 from pt2q.convert.fold import ROUNDED_WEIGHT_KEY
 
@@ -46,15 +46,6 @@ _ZETA, _GAMMA = 1.1, -0.1  # rectified sigmoid stretch
 _LAMBDA = 0.01
 
 
-def _size_arg(v: object) -> int | tuple[int, ...]:
-    """A conv size argument (an int or a list of ints) as ``F.unfold`` takes it."""
-    if isinstance(v, int):
-        return v
-    if isinstance(v, (list, tuple)) and all(isinstance(i, int) for i in v):
-        return tuple(v)
-    raise TypeError(f"expected an int or a list of ints as a conv size argument, found {v!r}")
-
-
 def _rows_reducer(qw: QuantizedWeight, kernel: tuple[int, ...], per_batch: int) -> object:
     """x -> up to ``per_batch`` evenly spaced rows of the op's input matrix (linear: the
     activations; conv2d: its im2col patches)."""
@@ -65,10 +56,7 @@ def _rows_reducer(qw: QuantizedWeight, kernel: tuple[int, ...], per_batch: int) 
         if linear:
             rows = x.reshape(-1, x.shape[-1])
         else:
-            args = qw.op.args
-            stride = _size_arg(args[3] if len(args) > 3 else 1)
-            padding = _size_arg(args[4] if len(args) > 4 else 0)
-            dilation = _size_arg(args[5] if len(args) > 5 else 1)
+            stride, padding, dilation = conv_geometry(qw.op)
             patches = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
             rows = patches.transpose(1, 2).reshape(-1, patches.shape[1])  # (N * L, Cin*kh*kw)
         step = max(1, rows.shape[0] // per_batch)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule, Node
 
-__all__ = ["LINEAR", "CONV", "WEIGHTED", "get_param", "set_param", "weight_bias", "groups_of"]
+__all__ = [
+    "LINEAR",
+    "CONV",
+    "WEIGHTED",
+    "get_param",
+    "set_param",
+    "weight_bias",
+    "groups_of",
+    "conv_geometry",
+]
 
 aten = torch.ops.aten
 LINEAR = frozenset({aten.linear.default})
@@ -63,3 +72,23 @@ def groups_of(node: Node) -> int:
     groups = node.args[6] if len(node.args) > 6 else node.kwargs.get("groups", 1)
     assert isinstance(groups, int), f"{node.name}: groups={groups!r}"
     return groups
+
+
+def _size_arg(node: Node, v: object) -> int | tuple[int, ...]:
+    """A conv size argument (an int or a list of ints) as ``F.unfold`` takes it."""
+    if isinstance(v, int):
+        return v
+    if isinstance(v, (list, tuple)) and all(isinstance(i, int) for i in v):
+        return tuple(v)
+    raise TypeError(f"{node.name}: expected an int or a list of ints as a conv size, found {v!r}")
+
+
+def conv_geometry(
+    node: Node,
+) -> tuple[int | tuple[int, ...], int | tuple[int, ...], int | tuple[int, ...]]:
+    """``(stride, padding, dilation)`` of an ``aten.conv*.default`` node (defaults 1, 0, 1)."""
+    args = node.args
+    stride = args[3] if len(args) > 3 else node.kwargs.get("stride", 1)
+    padding = args[4] if len(args) > 4 else node.kwargs.get("padding", 0)
+    dilation = args[5] if len(args) > 5 else node.kwargs.get("dilation", 1)
+    return _size_arg(node, stride), _size_arg(node, padding), _size_arg(node, dilation)

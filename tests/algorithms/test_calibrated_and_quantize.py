@@ -6,10 +6,12 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from algorithm_models import ConvChain, conv_batches, exported
 from torch import nn
 
 from pt2q.algorithms import METHODS, adaround, bias_correction, quantize
+from pt2q.algorithms.params import get_param
 from pt2q.algorithms.weights import quantized_weights
 from pt2q.convert.fold import ROUNDED_WEIGHT_KEY
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -145,6 +147,56 @@ def test_bias_correction_reaches_a_bn_folded_bias_kwarg() -> None:
     (step,) = report.steps
     assert step.detail == "2 weighted ops changed"  # both folded biases found (before: none)
     assert report.sqnr_db > report.plain_sqnr_db + 1.0  # measured 41.8 -> 43.7 dB
+
+
+class StridedConvs(nn.Module):
+    """A strided, padded, dilated conv, a depthwise conv and a linear: the geometries whose
+    bias shift bias_correction takes from mean im2col patches instead of running the op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=2)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = nn.Linear(8 * 4 * 4, 4)
+
+    def parts(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The input of conv, dw, fc."""
+        h = torch.relu(self.conv(x))
+        return [x, h, torch.relu(self.dw(h)).flatten(1)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.parts(x)[2])
+
+
+def test_bias_correction_shift_equals_the_op_on_the_weight_error() -> None:
+    torch.manual_seed(0)
+    model = StridedConvs().eval()
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.rand(2, 3, 9, 9, generator=g) for _ in range(3)]
+    prepared = _calibrated(model, batches)
+    qws = {q.op.name: q for q in quantized_weights(prepared)}
+    ops = {"conv2d": F.conv2d, "conv2d_1": F.conv2d, "linear": F.linear}
+    mods = {"conv2d": model.conv, "conv2d_1": model.dw, "linear": model.fc}
+    kwargs = {
+        "conv2d": {"stride": 2, "padding": 1, "dilation": 2},
+        "conv2d_1": {"padding": 1, "groups": 8},
+        "linear": {},
+    }
+    assert bias_correction(prepared, batches) == list(ops)
+    with torch.no_grad():
+        for i, name in enumerate(ops):
+            w, b = mods[name].weight, mods[name].bias
+            delta = qws[name].dequantize(qws[name].integers(w)) - w
+            per_batch = []
+            for x in batches:
+                y = ops[name](model.parts(x)[i], delta, None, **kwargs[name])
+                per_batch.append(y.mean((0, 2, 3)) if y.dim() == 4 else y.mean(0))
+            expected = b - torch.stack(per_batch).mean(0)
+            bias_node = qws[name].bias
+            assert bias_node is not None
+            got = get_param(prepared, bias_node)
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+            assert not torch.equal(got, b)  # a real shift was removed
 
 
 def test_quantize_auto_reports_every_method_and_never_loses() -> None:
