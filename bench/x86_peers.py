@@ -1,11 +1,16 @@
 """Peers of ``bench/x86.py``, each run in its own process (torchao registers global Inductor
 passes on import; a package is loaded where pt2q was never imported).
 
-    python bench/x86_peers.py torchao MODEL REDUCE_RANGE ITERS WARMUP THREADS
+    python bench/x86_peers.py torchao MODEL REDUCE_RANGE WARMUP CLOCK THREADS  (serves calls)
+    python bench/x86_peers.py pt2q MODEL REDUCE_RANGE WARMUP CLOCK THREADS     (serves calls)
     python bench/x86_peers.py executorch MODEL ITERS WARMUP THREADS      (if installed)
     python bench/x86_peers.py package PATH INPUTS.pt                      (never imports pt2q)
 
-Each prints one JSON line: times in ms, ``first_s`` = lowering (or load) + first call, s.
+Each prints one JSON line (prefixed ``PEER ``): times in ms, ``first_s`` = lowering (or load)
++ first call, s. The torchao and pt2q peers then serve the bench: for each ``time`` line on
+stdin one call, answered ``PEER {"ms": ...}`` (CLOCK ``wall`` or ``cpu``, as in
+``bench/x86.py``), so their calls interleave with each other and the bench's own (the machine's
+load falls on all alike; pt2q / torchao is a ratio of neighbouring calls).
 """
 
 from __future__ import annotations
@@ -32,9 +37,29 @@ def _median_ms(fn: Callable[[], Any], warmup: int, iters: int) -> float:
     return statistics.median(times)
 
 
-def torchao(name: str, reduce_range: bool, iters: int, warmup: int) -> dict[str, Any]:
+TAG = "PEER "  # protocol lines on stdout; anything else a library prints there is ignored
+# --clock of bench/x86.py: wall time, or the CPU time of the calling thread (1 thread only).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def _say(result: dict[str, Any]) -> None:
+    print(TAG + json.dumps(result), flush=True)
+
+
+def serve(fn: Callable[[], Any], clock: Callable[[], float]) -> None:
+    """One timed call of ``fn`` per ``time`` line on stdin, answered with its ms on ``clock``."""
+    for line in sys.stdin:
+        if line.strip() != "time":
+            break
+        with torch.no_grad():
+            t0 = clock()
+            fn()
+            _say({"ms": (clock() - t0) * 1e3})
+
+
+def torchao(name: str, reduce_range: bool, warmup: int) -> tuple[dict[str, Any], Callable[[], Any]]:
     """torchao 0.18: its lowering + first call, then its best steady state (convert +
-    torch.compile with freezing, its documented recipe)."""
+    torch.compile with freezing, its documented recipe), warmed up, to serve."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -68,14 +93,54 @@ def torchao(name: str, reduce_range: bool, iters: int, warmup: int) -> dict[str,
             result["accuracy_error"] = f"{type(e).__name__}: {e}"[:160]
     compiled = torch.compile(converted)
     with torch.no_grad(), torch._inductor.config.patch(freezing=True):
-        compiled(*inputs)
+        compiled(*inputs)  # compiles with freezing; later calls run that code (no recompile)
 
     def run() -> Any:
-        with torch._inductor.config.patch(freezing=True):
-            return compiled(*inputs)
+        return compiled(*inputs)
 
-    result["int8_ms"] = _median_ms(run, warmup, iters)
-    return result
+    with torch.no_grad():
+        for _ in range(warmup):
+            run()
+    return result, run
+
+
+def pt2q(name: str, reduce_range: bool, warmup: int) -> tuple[dict[str, Any], Callable[[], Any]]:
+    """pt2q's lowered module, set up like the torchao peer (quantize, convert, lower, warm up),
+    to serve: the two int8 programs are timed from processes of the same history (a process
+    that also ran the fp32 model allocates and caches differently: up to 5% on the MLP)."""
+    from common import keep_torchao_out
+
+    keep_torchao_out()
+    from x86_models import build
+
+    from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
+    from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from pt2q.quantizers.x86_inductor_quantizer import (
+        X86InductorQuantizer,
+        get_default_x86_inductor_quantization_config,
+    )
+
+    model, inputs = build(name)
+    quantizer = X86InductorQuantizer().set_global(
+        get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
+    )
+    prepared = prepare_pt2e(torch.export.export(model, inputs).module(), quantizer)
+    with torch.no_grad():
+        prepared(*inputs)
+    converted = convert_pt2e(prepared)
+    t0 = time.perf_counter()
+    lowered = lower_pt2e_quantized_to_x86(converted, inputs)
+    with torch.no_grad():
+        lowered(*inputs)
+    result = {"first_s": time.perf_counter() - t0}
+
+    def run() -> Any:
+        return lowered(*inputs)
+
+    with torch.no_grad():
+        for _ in range(warmup):
+            run()
+    return result, run
 
 
 def executorch(name: str, iters: int, warmup: int) -> dict[str, Any]:
@@ -126,11 +191,14 @@ def main() -> None:
         result = package(rest[0], rest[1])
     else:
         torch.set_num_threads(int(rest[-1]))
-        if kind == "torchao":
-            result = torchao(rest[0], rest[1] == "1", int(rest[2]), int(rest[3]))
-        else:
-            result = executorch(rest[0], int(rest[1]), int(rest[2]))
-    print(json.dumps(result))
+        if kind in ("torchao", "pt2q"):
+            setup = torchao if kind == "torchao" else pt2q
+            result, run = setup(rest[0], rest[1] == "1", int(rest[2]))
+            _say(result)
+            serve(run, CLOCKS[rest[3]])
+            return
+        result = executorch(rest[0], int(rest[1]), int(rest[2]))
+    _say(result)
 
 
 if __name__ == "__main__":
