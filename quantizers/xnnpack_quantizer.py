@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch.fx import Node
+from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import QuantizationConfig
 from pt2q.quantizers.annotators.binary import BinaryFamily
@@ -36,6 +36,7 @@ from pt2q.quantizers.annotators.residual import keep_residual_adds_float
 from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
 from pt2q.quantizers.annotators.weighted import WeightedFamily
 from pt2q.quantizers.config_builder import activation_spec, build_config, symmetric_weight_spec
+from pt2q.quantizers.config_rules import ConfigRules
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
@@ -135,7 +136,7 @@ class XNNPACKQuantizer(PatternQuantizer):
 
     def recipe(self) -> Sequence[AnnotationStep]:
         return [
-            lambda gm, rules: None if self.quantize_residual_adds else keep_residual_adds_float(gm),
+            self._keep_residual_adds_float,
             XNNPACK_LINEAR.annotate,
             XNNPACK_CONV2D.annotate,
             XNNPACK_CONV1D.annotate,
@@ -146,6 +147,11 @@ class XNNPACKQuantizer(PatternQuantizer):
             annotate_cat,
             lambda gm, rules: propagate_sharing(gm, XNNPACK_SHARING_OPS),
         ]
+
+    def _keep_residual_adds_float(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """Recipe step: residual adds stay float unless ``set_residual_add_quantization(True)``."""
+        if not self.quantize_residual_adds:
+            keep_residual_adds_float(gm)
 
     def supported_ops(self) -> frozenset[OpOverload]:
         return (

@@ -108,9 +108,10 @@ def _fold_into_layer_norm_copy(
     graph = gm.graph
     args = list(x.args)
     for i in (2, 3):
-        if i < len(args) and isinstance(args[i], Node):
+        param = args[i] if i < len(args) else None
+        if isinstance(param, Node):
             name = f"_pt2q_smooth_{x.name}_{'weight' if i == 2 else 'bias'}"
-            gm.register_buffer(name, (get_param(gm, args[i]).detach() / s).to(torch.float32))
+            gm.register_buffer(name, (get_param(gm, param).detach() / s).to(torch.float32))
             with graph.inserting_before(x):
                 args[i] = graph.get_attr(name)
     with graph.inserting_after(x):
