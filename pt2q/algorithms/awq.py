@@ -13,8 +13,9 @@ activation to minimise the linears' output error ``trace(D H D^T)``, ``D = W - d
 (its granularity, range, mapping and zero points); ``alpha = 0`` with ``f = 1`` (plain
 rounding) is always a candidate, so no group gets worse on the recorded inputs.
 
-The division is placed as ``smooth`` places it (``pt2q.algorithms.smooth``): folded into a
-``layer_norm`` read only by these linears, else a ``mul(X, 1 / s)`` node in front of them. The
+The division is placed as ``smooth`` places it (``pt2q.algorithms.smooth._place``): folded
+into the ``layer_norm`` producing ``X`` (into a private copy of it when others read ``X`` too),
+else a ``mul(X, 1 / s)`` node in front of the linears. The
 clipping is written into the weights (``W' = clamp(W * s, lo * f, hi * f)`` per group), so the
 weight observer of ``weight`` (min / max) sees the chosen range and the reference program is the
 plain flow's ``quantized_decomposed`` program; clipping, unlike scaling, changes the float
@@ -50,8 +51,8 @@ DEFAULT_SHRINK = tuple(1.0 - 0.025 * i for i in range(21))  # range factors 1 (n
 @dataclass(frozen=True)
 class AwqGroup:
     """Linears scaled together, the activation they read, the alpha chosen, where the division
-    went (``"layer_norm"``, ``"mul"``, or ``"none"`` when only clipping helped) and the output
-    error on the calibration inputs relative to plain rounding (< 1)."""
+    went (``"layer_norm"``, ``"layer_norm copy"``, ``"mul"``, or ``"none"`` when only clipping
+    helped) and the output error on the calibration inputs relative to plain rounding (< 1)."""
 
     linears: tuple[str, ...]
     activation: str
