@@ -19,6 +19,7 @@ Then PASS / FAIL against issue 15's goals. The machine is shared: use ``--iters`
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/llm.py                 # full (minutes)
     HF_HUB_OFFLINE=1 .venv/bin/python bench/llm.py --quick         # small decoder, few iters
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/llm.py --no-llama --no-neon   # MiniLM cosine only
 
 torchao is blocked in this process: transformers imports it when present, and torchao
 registers global Inductor passes on import (pt2q never runs with it).
