@@ -13,7 +13,7 @@ activation to minimise the linears' output error ``trace(D H D^T)``, ``D = W - d
 (its granularity, range, mapping and zero points); ``alpha = 0`` with ``f = 1`` (plain
 rounding) is always a candidate, so no group gets worse on the recorded inputs.
 
-The division is placed as ``smooth`` places it (``pt2q.algorithms.smooth._place``): folded
+The division is placed as ``smooth`` places it (``pt2q.algorithms.input_scaling``): folded
 into the ``layer_norm`` producing ``X`` (into a private copy of it when others read ``X`` too),
 else a ``mul(X, 1 / s)`` node in front of the linears. The
 clipping is written into the weights (``W' = clamp(W * s, lo * f, hi * f)`` per group), so the
@@ -37,9 +37,9 @@ from torch.fx import GraphModule
 from pt2q.affine.block_size import get_block_size
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import record
+from pt2q.algorithms.input_scaling import linear_groups, place_input_division
 from pt2q.algorithms.params import get_param, set_param, weight_bias
-from pt2q.algorithms.smooth import _groups, _place
-from pt2q.convert.affine import _ir_zero_point
+from pt2q.convert.affine import ir_zero_point
 from pt2q.quantizer import QuantizationSpec
 
 __all__ = ["AwqGroup", "awq", "DEFAULT_ALPHAS", "DEFAULT_SHRINK"]
@@ -98,7 +98,7 @@ class _Grid:
         obs = self.observer
         obs.min_val, obs.max_val = self.lo0 * f, self.hi0 * f
         scale, zp = obs.calculate_qparams()
-        s, z = self._expand(scale), self._expand(_ir_zero_point(obs, scale, zp))
+        s, z = self._expand(scale), self._expand(ir_zero_point(obs, scale, zp))
         q = (w * (1.0 / s) + z).round().clamp(obs.quant_min, obs.quant_max)
         d = (q - z) * s
         return d, (w - d).pow(2)
@@ -176,7 +176,7 @@ def awq(
         raise ValueError(f"awq: alphas must be non-empty, shrink in (0, 1]; got {alphas}, {shrink}")
     groups = {
         x: linears
-        for x, linears in _groups(gm).items()
+        for x, linears in linear_groups(gm).items()
         if all(get_param(gm, weight_bias(lin)[0]).dim() == 2 for lin in linears)  # type: ignore[arg-type]
     }
     moments = {x.name: _SecondMoment() for x in groups}
@@ -206,7 +206,7 @@ def awq(
         err, alpha, s, clipped = best
         for lin, c in zip(linears, clipped, strict=True):
             set_param(gm, weight_bias(lin)[0], c)  # type: ignore[arg-type]
-        placed = _place(gm, x, linears, s) if alpha else "none"
+        placed = place_input_division(gm, x, linears, s) if alpha else "none"
         names = tuple(n.name for n in linears)
         done.append(AwqGroup(names, x.name, alpha, placed, err / plain if plain else 1.0))
     gm.graph.lint()

@@ -35,7 +35,7 @@ from pt2q.algorithms.adaround import FLOAT_WEIGHT_KEY
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import record
 from pt2q.algorithms.params import LINEAR, get_param, set_param
-from pt2q.convert.affine import _ir_zero_point
+from pt2q.convert.affine import ir_zero_point
 from pt2q.convert.qdq import observer_of
 from pt2q.qdq.meta import ROUNDED_WEIGHT_KEY
 
@@ -103,7 +103,7 @@ def _with_qparams(gw: GroupWeight) -> GroupWeight:
     scale, zp = obs.calculate_qparams()
     n, groups = obs.min_val.shape[0], obs.min_val.numel() // obs.min_val.shape[0]
     gw.scale = scale.float().reshape(n, groups)
-    gw.zero_point = _ir_zero_point(obs, scale, zp).float().reshape(n, groups)
+    gw.zero_point = ir_zero_point(obs, scale, zp).float().reshape(n, groups)
     gw.quant_min, gw.quant_max, gw.group = int(obs.quant_min), int(obs.quant_max), int(gw.group)
     return gw
 

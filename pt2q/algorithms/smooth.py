@@ -27,18 +27,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.fx import GraphModule, Node
+from torch.fx import GraphModule
 
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import record
-from pt2q.algorithms.params import LINEAR, get_param, set_param, weight_bias
+from pt2q.algorithms.input_scaling import (
+    is_affine_layer_norm,
+    linear_groups,
+    place_input_division,
+)
+from pt2q.algorithms.params import get_param, set_param, weight_bias
 
 __all__ = ["SmoothedGroup", "smooth", "DEFAULT_ALPHAS"]
 
 aten = torch.ops.aten
 DEFAULT_ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 _ROWS_PER_BATCH = 512
-_LAYER_NORM = frozenset({aten.layer_norm.default})
 
 
 @dataclass(frozen=True)
@@ -50,20 +54,6 @@ class SmoothedGroup:
     activation: str
     alpha: float
     placed: str
-
-
-def _groups(gm: GraphModule) -> dict[Node, list[Node]]:
-    """Activation node -> the linears (with constant 2-D weights) that read it as input."""
-    groups: dict[Node, list[Node]] = {}
-    for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target not in LINEAR:
-            continue
-        w = weight_bias(node)[0]
-        x = node.args[0]
-        if w is None or len(w.users) != 1 or not isinstance(x, Node):
-            continue
-        groups.setdefault(x, []).append(node)
-    return groups
 
 
 def _fake_quant_error(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor) -> float:
@@ -93,76 +83,6 @@ def _choose(
     return best
 
 
-def _const(arg: object) -> bool:
-    return isinstance(arg, Node) and arg.op == "get_attr"
-
-
-def _fold_into_layer_norm_copy(
-    gm: GraphModule, x: Node, linears: list[Node], s: torch.Tensor
-) -> None:
-    """``x``'s linears read a new ``layer_norm`` with ``x``'s parameters divided by ``s``::
-
-    layer_norm(h, w, b) -> linears, add          layer_norm(h, w, b) -> add
-                                           ==>    layer_norm(h, w / s, b / s) -> linears
-    """
-    graph = gm.graph
-    args = list(x.args)
-    for i in (2, 3):
-        param = args[i] if i < len(args) else None
-        if isinstance(param, Node):
-            name = f"_pt2q_smooth_{x.name}_{'weight' if i == 2 else 'bias'}"
-            gm.register_buffer(name, (get_param(gm, param).detach() / s).to(torch.float32))
-            with graph.inserting_before(x):
-                args[i] = graph.get_attr(name)
-    with graph.inserting_after(x):
-        copy = graph.call_function(x.target, tuple(args), dict(x.kwargs))  # type: ignore[arg-type]
-    copy.meta.update(
-        {k: v for k, v in x.meta.items() if k in ("val", "nn_module_stack", "stack_trace")}
-    )
-    for lin in linears:
-        lin.replace_input_with(x, copy)
-
-
-def _place(gm: GraphModule, x: Node, linears: list[Node], s: torch.Tensor) -> str:
-    ln_w = x.args[2] if x.target in _LAYER_NORM and len(x.args) > 2 else None
-    ln_b = x.args[3] if x.target in _LAYER_NORM and len(x.args) > 3 else None
-    affine = _is_affine_layer_norm(x)
-    own_params = isinstance(ln_w, Node) and len(ln_w.users) == 1
-    own_params = own_params and (not isinstance(ln_b, Node) or len(ln_b.users) == 1)
-    if affine and own_params and set(x.users) == set(linears):
-        assert isinstance(ln_w, Node)
-        set_param(gm, ln_w, get_param(gm, ln_w).detach() / s)
-        if isinstance(ln_b, Node):
-            set_param(gm, ln_b, get_param(gm, ln_b).detach() / s)
-        return "layer_norm"
-    if affine:
-        _fold_into_layer_norm_copy(gm, x, linears, s)
-        return "layer_norm copy"
-    name = f"_pt2q_smooth_{x.name}"
-    gm.register_buffer(name, (1.0 / s).to(torch.float32))
-    graph = gm.graph
-    with graph.inserting_after(x):
-        const = graph.get_attr(name)
-    with graph.inserting_after(const):
-        mul = graph.call_function(aten.mul.Tensor, (x, const))
-    mul.meta.update(
-        {k: v for k, v in x.meta.items() if k in ("val", "nn_module_stack", "stack_trace")}
-    )
-    for lin in linears:
-        lin.replace_input_with(x, mul)
-    return "mul"
-
-
-def _is_affine_layer_norm(x: Node) -> bool:
-    args = x.args
-    return (
-        x.target in _LAYER_NORM
-        and len(args) > 2
-        and _const(args[2])
-        and (len(args) < 4 or args[3] is None or _const(args[3]))
-    )
-
-
 def smooth(
     gm: GraphModule,
     batches: Sequence[Batch],
@@ -172,7 +92,7 @@ def smooth(
     """SmoothQuant every linear group of ``gm`` reading a ``layer_norm`` (any group with
     ``insert_mul``) in place (``gm`` is the caller's own copy; parameters are replaced, never
     written into). Returns the groups changed."""
-    groups = {x: ls for x, ls in _groups(gm).items() if insert_mul or _is_affine_layer_norm(x)}
+    groups = {x: ls for x, ls in linear_groups(gm).items() if insert_mul or is_affine_layer_norm(x)}
     if not groups:
         return []
 
@@ -196,7 +116,12 @@ def smooth(
         for lin, w in zip(linears, weights, strict=True):
             set_param(gm, weight_bias(lin)[0], w * s)  # type: ignore[arg-type]
         done.append(
-            SmoothedGroup(tuple(n.name for n in linears), x.name, alpha, _place(gm, x, linears, s))
+            SmoothedGroup(
+                tuple(n.name for n in linears),
+                x.name,
+                alpha,
+                place_input_division(gm, x, linears, s),
+            )
         )
     gm.graph.lint()
     gm.recompile()

@@ -43,12 +43,12 @@ from pt2q.affine.mapping import MappingType, ZeroPointDomain
 from pt2q.convert.qdq import _one_dq_per_user, _register_buffer
 from pt2q.meta import copy_meta
 
-__all__ = ["convert_affine_observer", "emit_per_channel_group"]
+__all__ = ["convert_affine_observer", "emit_per_channel_group", "ir_zero_point"]
 
 qd = torch.ops.quantized_decomposed
 
 
-def _ir_zero_point(obs: Any, scale: torch.Tensor, zero_point: torch.Tensor | None) -> torch.Tensor:
+def ir_zero_point(obs: Any, scale: torch.Tensor, zero_point: torch.Tensor | None) -> torch.Tensor:
     """The zero point the IR's ``round(x / s) + z`` form needs, as float or integer tensor."""
     if obs.zero_point_domain == ZeroPointDomain.NONE or zero_point is None:
         return torch.zeros_like(scale, dtype=torch.int64)
@@ -60,7 +60,7 @@ def _ir_zero_point(obs: Any, scale: torch.Tensor, zero_point: torch.Tensor | Non
 
 def _static_qparams(obs: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     scale, zero_point = obs.calculate_qparams()
-    return scale.float(), _ir_zero_point(obs, scale, zero_point)
+    return scale.float(), ir_zero_point(obs, scale, zero_point)
 
 
 def _per_tensor(model: GraphModule, node: Node, obs: Any, arg: int, where: str) -> Node:
