@@ -36,6 +36,7 @@ from pt2q.lowering.x86.patterns import (
     conv_params,
     kernel_family,
 )
+from pt2q.qdq.engine import constant_value
 from pt2q.qdq.ops import qd
 from pt2q.qdq.views import OutQ, act_q, out_q, weight_q
 from pt2q.tolerances import ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB, sqnr_loss_db
@@ -316,6 +317,26 @@ def _choice(
     )
 
 
+def _fold_float_weight(gm: GraphModule, op: Node) -> None:
+    """A conv / linear kept float reads its weight as a float constant with the dequantized
+    values, so neither tier dequantizes it again on every call (Inductor's freezing does not
+    fold a dequantize of an int8 constant)::
+
+        w_int8 -> dequantize_per_channel(w_int8, s, z, ...) -> op   ==>   w_float -> op
+    """
+    wq = weight_q(op.args[1])
+    if wq is None:
+        return
+    dq = wq.dq
+    args = tuple(constant_value(gm, a) if isinstance(a, Node) else a for a in dq.args)
+    name = f"_pt2q_float_weight_{op.name}"
+    gm.register_buffer(name, dq.target(*args, **dq.kwargs))  # type: ignore[operator]
+    with gm.graph.inserting_before(op):
+        attr = gm.graph.get_attr(name)
+    attr.meta.update({k: v for k, v in dq.meta.items() if k == "val"})
+    op.replace_input_with(dq, attr)
+
+
 def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
     """Rewrite ``gm`` for the chosen forms: ``FORM_7BIT`` groups re-quantized to [0, 127]
     (scale x2, zero point / 2); ``FORM_FLOAT`` consumers read the float activation directly
@@ -328,6 +349,7 @@ def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
             a = act_q(node.args[0])
             assert a is not None
             node.replace_input_with(a.dq, a.source.args[0])
+            _fold_float_weight(gm, node)
             changed = True
         if node.name not in seven:
             continue

@@ -47,6 +47,11 @@ def test_a_node_that_does_not_pay_stays_float(monkeypatch: pytest.MonkeyPatch) -
     assert decisions["linear"].status is LoweringStatus.FLOAT
     assert decisions["linear"].reason.startswith("int8 would not pay: measured 50 us")
     assert decisions["linear_1"].status is LoweringStatus.LOWERED
+    # the float linear reads its weight as a float constant with the reference's dequantized
+    # values (freezing then prepacks it for MKL): no dequantize left to run on every call
+    ops = [str(n.target) for n in low.graph.nodes if n.op == "call_function"]
+    assert not [t for t in ops if "dequantize" in t], ops
+    assert "mkl._mkl_linear" in ops, ops
     with torch.no_grad():  # float first linear, int8 second: close to the reference
         torch.testing.assert_close(low(x), ref(x), atol=0.1, rtol=0.05)
 
