@@ -3,39 +3,25 @@ passes on import; a package is loaded where pt2q was never imported).
 
     python bench/x86_peers.py torchao MODEL REDUCE_RANGE WARMUP CLOCK THREADS  (serves calls)
     python bench/x86_peers.py pt2q MODEL REDUCE_RANGE WARMUP CLOCK THREADS     (serves calls)
-    python bench/x86_peers.py executorch MODEL ITERS WARMUP THREADS      (if installed)
+    python bench/x86_peers.py executorch MODEL 0 WARMUP CLOCK THREADS          (serves; if installed)
     python bench/x86_peers.py package PATH INPUTS.pt                      (never imports pt2q)
 
 Each prints one JSON line (prefixed ``PEER ``): times in ms, ``first_s`` = lowering (or load)
-+ first call, s. The torchao and pt2q peers then serve the bench: for each ``time`` line on
++ first call, s. The torchao, pt2q and ExecuTorch peers then serve the bench: for each ``time`` line on
 stdin one call, answered ``PEER {"ms": ...}`` (CLOCK ``wall`` or ``cpu``, as in
 ``bench/x86.py``), so their calls interleave with each other and the bench's own (the machine's
-load falls on all alike; pt2q / torchao is a ratio of neighbouring calls).
+load falls on all alike; pt2q / torchao and pt2q / ExecuTorch are ratios of neighbouring calls).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
-
-
-def _median_ms(fn: Callable[[], Any], warmup: int, iters: int) -> float:
-    with torch.no_grad():
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(iters):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
 
 TAG = "PEER "  # protocol lines on stdout; anything else a library prints there is ignored
 # --clock of bench/x86.py: wall time, or the CPU time of the calling thread (1 thread only).
@@ -143,8 +129,11 @@ def pt2q(name: str, reduce_range: bool, warmup: int) -> tuple[dict[str, Any], Ca
     return result, run
 
 
-def executorch(name: str, iters: int, warmup: int) -> dict[str, Any]:
-    """ExecuTorch's XNNPACK runtime on the same model quantized by pt2q's XNNPACKQuantizer."""
+def executorch(
+    name: str, reduce_range: bool, warmup: int
+) -> tuple[dict[str, Any], Callable[[], Any]]:
+    """ExecuTorch's XNNPACK runtime on the same model quantized by pt2q's XNNPACKQuantizer
+    (per-channel; ``reduce_range`` does not apply), lowered, loaded, warmed up, to serve."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
@@ -166,11 +155,14 @@ def executorch(name: str, iters: int, warmup: int) -> dict[str, Any]:
     program = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
     method = Runtime.get().load_program(program.buffer).load_method("forward")
     method.execute(list(inputs))
-    first_s = time.perf_counter() - t0
-    return {
-        "int8_ms": _median_ms(lambda: method.execute(list(inputs)), warmup, iters),
-        "first_s": first_s,
-    }
+    result = {"first_s": time.perf_counter() - t0}
+
+    def run() -> Any:
+        return method.execute(list(inputs))
+
+    for _ in range(warmup):
+        run()
+    return result, run
 
 
 def package(path: str, inputs_path: str) -> dict[str, Any]:
@@ -188,17 +180,13 @@ def package(path: str, inputs_path: str) -> dict[str, Any]:
 def main() -> None:
     kind, *rest = sys.argv[1:]
     if kind == "package":
-        result = package(rest[0], rest[1])
-    else:
-        torch.set_num_threads(int(rest[-1]))
-        if kind in ("torchao", "pt2q"):
-            setup = torchao if kind == "torchao" else pt2q
-            result, run = setup(rest[0], rest[1] == "1", int(rest[2]))
-            _say(result)
-            serve(run, CLOCKS[rest[3]])
-            return
-        result = executorch(rest[0], int(rest[1]), int(rest[2]))
+        _say(package(rest[0], rest[1]))
+        return
+    torch.set_num_threads(int(rest[-1]))
+    setup = {"torchao": torchao, "pt2q": pt2q, "executorch": executorch}[kind]
+    result, run = setup(rest[0], rest[1] == "1", int(rest[2]))
     _say(result)
+    serve(run, CLOCKS[rest[3]])
 
 
 if __name__ == "__main__":
