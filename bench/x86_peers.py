@@ -158,7 +158,8 @@ def executorch(
     result = {"first_s": time.perf_counter() - t0}
 
     def run() -> Any:
-        return method.execute(list(inputs))
+        # the loaded method reads the serialized buffer in place: keep the program alive
+        return method.execute(list(inputs)) if program is not None else None
 
     for _ in range(warmup):
         run()
