@@ -9,7 +9,10 @@ run on uint8; the compiled tier adds only the input quantize and a flatten copy.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -25,35 +28,18 @@ QLINEAR = "onednn.qlinear_pointwise.default"
 QCONV = "onednn.qconv_pointwise.default"
 
 
-class ReluMLP(nn.Module):
-    """bench/x86.py's MLP: 4 linears 512 -> 512, relu after the first three."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(512, 512) for _ in range(4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, 512)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            x = torch.relu(x) if i < 3 else x
-        return x
+def _bench_models() -> ModuleType:
+    """bench/x86_models.py, the models bench/x86.py times (loaded by path: tests/x86 has its own
+    x86_models module)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "x86_models.py"
+    spec = importlib.util.spec_from_file_location("bench_x86_models", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-class PoolCNN(nn.Module):
-    """bench/x86.py's CNN: 3 convs of 64 channels with relu, two max-pools, a linear head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 64, 3, padding=1)
-        self.c2 = nn.Conv2d(64, 64, 3, padding=1)
-        self.c3 = nn.Conv2d(64, 64, 3, padding=1)
-        self.fc = nn.Linear(64 * 8 * 8, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, 3, 32, 32)
-        x = torch.relu(self.c1(x))
-        x = torch.max_pool2d(torch.relu(self.c2(x)), 2)  # (N, 64, 16, 16)
-        x = torch.max_pool2d(torch.relu(self.c3(x)), 2)  # (N, 64, 8, 8)
-        return self.fc(torch.flatten(x, 1))
+BENCH = _bench_models()
 
 
 def _lower(model: nn.Module, x: torch.Tensor) -> X86LoweredModule:
@@ -91,14 +77,14 @@ def _compiled_kernels(low: X86LoweredModule, x: torch.Tensor) -> list[str]:
 def mlp() -> tuple[X86LoweredModule, torch.Tensor]:
     torch.manual_seed(0)
     x = torch.randn(2, 8, 512)
-    return _lower(ReluMLP(), x), x
+    return _lower(BENCH.MLP(), x), x
 
 
 @pytest.fixture(scope="module")
 def cnn() -> tuple[X86LoweredModule, torch.Tensor]:
     torch.manual_seed(0)
     x = torch.randn(2, 3, 32, 32)
-    return _lower(PoolCNN(), x), x
+    return _lower(BENCH.CNN(), x), x
 
 
 def test_mlp_linears_hand_uint8_to_each_other(mlp: tuple[X86LoweredModule, torch.Tensor]) -> None:
