@@ -248,7 +248,7 @@ def _measure(gm: GraphModule, consumers: list[Node], values: dict[Node, object])
         a, wq = act_q(op.args[0]), weight_q(op.args[1])
         if a is None or wq is None or not a.is_static:
             raise ValueError(f"{op.name}: not a static dq activation with an int8 weight")
-        x = values[a.source.args[0]]  # type: ignore[index]
+        x = values[a.float_input] if a.float_input is not None else None
         assert isinstance(x, torch.Tensor) and isinstance(a.scale, float)
         assert isinstance(a.zero_point, int)
         total = total + _errors(op, x.float(), a.scale, a.zero_point, w=wq.tensors(gm)[0])
@@ -347,8 +347,8 @@ def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
     for node in list(gm.graph.nodes):
         if node.name in floating:
             a = act_q(node.args[0])
-            assert a is not None
-            node.replace_input_with(a.dq, a.source.args[0])
+            assert a is not None and a.float_input is not None
+            node.replace_input_with(a.dq, a.float_input)
             _fold_float_weight(gm, node)
             changed = True
         if node.name not in seven:

@@ -10,7 +10,6 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS, UNARY_POST_OPS
-from pt2q.qdq.ops import is_quantize
 from pt2q.qdq.views import act_q
 
 __all__ = ["separate_unary_from_binary", "contiguous_linear_inputs", "unfused_conv1d_add"]
@@ -72,9 +71,9 @@ def contiguous_linear_inputs(gm: GraphModule) -> bool:
         if node.target != aten.linear.default:
             continue
         a = act_q(node.args[0])
-        if a is None or not is_quantize(a.source) or not isinstance(a.source.args[0], Node):
+        if a is None or a.float_input is None:
             continue
-        x = a.source.args[0]
+        x = a.float_input
         val = x.meta.get("val")
         if not isinstance(val, torch.Tensor) or val.dim() < 3:
             continue

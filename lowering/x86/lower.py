@@ -115,12 +115,13 @@ def _payoff(
         ):
             continue
         a, wq = act_q(node.args[0]), weight_q(node.args[1])
-        x_val = a.source.args[0].meta.get("val") if a is not None else None  # type: ignore[union-attr]
-        if wq is None or not isinstance(x_val, torch.Tensor):
+        x = a.float_input if a is not None else None
+        x_val = x.meta.get("val") if x is not None else None
+        if wq is None or x is None or not isinstance(x_val, torch.Tensor):
             continue
         w = constant_value(gm, wq.qweight)
         if macs(node, x_val, w) < ALWAYS_PAYS_MACS:
-            small[node] = a.source.args[0]  # type: ignore[union-attr, assignment]
+            small[node] = x
     if not small:
         return []
     values = record_values(gm, inputs, set(small.values()))

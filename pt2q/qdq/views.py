@@ -99,6 +99,14 @@ class ActQ:
     def is_static(self) -> bool:
         return not isinstance(self.scale, Node)
 
+    @property
+    def float_input(self) -> Node | None:
+        """The float node quantized into ``source`` (``x`` of ``x -> q -> dq``), or None when
+        ``source`` is not a quantize of a graph node (an int8 input or constant)."""
+        if not is_quantize(self.source) or not isinstance(self.source.args[0], Node):
+            return None
+        return self.source.args[0]
+
 
 @dataclass(frozen=True)
 class WeightQ:
