@@ -103,7 +103,9 @@ def _torchao(model_name: str, quantizer: str) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def _pt2q(model_name: str, quantizer: str, flows: list[str], adaround_s: float) -> dict[str, Any]:
+def _pt2q(
+    model_name: str, quantizer: str, flows: list[str], adaround_s: float, sensitivity_s: float
+) -> dict[str, Any]:
     from pt2q.algorithms import quantize
 
     model, batches = MODELS[model_name]()
@@ -130,6 +132,7 @@ def _pt2q(model_name: str, quantizer: str, flows: list[str], adaround_s: float) 
             methods,
             held_out=1,
             adaround_seconds=adaround_s,
+            sensitivity_seconds=sensitivity_s,
             metric=metric,
         )
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
@@ -213,6 +216,7 @@ def main() -> None:
     ap.add_argument("--quantizers", default=",".join(QUANTIZERS))
     ap.add_argument("--flows", default=",".join(FLOWS), help="plain, auto (quantize), torchao")
     ap.add_argument("--adaround-seconds", type=float, default=20.0)
+    ap.add_argument("--sensitivity-seconds", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--torchao-worker", nargs=2, metavar=("MODEL", "QUANTIZER"), help=argparse.SUPPRESS
@@ -232,7 +236,9 @@ def main() -> None:
             entry: dict[str, Any] = {}
             if {"plain", "auto"} & set(flows):
                 try:
-                    entry.update(_pt2q(m, q, flows, args.adaround_seconds))
+                    entry.update(
+                        _pt2q(m, q, flows, args.adaround_seconds, args.sensitivity_seconds)
+                    )
                 except Exception as e:  # shown as "crash" in the table, with the error below
                     entry["plain"] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
                     print(f"    pt2q: {entry['plain']['error']}", flush=True)

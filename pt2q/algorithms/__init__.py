@@ -2,7 +2,8 @@
 
 * ``equalize`` (cross-layer equalization + bias absorption) and ``smooth`` (SmoothQuant):
   float -> equivalent float rewrites of the exported graph, before annotation;
-* ``keep_float`` (activations with unhealthy int8 ranges stay float), ``adaround`` (adaptive
+* ``keep_float`` (activations with unhealthy int8 ranges stay float), ``sensitivity``
+  (activations whose int8 costs the output most, measured, stay float), ``adaround`` (adaptive
   rounding) and ``bias_correction`` (empirical): on the calibrated prepared model, writing
   what convert folds unchanged;
 * ``quantize(model, quantizer, calibration_batches, methods="auto")`` runs them and keeps each
@@ -16,6 +17,7 @@ from pt2q.algorithms.equalize import equalize
 from pt2q.algorithms.keep_float import keep_unhealthy_float
 from pt2q.algorithms.quantize import METHODS, MethodResult, QuantizeReport, quantize
 from pt2q.algorithms.range_setting import with_activation_observer
+from pt2q.algorithms.sensitivity import keep_sensitive_float
 from pt2q.algorithms.smooth import smooth
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "adaround",
     "bias_correction",
     "equalize",
+    "keep_sensitive_float",
     "keep_unhealthy_float",
     "quantize",
     "smooth",

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch.utils import _pytree as pytree
 
-__all__ = ["Batch", "call", "float_leaves", "output_sqnr", "split_batches"]
+__all__ = ["Batch", "Metric", "call", "float_leaves", "output_sqnr", "sqnr_metric", "split_batches"]
 
 # A calibration batch: a tensor (one positional argument), a tuple/list of positional
 # arguments, or a dict of keyword arguments.
 Batch = Any
+
+# metric(float outputs, quantized outputs, batches) -> score, higher is better
+Metric = Callable[[list[Any], list[Any], list[Batch]], float]
 
 
 def call(model: torch.nn.Module, batch: Batch) -> Any:
@@ -46,6 +49,11 @@ def output_sqnr(reference: Sequence[Any], outputs: Sequence[Any]) -> float:
     if noise == 0.0:
         return math.inf
     return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
+
+
+def sqnr_metric(reference: list[Any], outputs: list[Any], batches: list[Batch]) -> float:
+    """:func:`output_sqnr` as a :data:`Metric` (the default judge of every algorithm)."""
+    return output_sqnr(reference, outputs)
 
 
 def split_batches(

@@ -5,6 +5,9 @@ flag of ``FLAGS`` (range dominated by outliers, values collapsing into two bins)
 the prepared graph, so convert leaves that edge in float (the consumers read the float value;
 weights keep their int8 form). This is what ``convert_pt2e``'s health warning advises, done
 automatically; ``quantize(..., "auto")`` keeps it only where held-out SQNR improves.
+
+Every node kept float by an algorithm gets its reason in ``gm.meta["pt2q"]["kept_float"]``
+(node name -> reason), which convert carries to the converted program.
 """
 
 from __future__ import annotations
@@ -16,10 +19,18 @@ from torch.fx import GraphModule, Node
 from pt2q.algorithms.batches import Batch
 from pt2q.convert.qdq import observer_of
 from pt2q.health import COLLAPSED, OUTLIER_DOMINATED, observer_health
+from pt2q.qdq.meta import PT2Q_META_KEY
 
-__all__ = ["FLAGS", "keep_unhealthy_float"]
+__all__ = ["FLAGS", "KEPT_FLOAT", "keep_unhealthy_float", "record_kept_float"]
+
+KEPT_FLOAT = "kept_float"  # in gm.meta["pt2q"]: {node name: why its output stays float}
 
 FLAGS = (OUTLIER_DOMINATED, COLLAPSED)
+
+
+def record_kept_float(gm: GraphModule, name: str, reason: str) -> None:
+    """Record in ``gm.meta["pt2q"]["kept_float"]`` that node ``name``'s output stays float."""
+    gm.meta.setdefault(PT2Q_META_KEY, {}).setdefault(KEPT_FLOAT, {})[name] = reason
 
 
 def keep_unhealthy_float(gm: GraphModule, batches: Sequence[Batch] = ()) -> list[str]:
@@ -37,7 +48,9 @@ def keep_unhealthy_float(gm: GraphModule, batches: Sequence[Batch] = ()) -> list
         src = node.args[0]
         node.replace_all_uses_with(src)
         gm.graph.erase_node(node)
-        kept_float.append(src.name if isinstance(src, Node) else node.name)
+        name = src.name if isinstance(src, Node) else node.name
+        kept_float.append(name)
+        record_kept_float(gm, name, f"keep_float: {', '.join(health.flags)}")
     gm.graph.lint()
     gm.recompile()
     return kept_float

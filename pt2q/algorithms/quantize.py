@@ -2,7 +2,7 @@
 
 One entry point over the plain flow (``prepare_pt2e`` -> calibrate -> ``convert_pt2e``)::
 
-    float graph -[equalize]-[smooth]-> prepare -> calibrate -[keep_float]-[gptq]-[adaround]-[bias_correction]-> convert
+    float graph -[equalize]-[smooth]-> prepare -> calibrate -[keep_float]-[sensitivity]-[gptq]-[adaround]-[bias_correction]-> convert
                 float -> equivalent float          (fit batches)  after calibration, before convert
 
 The last quarter of the batches (at least one; ``held_out`` to choose) is held back from
@@ -26,11 +26,12 @@ from typing import Any
 from torch.fx import GraphModule
 
 from pt2q.algorithms.adaround import adaround
-from pt2q.algorithms.batches import Batch, call, output_sqnr, split_batches
+from pt2q.algorithms.batches import Batch, Metric, call, split_batches, sqnr_metric
 from pt2q.algorithms.bias_correction import bias_correction
 from pt2q.algorithms.equalize import equalize
 from pt2q.algorithms.gptq import gptq
 from pt2q.algorithms.keep_float import keep_unhealthy_float
+from pt2q.algorithms.sensitivity import check_arguments, keep_sensitive_float
 from pt2q.algorithms.smooth import smooth
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -40,7 +41,7 @@ __all__ = ["METHODS", "Metric", "MethodResult", "QuantizeReport", "quantize"]
 
 FLOAT_METHODS = ("equalize", "smooth")  # rewrite the float graph before annotation
 # act on the calibrated prepared model
-CALIBRATED_METHODS = ("keep_float", "gptq", "adaround", "bias_correction")
+CALIBRATED_METHODS = ("keep_float", "sensitivity", "gptq", "adaround", "bias_correction")
 METHODS = FLOAT_METHODS + CALIBRATED_METHODS
 
 
@@ -91,14 +92,6 @@ def _methods(methods: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
     return tuple(m for m in METHODS if m in methods), False
 
 
-# metric(float outputs, quantized outputs, held-out batches) -> score, higher is better
-Metric = Callable[[list[Any], list[Any], list[Batch]], float]
-
-
-def _output_sqnr(ref: list[Any], outs: list[Any], batches: list[Batch]) -> float:
-    return output_sqnr(ref, outs)
-
-
 class _Trial:
     """Shared state of one ``quantize`` call: the quantizer, fit / held-out batches, the float
     reference outputs on the held-out batches."""
@@ -146,6 +139,7 @@ def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
 
 _CALIBRATED: dict[str, Callable[..., list[str]]] = {
     "keep_float": keep_unhealthy_float,
+    "sensitivity": keep_sensitive_float,  # measured on the fit batches by quantize's metric
     "gptq": gptq,  # per-group (LLM scheme) linear weights; see pt2q/algorithms/gptq.py
     "adaround": adaround,
     "bias_correction": bias_correction,
@@ -160,19 +154,25 @@ def quantize(
     held_out: int | None = None,
     adaround_seconds: float = 20.0,
     metric: Metric | None = None,
+    sensitivity_seconds: float = 20.0,
+    sensitivity_budget: float = 0.15,
 ) -> tuple[GraphModule, QuantizeReport]:
     """Quantize exported ``model`` with ``quantizer`` and PTQ algorithms (see the module doc).
 
     ``calibration_batches``: tensors, tuples of positional args or dicts of kwargs.
-    ``adaround_seconds`` bounds adaptive rounding's optimisation time. ``metric(float outputs,
+    ``adaround_seconds`` bounds adaptive rounding's optimisation time, ``sensitivity_seconds``
+    the sensitivity search's scoring and ``sensitivity_budget`` the fraction of activations it
+    may keep float (``pt2q/algorithms/sensitivity.py``). ``metric(float outputs,
     quantized outputs, held-out batches) -> float`` (higher is better) replaces output SQNR as
     the judge (e.g. the cosine of sentence embeddings); the report's ``sqnr_db`` fields then
     hold its values.
     """
     chosen, auto = _methods(methods)
+    if "sensitivity" in chosen:  # fail before the other methods' minutes, not after
+        check_arguments(budget=sensitivity_budget, seconds=sensitivity_seconds)
     fit, held = split_batches(list(calibration_batches), held_out)
     ref = [call(model, b) for b in held]
-    trial = _Trial(quantizer, fit, held, ref, metric or _output_sqnr)
+    trial = _Trial(quantizer, fit, held, ref, metric or sqnr_metric)
     float_gm = copy.deepcopy(model)  # every rewrite happens on this copy
     fold_bn_into_preceding_op(float_gm)
     float_gm.recompile()
@@ -206,7 +206,15 @@ def quantize(
     for name in (m for m in chosen if m in CALIBRATED_METHODS):
         start = time.perf_counter()
         candidate = copy.deepcopy(prepared)
-        kwargs = {"seconds": adaround_seconds} if name == "adaround" else {}
+        kwargs: dict[str, Any] = {}
+        if name == "adaround":
+            kwargs = {"seconds": adaround_seconds}
+        elif name == "sensitivity":
+            kwargs = {
+                "seconds": sensitivity_seconds,
+                "budget": sensitivity_budget,
+                "metric": trial.metric,
+            }
         changed = _CALIBRATED[name](candidate, fit, **kwargs)
         if not changed:
             note = "changed nothing (no such op, or nothing better than the plain flow)"
@@ -216,8 +224,10 @@ def quantize(
         keep = sqnr > best_sqnr or not auto
         if keep:
             prepared, best, best_sqnr = candidate, converted, sqnr
-        what = "activations kept float" if name == "keep_float" else "weighted ops changed"
-        detail = f"{len(changed)} {what}"
+        if name in ("keep_float", "sensitivity"):
+            detail = f"{len(changed)} activations kept float: {', '.join(changed)}"
+        else:
+            detail = f"{len(changed)} weighted ops changed"
         steps.append(MethodResult(name, keep, sqnr, time.perf_counter() - start, detail))
     name = "output SQNR" if metric is None else getattr(metric, "__name__", "metric")
     return best, QuantizeReport(plain, tuple(steps), best_sqnr, len(held), name)

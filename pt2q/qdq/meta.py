@@ -13,6 +13,7 @@ One place, so that a quantizer, a pass, a lowering and the debugger never spell 
 | ``pt2q_rounded_weight``                       | get_attr node  | rounding algorithms    | the integer weight convert must fold    |
 | ``pt2q_quantized_output``                     | node           | lowerings              | (scale, zero point) of an int8 output   |
 | ``pt2q``                                      | GraphModule    | prepare / convert      | stage, QAT flag, observer descriptions  |
+| ``pt2q["kept_float"]``                        | GraphModule    | algorithms             | node -> why its output stays float      |
 | ``pt2q_x86_llm``                              | GraphModule    | x86 LLM lowering       | its decisions, for the lowering report  |
 
 The debug handle lives under ``meta["custom"]`` because ``torch.export`` carries that dict
@@ -67,7 +68,8 @@ ROUNDED_WEIGHT_KEY = "pt2q_rounded_weight"
 QUANTIZED_OUTPUT_KEY = "pt2q_quantized_output"
 
 # ---------------------------------------------------------------- GraphModule.meta
-# {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]}}
+# {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]},
+#  "health": {node: Health} (convert), "kept_float": {node: reason} (pt2q.algorithms)}
 PT2Q_META_KEY = "pt2q"
 # Where the x86 LLM pass leaves its decisions until the lowering report is assembled.
 X86_LLM_META_KEY = "pt2q_x86_llm"

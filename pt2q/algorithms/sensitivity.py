@@ -1,0 +1,262 @@
+"""Mixed precision by measured sensitivity: the activations whose int8 costs the most stay float.
+
+On a calibrated prepared model, each activation observer's input (a *candidate*: the edge convert
+would quantize) is scored by the output metric on the calibration batches with only that
+activation left float, all else int8 as convert makes it. Candidates are ranked by their gain
+over the all-int8 score (on the first ``rank_batches`` batches: one forward each, the main
+cost), then kept float greedily (judged on all batches) while each still lifts the score, measured
+together with those already chosen, by at least ``min_gain`` of what keeping *every* candidate
+float would recover, at most ``budget`` of the candidates::
+
+    prepared --convert(copy, once)--> q/dq program
+    for c in candidates:  score(program with c's dequantize bypassed)   -> gain(c)
+    for c in by gain:     keep c if score(kept + c) - score(kept) >= min_gain * (all float - int8)
+
+The bypass reads ``x`` where ``x -> quantize -> dequantize -> user`` read the dequantize, which is
+what convert emits once ``x``'s observer is gone. The chosen observers are then removed from the
+prepared graph (as ``keep_float`` does), and ``meta["pt2q"]["kept_float"]`` (carried to the
+converted program) gives each name its reason and gain. Evaluation order and choice depend only
+on the data; ``seconds`` (wall) bounds the time, two thirds of it for ranking (hitting it is
+reported, and then the result depends on the machine's speed); ``max_candidates`` caps how many
+are scored, the most outlier-dominated (``range_vs_percentile``) first.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.fx import GraphModule, Node
+
+from pt2q.algorithms.batches import Batch, Metric, call, sqnr_metric
+from pt2q.algorithms.keep_float import record_kept_float
+from pt2q.convert.health_check import QuantizationHealthWarning
+from pt2q.convert.qdq import observer_of
+from pt2q.health import observer_health
+from pt2q.quantize_pt2e import convert_pt2e
+
+__all__ = ["SensitivityResult", "check_arguments", "keep_sensitive_float", "sensitivity_search"]
+
+qd = torch.ops.quantized_decomposed
+_QUANTIZE = (qd.quantize_per_tensor.default, qd.quantize_per_tensor.tensor)
+_DEQUANTIZE = (qd.dequantize_per_tensor.default, qd.dequantize_per_tensor.tensor)
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """What ``keep_sensitive_float`` measured: the fit-batch score all int8, with every candidate
+    float, with the chosen ones float; the gain of each scored candidate (the observed node
+    names sharing one range) alone; whether the ``seconds`` budget cut the search short."""
+
+    int8_score: float
+    all_float_score: float
+    score: float
+    gains: dict[tuple[str, ...], float]
+    kept: tuple[tuple[str, ...], ...]
+    candidates: int
+    timed_out: bool
+
+
+def _candidates(gm: GraphModule) -> list[tuple[tuple[str, ...], float]]:
+    """The candidates of ``gm`` in graph order: the observed node names of each calibrated
+    static per-tensor activation observer, joined when they share an observer (a shared
+    quantization spec: one range, so one decision), with their largest ``range_vs_percentile``."""
+    group: dict[str, str] = {}  # observed node name -> name of its group's first node
+
+    def root(name: str) -> str:
+        while group[name] != name:
+            name = group[name]
+        return name
+
+    first_of: dict[str, str] = {}  # observer module -> first observed node name
+    ratio: dict[str, float] = {}
+    for node in gm.graph.nodes:
+        obs = observer_of(gm, node)
+        src = node.args[0] if obs is not None else None
+        if obs is None or not isinstance(src, Node):
+            continue
+        health = observer_health(obs)
+        if health is None:
+            continue
+        group.setdefault(src.name, src.name)
+        ratio[src.name] = max(ratio.get(src.name, 0.0), health.range_vs_percentile)
+        other = first_of.setdefault(str(node.target), src.name)
+        a, b = root(other), root(src.name)
+        if a != b:
+            group[b] = a
+    members: dict[str, list[str]] = {}
+    for name in group:
+        members.setdefault(root(name), []).append(name)
+    return [(tuple(m), max(ratio[n] for n in m)) for m in members.values()]
+
+
+class _Bypass:
+    """A converted copy of the prepared model whose chosen activations read float: for each
+    candidate ``x``, the users of ``x -> quantize -> dequantize`` read ``x`` instead."""
+
+    def __init__(self, prepared: GraphModule, candidates: Sequence[tuple[str, ...]]):
+        owner = {name: c for c in candidates for name in c}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantizationHealthWarning)
+            self.program = convert_pt2e(copy.deepcopy(prepared))
+        # candidate -> (user, dq, x) per use of its dequantized values
+        self.edges: dict[tuple[str, ...], list[tuple[Node, Node, Node]]] = {}
+        for q in self.program.graph.nodes:
+            x = q.args[0] if q.op == "call_function" and q.target in _QUANTIZE else None
+            if not isinstance(x, Node) or x.name not in owner:
+                continue
+            for dq in q.users:
+                if dq.target in _DEQUANTIZE:
+                    edges = self.edges.setdefault(owner[x.name], [])
+                    edges.extend((user, dq, x) for user in dq.users)
+        users = {u for edges in self.edges.values() for u, _, _ in edges}
+        self.original = {u: (u.args, u.kwargs) for u in users}
+
+    def outputs(self, chosen: Sequence[tuple[str, ...]], batches: Sequence[Batch]) -> list[Any]:
+        for user, (args, kwargs) in self.original.items():
+            user.args, user.kwargs = args, kwargs
+        for candidate in chosen:
+            for user, dq, x in self.edges[candidate]:
+                user.replace_input_with(dq, x)
+        self.program.recompile()
+        return [call(self.program, b) for b in batches]
+
+
+def _float_outputs(prepared: GraphModule, batches: Sequence[Batch]) -> list[Any]:
+    """The outputs of ``prepared`` with every observer bypassed (its float graph), computed on a
+    copy so the observers see nothing more."""
+    model = copy.deepcopy(prepared)
+    for node in list(model.graph.nodes):
+        if observer_of(model, node) is not None:
+            node.replace_all_uses_with(node.args[0])
+            model.graph.erase_node(node)
+    model.recompile()
+    return [call(model, b) for b in batches]
+
+
+def check_arguments(
+    budget: float = 0.15,
+    min_gain: float = 0.02,
+    max_candidates: int = 32,
+    seconds: float = 20.0,
+    rank_batches: int = 1,
+) -> None:
+    """Raise ``ValueError`` naming the first invalid argument of :func:`keep_sensitive_float`."""
+    if not 0.0 < budget <= 1.0:
+        raise ValueError(f"sensitivity: budget must be a fraction in (0, 1], got {budget!r}")
+    if not 0.0 <= min_gain < 1.0:
+        raise ValueError(f"sensitivity: min_gain must be in [0, 1), got {min_gain!r}")
+    if not isinstance(max_candidates, int) or max_candidates < 1:
+        raise ValueError(f"sensitivity: max_candidates must be an int >= 1, got {max_candidates!r}")
+    if not seconds > 0.0:
+        raise ValueError(f"sensitivity: seconds must be > 0, got {seconds!r}")
+    if not isinstance(rank_batches, int) or rank_batches < 1:
+        raise ValueError(f"sensitivity: rank_batches must be an int >= 1, got {rank_batches!r}")
+
+
+def sensitivity_search(
+    gm: GraphModule,
+    batches: Sequence[Batch],
+    metric: Metric | None = None,
+    budget: float = 0.15,
+    min_gain: float = 0.02,
+    max_candidates: int = 32,
+    seconds: float = 20.0,
+    rank_batches: int = 1,
+) -> SensitivityResult:
+    """Score and choose (see the module doc) without changing ``gm``."""
+    check_arguments(budget, min_gain, max_candidates, seconds, rank_batches)
+    batches = list(batches)
+    if not batches:
+        raise ValueError("sensitivity: needs at least one calibration batch to score on")
+    score_of = metric or sqnr_metric
+    start = time.perf_counter()
+    found = _candidates(gm)
+    # most outlier-dominated first (stable: graph order among equals)
+    order = sorted(range(len(found)), key=lambda i: -found[i][1])[:max_candidates]
+    bypass = _Bypass(gm, [found[i][0] for i in order])
+    scored = [found[i][0] for i in order if found[i][0] in bypass.edges]
+    ref = _float_outputs(gm, batches)
+
+    def score(chosen: Sequence[tuple[str, ...]], n: int = len(batches)) -> float:
+        return float(score_of(ref[:n], bypass.outputs(chosen, batches[:n]), batches[:n]))
+
+    int8 = score([])
+    all_float = score(scored)
+    gap = all_float - int8
+    rank_int8 = score([], rank_batches) if rank_batches < len(batches) else int8
+    gains: dict[tuple[str, ...], float] = {}
+    kept: list[tuple[str, ...]] = []
+    current = int8
+    timed_out = False
+    if scored and gap > 0:
+        for c in scored:  # ranking stops at 2/3 of the time, leaving the choice the rest
+            if time.perf_counter() - start > seconds * 2 / 3:
+                timed_out = True
+                break
+            gains[c] = score([c], rank_batches) - rank_int8
+        limit = max(1, math.floor(budget * len(found)))
+        # all float exact (inf dB: every weight float too): no fraction of it to ask for
+        margin = min_gain * gap if math.isfinite(gap) else 0.0
+        for c in sorted(gains, key=lambda k: -gains[k]):
+            if len(kept) >= limit or gains[c] <= 0:
+                break
+            if time.perf_counter() - start > seconds:
+                timed_out = True
+                break
+            trial = score([*kept, c])
+            if trial > current and trial - current >= margin:
+                kept.append(c)
+                current = trial
+    return SensitivityResult(int8, all_float, current, gains, tuple(kept), len(found), timed_out)
+
+
+def keep_sensitive_float(
+    gm: GraphModule,
+    batches: Sequence[Batch],
+    metric: Metric | None = None,
+    budget: float = 0.15,
+    min_gain: float = 0.02,
+    max_candidates: int = 32,
+    seconds: float = 20.0,
+    rank_batches: int = 1,
+) -> list[str]:
+    """Keep float, in calibrated prepared ``gm`` (in place), the activations whose int8 costs
+    the ``metric`` (default: output SQNR against ``gm``'s float graph) most on ``batches``:
+    at most ``budget`` (a fraction) of the activation observers, each lifting the score by at
+    least ``min_gain`` of what keeping them all float would; scores at most ``max_candidates``
+    in about ``seconds``, ranking them on the first ``rank_batches`` batches (choosing on all).
+    Returns the names of the nodes whose output now stays float."""
+    result = sensitivity_search(
+        gm, batches, metric, budget, min_gain, max_candidates, seconds, rank_batches
+    )
+    chosen = {name for candidate in result.kept for name in candidate}
+    for node in list(gm.graph.nodes):
+        obs = observer_of(gm, node)
+        src = node.args[0] if obs is not None else None
+        if obs is None or not isinstance(src, Node) or src.name not in chosen:
+            continue
+        if observer_health(obs) is None:  # not one the candidate was made of
+            continue
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+    cut = ", cut short by the seconds budget" if result.timed_out else ""
+    for candidate in result.kept:
+        for name in candidate:
+            record_kept_float(
+                gm,
+                name,
+                f"sensitivity: int8 here cost {result.gains[candidate]:.4g} of the metric on "
+                f"the calibration batches ({result.int8_score:.4g} all int8, "
+                f"{result.score:.4g} with {len(result.kept)} kept float; {len(result.gains)} of "
+                f"{result.candidates} activations scored{cut})",
+            )
+    gm.graph.lint()
+    gm.recompile()
+    return [name for candidate in result.kept for name in candidate]
