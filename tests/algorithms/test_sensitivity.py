@@ -9,8 +9,9 @@ import torch
 from algorithm_models import exported
 from torch import nn
 
-from pt2q.algorithms import METHODS, quantize
+from pt2q.algorithms import METHODS, keep_unhealthy_float, quantize
 from pt2q.algorithms.batches import call, output_sqnr
+from pt2q.algorithms.keep_float import FLAGS
 from pt2q.algorithms.sensitivity import keep_sensitive_float, sensitivity_search
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import XNNPACKQuantizer, get_symmetric_quantization_config
@@ -148,3 +149,31 @@ def test_quantize_rejects_a_bad_sensitivity_budget_before_running_anything() -> 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config())
     with pytest.raises(ValueError, match=r"budget must be a fraction in \(0, 1\], got 2"):
         quantize(gm, quantizer, batches, sensitivity_budget=2)
+
+
+class Spike(nn.Module):
+    """linear -> + a constant with one value 1000x the rest (0.02 % of the values) -> linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(64, 64)
+        self.fc2 = nn.Linear(64, 8)
+        self.register_buffer("spike", torch.zeros(64, 64))
+        self.spike[0, 0] = 1000.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.fc1(x) + self.spike)
+
+
+def test_keep_float_records_its_health_reason() -> None:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(64, 64, generator=g) for _ in range(2)]
+    prepared = _calibrated(Spike().eval(), batches)
+    kept = keep_unhealthy_float(prepared)
+    reasons = prepared.meta["pt2q"]["kept_float"]
+    assert kept == ["add", "linear_1"]  # the spike and what it carries to the output
+    assert sorted(reasons) == kept
+    for reason in reasons.values():  # "keep_float: " and the health flags pt2q.health names
+        flags = reason.removeprefix("keep_float: ").split(", ")
+        assert reason.startswith("keep_float: ") and set(flags) <= set(FLAGS), reason
