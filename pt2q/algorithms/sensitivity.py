@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.algorithms.batches import Batch, Metric, call, sqnr_metric
@@ -39,13 +38,10 @@ from pt2q.algorithms.keep_float import record_kept_float
 from pt2q.convert.health_check import QuantizationHealthWarning
 from pt2q.convert.qdq import observer_of
 from pt2q.health import observer_health
+from pt2q.qdq.ops import is_dequantize, is_quantize
 from pt2q.quantize_pt2e import convert_pt2e
 
 __all__ = ["SensitivityResult", "check_arguments", "keep_sensitive_float", "sensitivity_search"]
-
-qd = torch.ops.quantized_decomposed
-_QUANTIZE = (qd.quantize_per_tensor.default, qd.quantize_per_tensor.tensor)
-_DEQUANTIZE = (qd.dequantize_per_tensor.default, qd.dequantize_per_tensor.tensor)
 
 
 @dataclass(frozen=True)
@@ -108,11 +104,11 @@ class _Bypass:
         # candidate -> (user, dq, x) per use of its dequantized values
         self.edges: dict[tuple[str, ...], list[tuple[Node, Node, Node]]] = {}
         for q in self.program.graph.nodes:
-            x = q.args[0] if q.op == "call_function" and q.target in _QUANTIZE else None
+            x = q.args[0] if is_quantize(q) else None
             if not isinstance(x, Node) or x.name not in owner:
                 continue
             for dq in q.users:
-                if dq.target in _DEQUANTIZE:
+                if is_dequantize(dq):
                     edges = self.edges.setdefault(owner[x.name], [])
                     edges.extend((user, dq, x) for user in dq.users)
         users = {u for edges in self.edges.values() for u, _, _ in edges}
