@@ -104,7 +104,11 @@ def _torchao(model_name: str, quantizer: str) -> dict[str, Any]:
 
 
 def _pt2q(
-    model_name: str, quantizer: str, flows: list[str], adaround_s: float, sensitivity_s: float
+    model_name: str,
+    quantizer: str,
+    flows: list[str],
+    adaround_s: float,
+    sensitivity_s: float | None,
 ) -> dict[str, Any]:
     from pt2q.algorithms import quantize
 
@@ -216,7 +220,7 @@ def main() -> None:
     ap.add_argument("--quantizers", default=",".join(QUANTIZERS))
     ap.add_argument("--flows", default=",".join(FLOWS), help="plain, auto (quantize), torchao")
     ap.add_argument("--adaround-seconds", type=float, default=20.0)
-    ap.add_argument("--sensitivity-seconds", type=float, default=20.0)
+    ap.add_argument("--sensitivity-seconds", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--torchao-worker", nargs=2, metavar=("MODEL", "QUANTIZER"), help=argparse.SUPPRESS

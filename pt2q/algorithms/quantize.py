@@ -154,14 +154,14 @@ def quantize(
     held_out: int | None = None,
     adaround_seconds: float = 20.0,
     metric: Metric | None = None,
-    sensitivity_seconds: float = 20.0,
+    sensitivity_seconds: float | None = None,
     sensitivity_budget: float = 0.15,
 ) -> tuple[GraphModule, QuantizeReport]:
     """Quantize exported ``model`` with ``quantizer`` and PTQ algorithms (see the module doc).
 
     ``calibration_batches``: tensors, tuples of positional args or dicts of kwargs.
     ``adaround_seconds`` bounds adaptive rounding's optimisation time, ``sensitivity_seconds``
-    the sensitivity search's scoring and ``sensitivity_budget`` the fraction of activations it
+    (None: no wall-time cut, deterministic) the sensitivity search's scoring and ``sensitivity_budget`` the fraction of activations it
     may keep float (``pt2q/algorithms/sensitivity.py``). ``metric(float outputs,
     quantized outputs, held-out batches) -> float`` (higher is better) replaces output SQNR as
     the judge (e.g. the cosine of sentence embeddings); the report's ``sqnr_db`` fields then

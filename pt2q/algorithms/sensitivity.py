@@ -6,19 +6,22 @@ activation left float, all else int8 as convert makes it. Candidates are ranked 
 over the all-int8 score (on the first ``rank_batches`` batches: one forward each, the main
 cost), then kept float greedily (judged on all batches) while each still lifts the score, measured
 together with those already chosen, by at least ``min_gain`` of what keeping *every* candidate
-float would recover, at most ``budget`` of the candidates::
+float would recover, at most ``budget`` of the candidates, stopping after ``PATIENCE`` candidates
+in a row that do not::
 
     prepared --convert(copy, once)--> q/dq program
     for c in candidates:  score(program with c's dequantize bypassed)   -> gain(c)
     for c in by gain:     keep c if score(kept + c) - score(kept) >= min_gain * (all float - int8)
 
 The bypass reads ``x`` where ``x -> quantize -> dequantize -> user`` read the dequantize, which is
-what convert emits once ``x``'s observer is gone. The chosen observers are then removed from the
+what convert emits once ``x``'s observer is gone (a switch module per candidate on each such
+use: one compiled program serves every trial). The chosen observers are then removed from the
 prepared graph (as ``keep_float`` does), and ``meta["pt2q"]["kept_float"]`` (carried to the
-converted program) gives each name its reason and gain. Evaluation order and choice depend only
-on the data; ``seconds`` (wall) bounds the time, two thirds of it for ranking (hitting it is
-reported, and then the result depends on the machine's speed); ``max_candidates`` caps how many
-are scored, the most outlier-dominated (``range_vs_percentile``) first.
+converted program) gives each name its reason and gain. The work is bounded by counts, so the
+choice depends only on the data: ``max_candidates`` caps how many are scored (the most
+outlier-dominated, ``range_vs_percentile``, first; ResNet-50 at batch 2: 24 forwards to rank, in
+about 13 s on one thread); ``seconds`` (wall, off by default) can also cut it, two thirds of it
+for ranking (then reported, and the result depends on the machine's speed).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.algorithms.batches import Batch, Metric, call, sqnr_metric
@@ -41,7 +45,15 @@ from pt2q.health import observer_health
 from pt2q.qdq.ops import is_dequantize, is_quantize
 from pt2q.quantize_pt2e import convert_pt2e
 
-__all__ = ["SensitivityResult", "check_arguments", "keep_sensitive_float", "sensitivity_search"]
+__all__ = [
+    "PATIENCE",
+    "SensitivityResult",
+    "check_arguments",
+    "keep_sensitive_float",
+    "sensitivity_search",
+]
+
+PATIENCE = 3  # candidates in a row that fail to lift the score end the choosing
 
 
 @dataclass(frozen=True)
@@ -92,35 +104,49 @@ def _candidates(gm: GraphModule) -> list[tuple[tuple[str, ...], float]]:
     return [(tuple(m), max(ratio[n] for n in m)) for m in members.values()]
 
 
+class _Switch(torch.nn.Module):
+    """Routes one candidate's uses: its float value when ``on``, else its dequantized one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on = False
+
+    def forward(self, x: torch.Tensor, dq: torch.Tensor) -> torch.Tensor:
+        return x if self.on else dq
+
+
 class _Bypass:
     """A converted copy of the prepared model whose chosen activations read float: for each
-    candidate ``x``, the users of ``x -> quantize -> dequantize`` read ``x`` instead."""
+    candidate ``x``, the users of ``x -> quantize -> dequantize`` read ``x`` instead. Each use
+    goes through the candidate's :class:`_Switch`, so choosing costs no recompilation."""
 
     def __init__(self, prepared: GraphModule, candidates: Sequence[tuple[str, ...]]):
         owner = {name: c for c in candidates for name in c}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", QuantizationHealthWarning)
             self.program = convert_pt2e(copy.deepcopy(prepared))
-        # candidate -> (user, dq, x) per use of its dequantized values
-        self.edges: dict[tuple[str, ...], list[tuple[Node, Node, Node]]] = {}
-        for q in self.program.graph.nodes:
+        graph = self.program.graph
+        self.switches: dict[tuple[str, ...], _Switch] = {}
+        names: dict[tuple[str, ...], str] = {}
+        for q in list(graph.nodes):
             x = q.args[0] if is_quantize(q) else None
             if not isinstance(x, Node) or x.name not in owner:
                 continue
-            for dq in q.users:
-                if is_dequantize(dq):
-                    edges = self.edges.setdefault(owner[x.name], [])
-                    edges.extend((user, dq, x) for user in dq.users)
-        users = {u for edges in self.edges.values() for u, _, _ in edges}
-        self.original = {u: (u.args, u.kwargs) for u in users}
+            candidate = owner[x.name]
+            if candidate not in names:
+                names[candidate] = f"_pt2q_sensitivity_{len(names)}"
+                self.switches[candidate] = _Switch()
+                self.program.add_submodule(names[candidate], self.switches[candidate])
+            for dq in [u for u in q.users if is_dequantize(u)]:
+                for user in list(dq.users):
+                    with graph.inserting_before(user):
+                        use = graph.call_module(names[candidate], (x, dq))
+                    user.replace_input_with(dq, use)
+        self.program.recompile()
 
     def outputs(self, chosen: Sequence[tuple[str, ...]], batches: Sequence[Batch]) -> list[Any]:
-        for user, (args, kwargs) in self.original.items():
-            user.args, user.kwargs = args, kwargs
-        for candidate in chosen:
-            for user, dq, x in self.edges[candidate]:
-                user.replace_input_with(dq, x)
-        self.program.recompile()
+        for candidate, switch in self.switches.items():
+            switch.on = candidate in chosen
         return [call(self.program, b) for b in batches]
 
 
@@ -139,8 +165,8 @@ def _float_outputs(prepared: GraphModule, batches: Sequence[Batch]) -> list[Any]
 def check_arguments(
     budget: float = 0.15,
     min_gain: float = 0.02,
-    max_candidates: int = 32,
-    seconds: float = 20.0,
+    max_candidates: int = 24,
+    seconds: float | None = None,
     rank_batches: int = 1,
 ) -> None:
     """Raise ``ValueError`` naming the first invalid argument of :func:`keep_sensitive_float`."""
@@ -150,8 +176,8 @@ def check_arguments(
         raise ValueError(f"sensitivity: min_gain must be in [0, 1), got {min_gain!r}")
     if not isinstance(max_candidates, int) or max_candidates < 1:
         raise ValueError(f"sensitivity: max_candidates must be an int >= 1, got {max_candidates!r}")
-    if not seconds > 0.0:
-        raise ValueError(f"sensitivity: seconds must be > 0, got {seconds!r}")
+    if seconds is not None and not seconds > 0.0:
+        raise ValueError(f"sensitivity: seconds must be None or > 0, got {seconds!r}")
     if not isinstance(rank_batches, int) or rank_batches < 1:
         raise ValueError(f"sensitivity: rank_batches must be an int >= 1, got {rank_batches!r}")
 
@@ -162,8 +188,8 @@ def sensitivity_search(
     metric: Metric | None = None,
     budget: float = 0.15,
     min_gain: float = 0.02,
-    max_candidates: int = 32,
-    seconds: float = 20.0,
+    max_candidates: int = 24,
+    seconds: float | None = None,
     rank_batches: int = 1,
 ) -> SensitivityResult:
     """Score and choose (see the module doc) without changing ``gm``."""
@@ -177,7 +203,7 @@ def sensitivity_search(
     # most outlier-dominated first (stable: graph order among equals)
     order = sorted(range(len(found)), key=lambda i: -found[i][1])[:max_candidates]
     bypass = _Bypass(gm, [found[i][0] for i in order])
-    scored = [found[i][0] for i in order if found[i][0] in bypass.edges]
+    scored = [found[i][0] for i in order if found[i][0] in bypass.switches]
     ref = _float_outputs(gm, batches)
 
     def score(chosen: Sequence[tuple[str, ...]], n: int = len(batches)) -> float:
@@ -193,23 +219,26 @@ def sensitivity_search(
     timed_out = False
     if scored and gap > 0:
         for c in scored:  # ranking stops at 2/3 of the time, leaving the choice the rest
-            if time.perf_counter() - start > seconds * 2 / 3:
+            if seconds is not None and time.perf_counter() - start > seconds * 2 / 3:
                 timed_out = True
                 break
             gains[c] = score([c], rank_batches) - rank_int8
         limit = max(1, math.floor(budget * len(found)))
         # all float exact (inf dB: every weight float too): no fraction of it to ask for
         margin = min_gain * gap if math.isfinite(gap) else 0.0
+        misses = 0
         for c in sorted(gains, key=lambda k: -gains[k]):
-            if len(kept) >= limit or gains[c] <= 0:
+            if len(kept) >= limit or gains[c] <= 0 or misses >= PATIENCE:
                 break
-            if time.perf_counter() - start > seconds:
+            if seconds is not None and time.perf_counter() - start > seconds:
                 timed_out = True
                 break
             trial = score([*kept, c])
             if trial > current and trial - current >= margin:
                 kept.append(c)
-                current = trial
+                current, misses = trial, 0
+            else:
+                misses += 1
     return SensitivityResult(int8, all_float, current, gains, tuple(kept), len(found), timed_out)
 
 
@@ -219,8 +248,8 @@ def keep_sensitive_float(
     metric: Metric | None = None,
     budget: float = 0.15,
     min_gain: float = 0.02,
-    max_candidates: int = 32,
-    seconds: float = 20.0,
+    max_candidates: int = 24,
+    seconds: float | None = None,
     rank_batches: int = 1,
 ) -> list[str]:
     """Keep float, in calibrated prepared ``gm`` (in place), the activations whose int8 costs
