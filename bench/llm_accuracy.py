@@ -2,13 +2,15 @@
 reference (convert_pt2e) program, with PASS / FAIL against issue 15's cosine goals.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/llm_accuracy.py [--schemes int4wo 8da4w]
-        [--flows plain awq gptq] [--group 32] [--by-layer] [--calibration 128]
+        [--flows plain awq gptq awq+gptq] [--group 32] [--by-layer] [--calibration 2000]
 
 Flows: ``plain`` (llm_config, min / max weights), ``awq`` (``pt2q.algorithms.awq`` on the float
-graph before prepare: activation-aware scaling + clipping; the default for the 4-bit schemes)
-and ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model). AWQ and GPTQ are
-fitted on ``--calibration`` sentences from standard-library docstrings
-(``calibration_sentences``), scored on bench/llm.py's four SENTENCES; the
+graph before prepare: activation-aware scaling + clipping, told the scheme's dynamic
+``input_activation``), ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model) and
+``awq+gptq`` (both: GPTQ's integers on AWQ's weights). The default flows are bench/llm.py's
+``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration`` sentences (at most: 1817 exist)
+from standard-library docstrings (``calibration_sentences``), scored on bench/llm.py's four
+SENTENCES; the
 figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
 (padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
 """
@@ -33,13 +35,20 @@ from pt2q.algorithms.gptq import gptq
 from pt2q.quantizers import XNNPACKQuantizer, llm_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llm import AWQ_SCHEMES, COSINE_GOAL, SENTENCES  # noqa: E402
+from llm import CALIBRATION_SENTENCES, COSINE_GOAL, DEFAULT_FLOW, SENTENCES  # noqa: E402
 
-FLOWS = ("plain", "awq", "gptq")
+FLOWS = ("plain", "awq", "gptq", "awq+gptq")
 
 _DOC_MODULES = (
     "argparse", "collections", "json", "logging", "email", "http.client", "unittest", "csv",
     "datetime", "asyncio", "pathlib", "subprocess", "threading", "decimal", "statistics",
+    "typing", "functools", "os", "shutil", "socket", "ssl", "tarfile", "zipfile",
+    "urllib.request", "urllib.parse", "configparser", "inspect", "pickle", "doctest", "difflib",
+    "textwrap", "enum", "dataclasses", "contextlib", "abc", "io", "tempfile", "smtplib",
+    "ftplib", "mailbox", "pydoc", "tokenize", "ast", "dis", "traceback", "warnings", "base64",
+    "uuid", "ipaddress", "mimetypes", "pkgutil", "platform", "xmlrpc.client", "http.server",
+    "http.cookiejar", "email.message", "email.utils", "unittest.mock", "locale", "codecs",
+    "optparse", "xml.dom.minidom", "xml.etree.ElementTree", "sqlite3", "imaplib", "numbers",
 )  # fmt: skip
 
 
@@ -105,15 +114,17 @@ def pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (h * m).sum(1) / m.sum(1)
 
 
-def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple) -> float:
+def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple, memo: dict) -> float:
     gm, info, inputs, cal = ctx
     quantizer = XNNPACKQuantizer()
     config = llm_config(scheme, group)
     model = gm
-    if flow == "awq":
+    if flow in ("awq", "awq+gptq"):
         assert config.weight is not None
-        model = copy.deepcopy(gm)
-        awq(model, cal, config.weight)
+        if (scheme, group) not in memo:  # awq and awq+gptq start from the same AWQ'd graph
+            memo[scheme, group] = copy.deepcopy(gm)
+            awq(memo[scheme, group], cal, config.weight, activation=config.input_activation)
+        model = memo[scheme, group]
     if kind is None:
         quantizer.set_global(config)
     else:
@@ -123,9 +134,8 @@ def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple) -> flo
                 quantizer.set_module_name(module, config)
     with torch.no_grad():
         prepared = prepare_pt2e(model, quantizer)
-        for batch in cal:
-            prepared(*batch)
-        if flow == "gptq":
+        prepared(*cal[0])  # the LLM schemes observe weights only (activations dynamic or float)
+        if flow in ("gptq", "awq+gptq"):
             gptq(prepared, cal)
         converted = convert_pt2e(prepared)
         want = pool(gm(*inputs), info["mask"])
@@ -136,21 +146,25 @@ def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple) -> flo
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--schemes", nargs="*", default=["int4wo", "8da4w"])
-    ap.add_argument("--flows", nargs="*", default=["plain", "awq"], choices=FLOWS)
+    ap.add_argument("--flows", nargs="*", default=["plain", "awq", "awq+gptq"], choices=FLOWS)
     ap.add_argument("--group", type=int, default=32)
     ap.add_argument("--by-layer", action="store_true")
-    ap.add_argument("--calibration", type=int, default=128, help="calibration sentences")
+    ap.add_argument(
+        "--calibration", type=int, default=CALIBRATION_SENTENCES, help="calibration sentences"
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     ctx = minilm(args.calibration)
+    print(f"calibration: {len(ctx[3])} sentences, {sum(b[0].numel() for b in ctx[3])} tokens")
     failed = False
     for scheme in args.schemes:
         kinds: list[str | None] = [None, *KINDS] if args.by_layer else [None]
-        default = "awq" if scheme in AWQ_SCHEMES else "plain"  # bench/llm.py's default flow
+        default = DEFAULT_FLOW.get(scheme, "plain")  # bench/llm.py's default flow
         for kind in kinds:
-            got = {flow: run(scheme, args.group, flow, kind, ctx) for flow in args.flows}
+            memo: dict = {}
+            got = {flow: run(scheme, args.group, flow, kind, ctx, memo) for flow in args.flows}
             where = "all linears" if kind is None else f"only {kind}"
             figures = "  ".join(f"{flow} {c:.4f}" for flow, c in got.items())
             verdict = ""

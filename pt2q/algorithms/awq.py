@@ -11,7 +11,10 @@ the smallest rounding error weighted by ``E[X'_j ** 2]``. ``alpha`` (from ``alph
 activation to minimise the linears' output error ``trace(D H D^T)``, ``D = W - deq(q(W'))/s``,
 ``H = E[X^T X]`` on the calibration batches, simulating exactly the ``weight`` spec's observer
 (its granularity, range, mapping and zero points); ``alpha = 0`` with ``f = 1`` (plain
-rounding) is always a candidate, so no group gets worse on the recorded inputs.
+rounding) is always a candidate, so no group gets worse on the recorded inputs. With a dynamic
+``activation`` spec (8da4w's per-token int8) the error also counts the activation's own
+rounding noise ``n``: ``|n(X / s) deq(q(W'))^T|^2`` on a subsample of the recorded rows (larger
+alphas flatten ``X / s``, as SmoothQuant's do).
 
 The division is placed as ``smooth`` places it (``pt2q.algorithms.input_scaling``): folded
 into the ``layer_norm`` producing ``X`` (into a private copy of it when others read ``X`` too),
@@ -22,7 +25,10 @@ plain flow's ``quantized_decomposed`` program; clipping, unlike scaling, changes
 function (by less than half a quantization step per clipped weight's group range).
 Run it on the float graph before ``prepare_pt2e`` with the config's weight spec::
 
-    awq(exported, calibration_batches, llm_config("int4wo").weight)
+    config = llm_config("8da4w")
+    awq(exported, calibration_batches, config.weight, activation=config.input_activation)
+
+then, for a 4-bit scheme, ``pt2q.algorithms.gptq`` on the calibrated prepared model.
 """
 
 from __future__ import annotations
@@ -35,17 +41,20 @@ import torch
 from torch.fx import GraphModule
 
 from pt2q.affine.block_size import get_block_size
+from pt2q.affine.dynamic import choose_dynamic_qparams, dynamic_kind
+from pt2q.affine.primitives import fake_quantize_affine
 from pt2q.algorithms.batches import Batch
-from pt2q.algorithms.capture import record
+from pt2q.algorithms.capture import SecondMoment, record
 from pt2q.algorithms.input_scaling import linear_groups, place_input_division
 from pt2q.algorithms.params import get_param, set_param, weight_bias
 from pt2q.convert.affine import ir_zero_point
 from pt2q.quantizer import QuantizationSpec
 
-__all__ = ["AwqGroup", "awq", "DEFAULT_ALPHAS", "DEFAULT_SHRINK"]
+__all__ = ["AwqGroup", "awq", "ACTIVATION_ROWS", "DEFAULT_ALPHAS", "DEFAULT_SHRINK"]
 
 DEFAULT_ALPHAS = tuple(i / 10 for i in range(11))  # 0 (no scaling) .. 1
 DEFAULT_SHRINK = tuple(1.0 - 0.025 * i for i in range(21))  # range factors 1 (none) .. 0.5
+ACTIVATION_ROWS = 2048  # rows (tokens) per activation kept to simulate its dynamic quantization
 
 
 @dataclass(frozen=True)
@@ -130,27 +139,71 @@ def _quantize(
     return best_d, grid.clip(w, best_f)
 
 
-def _output_error(w: torch.Tensor, d: torch.Tensor, h: torch.Tensor) -> float:
-    e = (w - d).double()
-    return float(((e @ h) * e).sum())
+def _output_error(
+    w: torch.Tensor, d: torch.Tensor, s: torch.Tensor, h: torch.Tensor, noise: torch.Tensor | None
+) -> float:
+    """Output error of linear ``w`` on the calibration inputs (second moment ``h``) when its
+    scaled weight ``w * s`` dequantizes to ``d``: ``trace(D H D^T)``, ``D = w - d / s``, plus
+    the mean squared ``noise @ d^T`` over the rows of the activation ``X / s``'s ``noise``."""
+    e = (w - d / s).double()
+    err = float(((e @ h) * e).sum())
+    if noise is not None:
+        err += float((noise @ d.t()).double().pow(2).sum()) / noise.shape[0]
+    return err
 
 
-class _SecondMoment:
-    """``E[x^T x]`` over the rows of every batch seen, summed as they come (one (K, K) sum per
-    activation, not one per batch)."""
+class _DynamicActivation:
+    """The rounding noise ``deq(q(x)) - x`` of a dynamic activation spec (per token or per
+    tensor), with the qparams the converted program's choose-qparams op computes."""
 
-    def __init__(self) -> None:
-        self.sum: torch.Tensor | None = None
-        self.rows = 0
+    def __init__(self, spec: QuantizationSpec) -> None:
+        if not spec.is_dynamic:
+            raise ValueError(
+                "awq: activation must be a dynamic spec (an llm_config scheme's "
+                f"input_activation, e.g. 8da4w's), got a static one: {spec}"
+            )
+        obs: Any = spec.observer_or_fake_quant_ctr(
+            dtype=spec.dtype,
+            quant_min=spec.quant_min,
+            quant_max=spec.quant_max,
+            qscheme=spec.qscheme,
+            is_dynamic=True,
+        )
+        self.obs = obs
+        self.kind = dynamic_kind(
+            obs.granularity, obs.mapping_type, obs.dtype, obs.quant_min, obs.quant_max, "awq"
+        )
+
+    def noise(self, x: torch.Tensor) -> torch.Tensor:
+        obs = self.obs
+        eps = torch.finfo(torch.float32).eps if obs.eps is None else obs.eps
+        scale, zp = choose_dynamic_qparams(
+            x, self.kind, obs.mapping_type, obs.dtype, obs.quant_min, obs.quant_max, eps
+        )
+        block = get_block_size(tuple(x.shape), obs.granularity)
+        fq = fake_quantize_affine(
+            x, block, scale, zp, obs.target_dtype, obs.quant_min, obs.quant_max
+        )
+        return fq - x
+
+
+class _RowSample:
+    """Reducer keeping every ``stride``-th row (token) seen, ``stride`` doubling whenever more
+    than ``2 * cap`` rows are kept: an even subsample of at most ``2 * cap`` rows."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.stride, self.seen = cap, 1, 0
+        self.rows: list[torch.Tensor] = []
 
     def __call__(self, x: torch.Tensor) -> None:
-        rows = x.reshape(-1, x.shape[-1]).double()
-        self.sum = rows.t() @ rows + (0 if self.sum is None else self.sum)
-        self.rows += rows.shape[0]
+        rows = x.reshape(-1, x.shape[-1]).float()
+        self.rows.append(rows[(-self.seen) % self.stride :: self.stride])
+        self.seen += rows.shape[0]
+        if sum(r.shape[0] for r in self.rows) > 2 * self.cap:
+            self.rows, self.stride = [torch.cat(self.rows)[::2]], self.stride * 2
 
-    def mean(self) -> torch.Tensor:
-        assert self.sum is not None, "no batch reached this activation"
-        return self.sum / max(1, self.rows)
+    def sample(self) -> torch.Tensor:
+        return torch.cat(self.rows)
 
 
 def _scales(h: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -166,10 +219,17 @@ def awq(
     weight: QuantizationSpec,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     shrink: Sequence[float] = DEFAULT_SHRINK,
+    activation: QuantizationSpec | None = None,
 ) -> list[AwqGroup]:
     """AWQ every linear group of float ``gm`` in place (``gm`` is the caller's own exported
     copy; parameters are replaced, never written into), for weights quantized by the affine
-    ``weight`` spec (an ``llm_config`` scheme's ``.weight``). Returns the groups changed."""
+    ``weight`` spec (an ``llm_config`` scheme's ``.weight``). Returns the groups changed.
+
+    ``activation``, the config's dynamic ``input_activation`` (8da4w's per-token int8), adds
+    the activation's rounding noise to the error alpha is chosen by: ``|n(X / s) d^T|^2`` per
+    row, ``n`` the spec's dynamic fake-quantization noise, on an even subsample of at most
+    ``2 * ACTIVATION_ROWS`` recorded rows (``d`` the dequantized scaled weight); None (weights
+    only) suits weight-only schemes."""
     if not batches:
         raise ValueError("awq: give at least one calibration batch")
     if not alphas or not shrink or any(not 0 < f <= 1 for f in shrink):
@@ -179,25 +239,35 @@ def awq(
         for x, linears in linear_groups(gm).items()
         if all(get_param(gm, weight_bias(lin)[0]).dim() == 2 for lin in linears)  # type: ignore[arg-type]
     }
-    moments = {x.name: _SecondMoment() for x in groups}
-    record(gm, batches, {x.name: (x.name, None) for x in groups}, dict(moments))
+    act = None if activation is None else _DynamicActivation(activation)
+    moments = {x.name: SecondMoment() for x in groups}
+    reducers: dict[str, Any] = dict(moments)
+    samples = {f"{x.name} rows": _RowSample(ACTIVATION_ROWS) for x in groups if act}
+    reducers.update(samples)
+    watched = {key: (key.removesuffix(" rows"), None) for key in reducers}
+    record(gm, batches, watched, reducers)
     done = []
     for x, linears in groups.items():
         h = moments[x.name].mean()
+        rows = samples[f"{x.name} rows"].sample() if act else None
         weights = [get_param(gm, weight_bias(lin)[0]).detach().float() for lin in linears]  # type: ignore[arg-type]
         if any(w.shape[1] != h.shape[0] for w in weights):
             continue
+        ones = torch.ones(h.shape[0])
+        noise0 = None if act is None or rows is None else act.noise(rows)
         plain = sum(
-            _output_error(w, _quantize(weight, w, torch.diag(h), (1.0,))[0], h) for w in weights
+            _output_error(w, _quantize(weight, w, torch.diag(h), (1.0,))[0], ones, h, noise0)
+            for w in weights
         )
         best: tuple[float, float, torch.Tensor, list[torch.Tensor]] | None = None
         for alpha in alphas:
-            s = _scales(h, alpha) if alpha else torch.ones(h.shape[0])
+            s = _scales(h, alpha) if alpha else ones
+            noise = None if act is None or rows is None else act.noise(rows / s)
             importance = torch.diag(h).float() / s.pow(2)
             err, clipped = 0.0, []
             for w in weights:
                 d, c = _quantize(weight, w * s, importance, shrink)
-                err += _output_error(w, d / s, h)
+                err += _output_error(w, d, s, h, noise)
                 clipped.append(c)
             if err < (plain if best is None else best[0]):
                 best = (err, alpha, s, clipped)

@@ -2,7 +2,8 @@
 
 A copy of the module gets one recorder ``call_module`` node after each watched value (and loses
 its observers, if it is a prepared model); the copy runs the batches and is dropped, so the module given is unchanged. ``reduce`` turns each
-observed tensor into what is kept (a per-channel statistic, or a subsample for fitting).
+observed tensor into what is kept (a per-channel statistic, or a subsample for fitting);
+``SecondMoment`` is a reducer that keeps one running sum instead of one result per batch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,25 @@ from torch.fx import GraphModule, Node
 from pt2q.algorithms.batches import Batch, call
 from pt2q.convert.qdq import observer_of
 
-__all__ = ["record"]
+__all__ = ["SecondMoment", "record"]
+
+
+class SecondMoment:
+    """Reducer keeping ``E[x^T x]`` over the rows (last dimension) of every tensor seen, as one
+    (K, K) float64 running sum: memory does not grow with the number of batches."""
+
+    def __init__(self) -> None:
+        self.sum: torch.Tensor | None = None
+        self.rows = 0
+
+    def __call__(self, x: torch.Tensor) -> None:
+        rows = x.reshape(-1, x.shape[-1]).double()
+        self.sum = rows.t() @ rows + (0 if self.sum is None else self.sum)
+        self.rows += rows.shape[0]
+
+    def mean(self) -> torch.Tensor:
+        assert self.sum is not None, "no batch reached this value"
+        return self.sum / max(1, self.rows)
 
 
 class _Recorder(torch.nn.Module):

@@ -33,7 +33,7 @@ from torch.fx import GraphModule, Node
 from pt2q.affine.block_size import get_block_size
 from pt2q.algorithms.adaround import FLOAT_WEIGHT_KEY
 from pt2q.algorithms.batches import Batch
-from pt2q.algorithms.capture import record
+from pt2q.algorithms.capture import SecondMoment, record
 from pt2q.algorithms.params import LINEAR, get_param, set_param
 from pt2q.convert.affine import ir_zero_point
 from pt2q.convert.qdq import observer_of
@@ -169,14 +169,6 @@ def gptq_integers(
     return q.float()
 
 
-def _second_moment(k: int) -> Any:
-    def reduce(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        rows = x.reshape(-1, k).double()
-        return rows.t() @ rows, rows.shape[0]
-
-    return reduce
-
-
 def gptq(
     gm: GraphModule, batches: Sequence[Batch], damp: float = 0.01, clip: bool = True
 ) -> list[str]:
@@ -186,12 +178,11 @@ def gptq(
     todo = [gw for gw in group_weights(gm) if len(gw.weight.users) == 1]
     if not todo or not batches:
         return []
-    reducers = {gw.op.name: _second_moment(get_param(gm, gw.weight).shape[1]) for gw in todo}
-    kept = record(gm, batches, {name: (name, 0) for name in reducers}, reducers)
+    moments = {gw.op.name: SecondMoment() for gw in todo}
+    record(gm, batches, {name: (name, 0) for name in moments}, dict(moments))
     changed = []
     for gw in todo:
-        parts = kept[gw.op.name]
-        h = sum(p[0] for p in parts) / max(1, sum(p[1] for p in parts))
+        h = moments[gw.op.name].mean()
         w = gw.weight.meta.get(FLOAT_WEIGHT_KEY, get_param(gm, gw.weight).detach()).float()
         nearest = _output_error(gw, w, gw.integers(w), h)
         lo, hi = gw.observer.min_val, gw.observer.max_val
