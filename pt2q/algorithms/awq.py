@@ -244,7 +244,9 @@ def awq(
     reducers: dict[str, Any] = dict(moments)
     samples = {f"{x.name} rows": _RowSample(ACTIVATION_ROWS) for x in groups if act}
     reducers.update(samples)
-    watched = {key: (key.removesuffix(" rows"), None) for key in reducers}
+    watched: dict[str, tuple[str, int | None]] = {
+        key: (key.removesuffix(" rows"), None) for key in reducers
+    }
     record(gm, batches, watched, reducers)
     done = []
     for x, linears in groups.items():
