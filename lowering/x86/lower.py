@@ -142,8 +142,8 @@ def prepare_for_inductor(
     """
     gm = _as_graph_module(model)
     inputs, dims = _check_inputs(gm, example_inputs)
-    _run("llm_linears", lambda: apply_llm_pass(gm))  # int8wo/int4wo/8da*w: lowering/x86/llm
     isa = isa or detect_isa()
+    _run("llm_linears", lambda: apply_llm_pass(gm, isa=isa))  # int8wo/int4wo/8da*w: x86/llm
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
     # Non-uint8 activations: hidden from Inductor's patterns, which assume uint8 (they crash).

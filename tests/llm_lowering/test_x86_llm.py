@@ -7,6 +7,7 @@ import pytest
 import torch
 from llm_programs import SCHEMES, converted_program, kernel_input, linears, qd, weight_range
 
+from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears
 from pt2q.qdq import LoweringStatus, read_report
 from pt2q.tolerances import (
@@ -18,12 +19,20 @@ from pt2q.tolerances import (
 
 STEPS = {torch.float32: LLM_WEIGHT_KERNEL_FP32_STEPS, torch.bfloat16: LLM_WEIGHT_KERNEL_BF16_STEPS}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+AVX2 = CpuInt8Isa(vnni=False, amx=False, avx512=False)
+VNNI = CpuInt8Isa(vnni=True, amx=False, avx512=True)
+ISAS = {"avx2": AVX2, "vnni": VNNI}
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES), ids=list(DTYPES))
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize(
+    ("scheme", "isa"),
+    [(s, "avx2") for s in SCHEMES] + [("8da8w", "vnni")],  # the ISA picks 8da8w's kernel only
+)
 @pytest.mark.parametrize(("n", "bias"), [(96, True), (40, False)], ids=["n96-bias", "n40-pad"])
-def test_one_linear_matches_reference(scheme: str, dtype: str, n: int, bias: bool) -> None:
+def test_one_linear_matches_reference(
+    scheme: str, dtype: str, n: int, bias: bool, isa: str
+) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(128, n, bias=bias))
     x = torch.randn(2, 7, 128) * 3  # 3-D input: (batch, tokens, features)
@@ -31,9 +40,41 @@ def test_one_linear_matches_reference(scheme: str, dtype: str, n: int, bias: boo
     step = float_dot_step(
         kernel_input(x, scheme), weight_range(ref, linears(ref)[0]), DTYPES[dtype]
     )
-    low = lower_llm_linears(ref, (x,), compute_dtype=DTYPES[dtype])
+    low = lower_llm_linears(ref, (x,), compute_dtype=DTYPES[dtype], isa=ISAS[isa])
     err = max_error_in_steps(low(x), ref(x), step)
     assert err <= STEPS[DTYPES[dtype]], f"{scheme} {dtype}: {err:.2f} steps"
+
+
+def test_8da8w_integer_gemm_on_vnni() -> None:
+    """With VNNI, 8da8w runs aten._int_mm on the int8 tokens: exact int32 sums, so the result
+    is the reference's up to float32 rounding whatever compute_dtype says (the bf16 weight
+    kernel is not involved); without VNNI it keeps _weight_int8pack_mm."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(128, 96), torch.nn.ReLU(), torch.nn.Linear(96, 40))
+    x = torch.randn(2, 7, 128) * 3
+    ref = converted_program(model, "8da8w", (x,))
+    low = lower_llm_linears(ref, (x,), compute_dtype=torch.bfloat16, isa=VNNI)
+    report = read_report(low)
+    assert report.kernel_counts() == {"aten._int_mm (8da8w)": 2}
+    targets = [n.target for n in low.graph.nodes if n.op == "call_function"]
+    assert targets.count(torch.ops.aten._int_mm.default) == 2
+    assert torch.ops.aten._weight_int8pack_mm.default not in targets
+    casts = [
+        n.kwargs.get("dtype")
+        for n in low.graph.nodes
+        if n.target == torch.ops.aten._to_copy.default
+    ]
+    assert torch.bfloat16 not in casts
+    # weight int8 (N, K) + fp32 scales + int32 column sums, per linear
+    assert report.facts[WEIGHT_BYTES_FACT] == {
+        "linear": 96 * 128 + 96 * 8,
+        "linear_1": 40 * 96 + 40 * 8,
+    }
+    # int32 sums, then float32 scaling: float32 rounding level (the one-linear test above
+    # checks the steps rule)
+    torch.testing.assert_close(low(x), ref(x), rtol=1e-4, atol=1e-4)
+    no_vnni = read_report(lower_llm_linears(ref, (x,), isa=AVX2))
+    assert no_vnni.kernel_counts() == {"aten._weight_int8pack_mm (8da8w)": 2}
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -43,7 +84,7 @@ def test_report_statuses_and_kernels(scheme: str) -> None:
     x = torch.randn(3, 64)
     ref = converted_program(model, scheme, (x,))
     before = ref.code
-    low = lower_llm_linears(ref, (x,))
+    low = lower_llm_linears(ref, (x,), isa=AVX2)
     assert ref.code == before  # the reference program is not modified
     report = read_report(low)
     kernel = "aten._weight_int4pack_mm_for_cpu" if "4" in scheme else "aten._weight_int8pack_mm"

@@ -2,6 +2,10 @@
 
 * int8 per channel, symmetric -> ``aten._weight_int8pack_mm(x (M, K), w int8 (N, K), scale (N))``
   computes ``(x @ w.T) * scale``.
+* int8 per channel, symmetric, for int8 per-token activations on a CPU with VNNI (8da8w) ->
+  ``aten._int_mm(xq (M, K), w.T)``: int32 sums of products, exact; with the token zero point
+  ``z`` and the weight's column sums ``c = sum_k w``, ``(acc - z c) * scale_x * scale`` is the
+  reference's ``((xq - z) scale_x) @ (w scale).T`` up to float32 rounding.
 * int4 per group (32 / 64 / 128 / 256) -> ``aten._convert_weight_to_int4pack_for_cpu`` (two
   nibbles a byte, N padded to a multiple of 16) and ``aten._weight_int4pack_mm_for_cpu(x,
   packed, group, scale_zeros (K / group, N, 2))``, which dequantizes ``(u - 8) * scale + zero``
@@ -32,11 +36,12 @@ aten = torch.ops.aten
 
 @dataclass(frozen=True)
 class PackedWeight:
-    """A weight ready for its kernel: ``tensors`` are (packed weight, scales[-and-zeros]),
-    ``kernel`` the aten op's name, ``n`` the real out_features (the kernel may compute more)."""
+    """A weight ready for its kernel: ``tensors`` are (packed weight, scales[-and-zeros]
+    [, column sums]), ``kernel`` the aten op's name, ``n`` the real out_features (the kernel
+    may compute more)."""
 
     kernel: str
-    tensors: tuple[torch.Tensor, torch.Tensor]
+    tensors: tuple[torch.Tensor, ...]
     n: int
     group_size: int
 
@@ -45,7 +50,7 @@ class PackedWeight:
         return sum(t.numel() * t.element_size() for t in self.tensors)
 
 
-def _int8(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
+def _int8(w: LlmWeight, dtype: torch.dtype, int_mm: bool) -> PackedWeight:
     if not w.per_channel:
         raise NotLlm(
             f"weight {w.node.name}: int8 per-group weights (group {w.group_size}); torch's x86 "
@@ -56,8 +61,13 @@ def _int8(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
             f"weight {w.node.name}: int8 weights with non-zero zero points; "
             "aten._weight_int8pack_mm is symmetric (quantize the weights symmetrically)"
         )
+    q = w.q.contiguous()
+    if int_mm:
+        sums = q.sum(1, dtype=torch.int32)
+        scale32 = w.scale.reshape(-1).to(torch.float32)
+        return PackedWeight("aten._int_mm", (q, scale32, sums), q.shape[0], 0)
     scale = w.scale.reshape(-1).to(dtype)
-    return PackedWeight("aten._weight_int8pack_mm", (w.q.contiguous(), scale), w.q.shape[0], 0)
+    return PackedWeight("aten._weight_int8pack_mm", (q, scale), q.shape[0], 0)
 
 
 def _int4(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
@@ -84,8 +94,11 @@ def _int4(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
     return PackedWeight("aten._weight_int4pack_mm_for_cpu", (packed, scale_zeros), n, group)
 
 
-def pack_weight(w: LlmWeight, dtype: torch.dtype = torch.float32) -> PackedWeight:
+def pack_weight(
+    w: LlmWeight, dtype: torch.dtype = torch.float32, int_mm: bool = False
+) -> PackedWeight:
     """Pack ``w`` for the kernel of its bit width, scales in ``dtype`` (the activations' dtype
-    at the kernel: float32, or bfloat16 for the fast path). Raises NotLlm with the reason when
-    no torch x86 kernel takes it."""
-    return _int4(w, dtype) if w.bits == 4 else _int8(w, dtype)
+    at the kernel: float32, or bfloat16 for the fast path); ``int_mm``: an int8 weight for
+    ``aten._int_mm`` on int8 tokens (scales float32). Raises NotLlm with the reason when no
+    torch x86 kernel takes it."""
+    return _int4(w, dtype) if w.bits == 4 else _int8(w, dtype, int_mm)

@@ -5,44 +5,67 @@ once (``make_fx``) through the ops' own Python definitions in
 ``torch.ao.quantization.fx._decomposed`` into the aten ops they run (amin / amax, float64 scale,
 round, clamp, ...), so the inlined copy computes bit-for-bit what the reference program does, on
 any input rank. Inlined, it is ordinary float code to the x86 lowering's later passes (which
-remove q/dq pairs that only feed float ops) and to Inductor, which fuses it.
+remove q/dq pairs that only feed float ops) and to Inductor, which fuses it. The quantization
+alone (int8 tokens, scale, zero point) is inlined the same way for the integer GEMM of 8da8w.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.ao.quantization.fx import _decomposed as decomposed
 from torch.fx import Graph, Node
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.node import map_arg
 
-__all__ = ["inline_token_qdq"]
+__all__ = ["inline_token_q", "inline_token_qdq"]
+
+
+def _token_q(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
+    xq = decomposed.quantize_per_token(x, scale, zero_point, -128, 127, torch.int8)
+    return xq, scale, zero_point
 
 
 def _token_qdq(x: torch.Tensor) -> torch.Tensor:
-    scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
-    xq = decomposed.quantize_per_token(x, scale, zero_point, -128, 127, torch.int8)
+    xq, scale, zero_point = _token_q(x)
     return decomposed.dequantize_per_token(
         xq, scale, zero_point, -128, 127, torch.int8, torch.float32
     )
 
 
 @functools.cache
-def _traced() -> Graph:
+def _traced(fn: Callable[..., Any]) -> Graph:
     # reductions over dim -1 with keepdim and elementwise ops only: the graph fits any rank
-    return make_fx(_token_qdq)(torch.zeros(2, 8)).graph
+    return make_fx(fn)(torch.zeros(2, 8)).graph
 
 
-def inline_token_qdq(graph: Graph, x: Node, before: Node) -> Node:
-    """Insert the traced per-token q/dq of ``x`` before ``before``; returns its output node."""
+def _inline(traced: Graph, graph: Graph, x: Node, before: Node) -> Any:
+    """Copy ``traced`` (one placeholder) into ``graph`` before ``before``, reading ``x``;
+    returns what its output returns, as nodes of ``graph``."""
     env: dict[Node, Node] = {}
     with graph.inserting_before(before):
-        for node in _traced().nodes:
+        for node in traced.nodes:
             if node.op == "placeholder":
                 env[node] = x
             elif node.op == "output":
-                return env[node.args[0]]
+                return map_arg(node.args[0], lambda n: env[n])
             else:
                 env[node] = graph.node_copy(node, lambda n: env[n])
-    raise AssertionError("traced per-token q/dq graph has no output")
+    raise AssertionError("traced per-token graph has no output")
+
+
+def inline_token_qdq(graph: Graph, x: Node, before: Node) -> Node:
+    """Insert the traced per-token q/dq of ``x`` before ``before`` (a node of ``graph``);
+    returns its output node (the dequantized float32 tokens)."""
+    return _inline(_traced(_token_qdq), graph, x, before)
+
+
+def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Node]:
+    """Insert the traced per-token quantization of ``x`` (no dequantize) before ``before``;
+    returns its (int8 tokens, scale, zero point) nodes, scale / zero point of shape (..., 1)."""
+    xq, scale, zero_point = _inline(_traced(_token_q), graph, x, before)
+    return xq, scale, zero_point
