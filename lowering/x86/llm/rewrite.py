@@ -78,6 +78,19 @@ def _lead_dims(graph: torch.fx.Graph, x: Node, shape: Sequence[Any]) -> list[Any
     ]
 
 
+def _replace(lin: LlmLinear, y: Node, lead: list[Any], n: int) -> Node:
+    """``y`` (M, N) reshaped to the linear's (..., N), plus its bias, replaces the linear."""
+    node, graph = lin.node, lin.node.graph
+    with graph.inserting_before(node):
+        y = graph.call_function(aten.reshape.default, (y, [*lead, n]))
+        if lin.bias is not None:
+            y = graph.call_function(aten.add.Tensor, (y, lin.bias))
+    copy_meta(y, node)
+    node.replace_all_uses_with(y)
+    graph.erase_node(node)
+    return y
+
+
 def _rewrite(
     gm: GraphModule, lin: LlmLinear, x: Node, packed: PackedWeight, dtype: torch.dtype
 ) -> Node:
@@ -103,13 +116,7 @@ def _rewrite(
                 y = graph.call_function(aten.slice.Tensor, (y, 1, 0, packed.n))
         if dtype != torch.float32:
             y = graph.call_function(aten._to_copy.default, (y,), {"dtype": torch.float32})
-        y = graph.call_function(aten.reshape.default, (y, [*lead, packed.n]))
-        if lin.bias is not None:
-            y = graph.call_function(aten.add.Tensor, (y, lin.bias))
-    copy_meta(y, node)
-    node.replace_all_uses_with(y)
-    graph.erase_node(node)
-    return y
+    return _replace(lin, y, lead, packed.n)
 
 
 def _rewrite_int_mm(
@@ -141,13 +148,7 @@ def _rewrite_int_mm(
         y = graph.call_function(
             aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, s2)), s_w)
         )
-        y = graph.call_function(aten.reshape.default, (y, [*lead, packed.n]))
-        if lin.bias is not None:
-            y = graph.call_function(aten.add.Tensor, (y, lin.bias))
-    copy_meta(y, node)
-    node.replace_all_uses_with(y)
-    graph.erase_node(node)
-    return y
+    return _replace(lin, y, lead, packed.n)
 
 
 def _int_tokens(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
