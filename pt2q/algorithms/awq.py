@@ -70,17 +70,22 @@ class AwqGroup:
     error_ratio: float
 
 
+def _observer(spec: QuantizationSpec, dynamic: bool) -> Any:
+    """A fresh observer of ``spec`` (its dtype, range and qscheme)."""
+    return spec.observer_or_fake_quant_ctr(
+        dtype=spec.dtype,
+        quant_min=spec.quant_min,
+        quant_max=spec.quant_max,
+        qscheme=spec.qscheme,
+        is_dynamic=dynamic,
+    )
+
+
 class _Grid:
     """The weight spec's quantization of one (N, K) weight, one block per (row, group)."""
 
     def __init__(self, spec: QuantizationSpec, w: torch.Tensor) -> None:
-        obs: Any = spec.observer_or_fake_quant_ctr(
-            dtype=spec.dtype,
-            quant_min=spec.quant_min,
-            quant_max=spec.quant_max,
-            qscheme=spec.qscheme,
-            is_dynamic=False,
-        )
+        obs = _observer(spec, dynamic=False)
         self.observer = obs
         granularity = getattr(obs, "granularity", None)
         if granularity is None:
@@ -162,13 +167,7 @@ class _DynamicActivation:
                 "awq: activation must be a dynamic spec (an llm_config scheme's "
                 f"input_activation, e.g. 8da4w's), got a static one: {spec}"
             )
-        obs: Any = spec.observer_or_fake_quant_ctr(
-            dtype=spec.dtype,
-            quant_min=spec.quant_min,
-            quant_max=spec.quant_max,
-            qscheme=spec.qscheme,
-            is_dynamic=True,
-        )
+        obs = _observer(spec, dynamic=True)
         self.obs = obs
         self.kind = dynamic_kind(
             obs.granularity, obs.mapping_type, obs.dtype, obs.quant_min, obs.quant_max, "awq"
