@@ -18,7 +18,7 @@ from torch.fx import GraphModule, Node
 from pt2q.algorithms.batches import Batch, call
 from pt2q.convert.qdq import observer_of
 
-__all__ = ["SecondMoment", "record"]
+__all__ = ["SecondMoment", "record", "strip_observers"]
 
 
 class SecondMoment:
@@ -50,6 +50,15 @@ class _Recorder(torch.nn.Module):
         return x
 
 
+def strip_observers(gm: GraphModule) -> None:
+    """Remove every observer / fake-quantize node of ``gm`` in place (its users read the
+    observed value): what is left is the prepared model's float graph. Not recompiled."""
+    for node in list(gm.graph.nodes):
+        if observer_of(gm, node) is not None:
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+
+
 def record(
     gm: GraphModule,
     batches: Sequence[Batch],
@@ -62,10 +71,7 @@ def record(
     memo: dict[int, torch.Tensor] = {id(p): p for p in gm.parameters()}
     memo.update({id(b): b for b in gm.buffers()})
     copy_gm = copy.deepcopy(gm, memo)  # the graph is copied, the tensors are shared (read only)
-    for node in list(copy_gm.graph.nodes):  # observers of a prepared model: not needed here
-        if observer_of(copy_gm, node) is not None:
-            node.replace_all_uses_with(node.args[0])
-            copy_gm.graph.erase_node(node)
+    strip_observers(copy_gm)  # observers of a prepared model: not needed here
     nodes = {n.name: n for n in copy_gm.graph.nodes}
     recorders: dict[str, _Recorder] = {}
     for key, (name, index) in values.items():

@@ -31,7 +31,7 @@ from pt2q.algorithms.bias_correction import bias_correction
 from pt2q.algorithms.equalize import equalize
 from pt2q.algorithms.gptq import gptq
 from pt2q.algorithms.keep_float import keep_unhealthy_float
-from pt2q.algorithms.sensitivity import check_arguments, keep_sensitive_float
+from pt2q.algorithms.sensitivity import SensitivityOptions, keep_sensitive_float
 from pt2q.algorithms.smooth import smooth
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -169,7 +169,7 @@ def quantize(
     """
     chosen, auto = _methods(methods)
     if "sensitivity" in chosen:  # fail before the other methods' minutes, not after
-        check_arguments(budget=sensitivity_budget, seconds=sensitivity_seconds)
+        SensitivityOptions(budget=sensitivity_budget, seconds=sensitivity_seconds)
     fit, held = split_batches(list(calibration_batches), held_out)
     ref = [call(model, b) for b in held]
     trial = _Trial(quantizer, fit, held, ref, metric or sqnr_metric)

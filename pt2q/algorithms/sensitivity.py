@@ -38,6 +38,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.algorithms.batches import Batch, Metric, call, sqnr_metric
+from pt2q.algorithms.capture import strip_observers
 from pt2q.algorithms.keep_float import record_kept_float
 from pt2q.convert.health_check import QuantizationHealthWarning
 from pt2q.convert.qdq import observer_of
@@ -48,7 +49,7 @@ from pt2q.quantize_pt2e import convert_pt2e
 __all__ = [
     "PATIENCE",
     "SensitivityResult",
-    "check_arguments",
+    "SensitivityOptions",
     "keep_sensitive_float",
     "sensitivity_search",
 ]
@@ -154,46 +155,50 @@ def _float_outputs(prepared: GraphModule, batches: Sequence[Batch]) -> list[Any]
     """The outputs of ``prepared`` with every observer bypassed (its float graph), computed on a
     copy so the observers see nothing more."""
     model = copy.deepcopy(prepared)
-    for node in list(model.graph.nodes):
-        if observer_of(model, node) is not None:
-            node.replace_all_uses_with(node.args[0])
-            model.graph.erase_node(node)
+    strip_observers(model)
     model.recompile()
     return [call(model, b) for b in batches]
 
 
-def check_arguments(
-    budget: float = 0.15,
-    min_gain: float = 0.02,
-    max_candidates: int = 24,
-    seconds: float | None = None,
-    rank_batches: int = 1,
-) -> None:
-    """Raise ``ValueError`` naming the first invalid argument of :func:`keep_sensitive_float`."""
-    if not 0.0 < budget <= 1.0:
-        raise ValueError(f"sensitivity: budget must be a fraction in (0, 1], got {budget!r}")
-    if not 0.0 <= min_gain < 1.0:
-        raise ValueError(f"sensitivity: min_gain must be in [0, 1), got {min_gain!r}")
-    if not isinstance(max_candidates, int) or max_candidates < 1:
-        raise ValueError(f"sensitivity: max_candidates must be an int >= 1, got {max_candidates!r}")
-    if seconds is not None and not seconds > 0.0:
-        raise ValueError(f"sensitivity: seconds must be None or > 0, got {seconds!r}")
-    if not isinstance(rank_batches, int) or rank_batches < 1:
-        raise ValueError(f"sensitivity: rank_batches must be an int >= 1, got {rank_batches!r}")
+@dataclass(frozen=True)
+class SensitivityOptions:
+    """The search's bounds (see the module doc); invalid values raise ``ValueError`` naming
+    the argument, unknown names ``TypeError``."""
+
+    budget: float = 0.15
+    min_gain: float = 0.02
+    max_candidates: int = 24
+    seconds: float | None = None
+    rank_batches: int = 1
+
+    def __post_init__(self) -> None:
+        b, g, n, s, r = (
+            self.budget,
+            self.min_gain,
+            self.max_candidates,
+            self.seconds,
+            self.rank_batches,
+        )
+        if not 0.0 < b <= 1.0:
+            raise ValueError(f"sensitivity: budget must be a fraction in (0, 1], got {b!r}")
+        if not 0.0 <= g < 1.0:
+            raise ValueError(f"sensitivity: min_gain must be in [0, 1), got {g!r}")
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"sensitivity: max_candidates must be an int >= 1, got {n!r}")
+        if s is not None and not s > 0.0:
+            raise ValueError(f"sensitivity: seconds must be None or > 0, got {s!r}")
+        if not isinstance(r, int) or r < 1:
+            raise ValueError(f"sensitivity: rank_batches must be an int >= 1, got {r!r}")
 
 
 def sensitivity_search(
-    gm: GraphModule,
-    batches: Sequence[Batch],
-    metric: Metric | None = None,
-    budget: float = 0.15,
-    min_gain: float = 0.02,
-    max_candidates: int = 24,
-    seconds: float | None = None,
-    rank_batches: int = 1,
+    gm: GraphModule, batches: Sequence[Batch], metric: Metric | None = None, **options: Any
 ) -> SensitivityResult:
-    """Score and choose (see the module doc) without changing ``gm``."""
-    check_arguments(budget, min_gain, max_candidates, seconds, rank_batches)
+    """Score and choose (see the module doc) without changing ``gm``; ``options`` are
+    :class:`SensitivityOptions` fields."""
+    opts = SensitivityOptions(**options)
+    budget, min_gain, seconds = opts.budget, opts.min_gain, opts.seconds
+    max_candidates, rank_batches = opts.max_candidates, opts.rank_batches
     batches = list(batches)
     if not batches:
         raise ValueError("sensitivity: needs at least one calibration batch to score on")
@@ -243,24 +248,16 @@ def sensitivity_search(
 
 
 def keep_sensitive_float(
-    gm: GraphModule,
-    batches: Sequence[Batch],
-    metric: Metric | None = None,
-    budget: float = 0.15,
-    min_gain: float = 0.02,
-    max_candidates: int = 24,
-    seconds: float | None = None,
-    rank_batches: int = 1,
+    gm: GraphModule, batches: Sequence[Batch], metric: Metric | None = None, **options: Any
 ) -> list[str]:
     """Keep float, in calibrated prepared ``gm`` (in place), the activations whose int8 costs
-    the ``metric`` (default: output SQNR against ``gm``'s float graph) most on ``batches``:
-    at most ``budget`` (a fraction) of the activation observers, each lifting the score by at
-    least ``min_gain`` of what keeping them all float would; scores at most ``max_candidates``
-    in about ``seconds``, ranking them on the first ``rank_batches`` batches (choosing on all).
-    Returns the names of the nodes whose output now stays float."""
-    result = sensitivity_search(
-        gm, batches, metric, budget, min_gain, max_candidates, seconds, rank_batches
-    )
+    the ``metric`` (default: output SQNR against ``gm``'s float graph) most on ``batches``;
+    ``options`` (:class:`SensitivityOptions`): at most ``budget`` (a fraction) of the
+    activation observers, each lifting the score by at least ``min_gain`` of what keeping them
+    all float would; at most ``max_candidates`` scored, optionally within ``seconds``, ranked on
+    the first ``rank_batches`` batches (chosen on all). Returns the names of the nodes whose
+    output now stays float."""
+    result = sensitivity_search(gm, batches, metric, **options)
     chosen = {name for candidate in result.kept for name in candidate}
     for node in list(gm.graph.nodes):
         obs = observer_of(gm, node)
