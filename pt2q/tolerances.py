@@ -168,4 +168,27 @@ def float_dot_step(
     return (torch.finfo(dtype).eps * mag).reshape(*x.shape[:-1], weight_range.shape[0])
 
 
-__all__ += ["LLM_WEIGHT_KERNEL_FP32_STEPS", "LLM_WEIGHT_KERNEL_BF16_STEPS", "float_dot_step"]
+# int8 weight-only on VNNI / AMX with bf16 compute: each token row m is rounded to 16-bit fixed
+# point (scale s_m = max_k |x[m, k]| / qmax, qmax = 32639) for aten._int_mm (exact int32 sums),
+# so x[m, k] is off by at most s_m / 2 and the output by at most s_m / 2 * sum_k range[n, k],
+# plus float32 rounding of the result: that sum is the step (`fixed16_dot_step`), and the
+# lowering stays within one.
+LLM_INT16_TOKENS_STEPS = 1
+
+
+def fixed16_dot_step(x: torch.Tensor, weight_range: torch.Tensor, qmax: int) -> torch.Tensor:
+    """The step of the int16-token rule above for ``x`` (..., K) against weights of full range
+    ``weight_range`` (N, K): (..., N) = max_k |x| / qmax / 2 * sum_k range + fp32 dot step."""
+    rows = x.double().abs().reshape(-1, x.shape[-1])
+    half_step = rows.amax(-1, keepdim=True) / qmax / 2
+    rounding = half_step * weight_range.double().sum(-1)
+    return rounding.reshape(*x.shape[:-1], -1) + float_dot_step(x, weight_range)
+
+
+__all__ += [
+    "LLM_WEIGHT_KERNEL_FP32_STEPS",
+    "LLM_WEIGHT_KERNEL_BF16_STEPS",
+    "LLM_INT16_TOKENS_STEPS",
+    "fixed16_dot_step",
+    "float_dot_step",
+]

@@ -9,10 +9,13 @@ from llm_programs import SCHEMES, converted_program, kernel_input, linears, qd, 
 
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears
+from pt2q.lowering.x86.llm.tokens import INT16_TOKEN_QMAX
 from pt2q.qdq import LoweringStatus, read_report
 from pt2q.tolerances import (
+    LLM_INT16_TOKENS_STEPS,
     LLM_WEIGHT_KERNEL_BF16_STEPS,
     LLM_WEIGHT_KERNEL_FP32_STEPS,
+    fixed16_dot_step,
     float_dot_step,
     max_error_in_steps,
 )
@@ -75,6 +78,61 @@ def test_8da8w_integer_gemm_on_vnni() -> None:
     torch.testing.assert_close(low(x), ref(x), rtol=1e-4, atol=1e-4)
     no_vnni = read_report(lower_llm_linears(ref, (x,), isa=AVX2))
     assert no_vnni.kernel_counts() == {"aten._weight_int8pack_mm (8da8w)": 2}
+
+
+def test_int8wo_int16_tokens_on_vnni() -> None:
+    """With VNNI and bf16 compute, int8wo runs aten._int_mm on the tokens rounded to 16-bit
+    fixed point (two int8 halves): within the int16-token rule, and much closer to the reference
+    than the bf16 weight kernel it replaces; fp32 compute, or no VNNI, keeps the weight kernel."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(128, 96), torch.nn.ReLU(), torch.nn.Linear(96, 40))
+    x = torch.randn(2, 7, 128) * 3
+    x[0, 0, 5] = 400.0  # an outlier token: its small elements get the coarsest rounding
+    ref = converted_program(model, "int8wo", (x,))
+    low = lower_llm_linears(ref, (x,), compute_dtype=torch.bfloat16, isa=VNNI)
+    report = read_report(low)
+    assert report.kernel_counts() == {"aten._int_mm (int8wo, int16 tokens)": 2}
+    targets = [n.target for n in low.graph.nodes if n.op == "call_function"]
+    assert targets.count(torch.ops.aten._int_mm.default) == 4  # two halves per linear
+    assert torch.ops.aten._weight_int8pack_mm.default not in targets
+    # int8 weight + fp32 scales: no column sums (the tokens are symmetric)
+    assert report.facts[WEIGHT_BYTES_FACT] == {"linear": 96 * 128 + 96 * 4, "linear_1": 40 * 96 + 40 * 4}
+    first = torch.nn.Sequential(model[0])
+    ref1 = converted_program(first, "int8wo", (x,))
+    low1 = lower_llm_linears(ref1, (x,), compute_dtype=torch.bfloat16, isa=VNNI)
+    step = fixed16_dot_step(x, weight_range(ref1, linears(ref1)[0]), INT16_TOKEN_QMAX)
+    assert max_error_in_steps(low1(x), ref1(x), step) <= LLM_INT16_TOKENS_STEPS
+    bf16 = lower_llm_linears(ref1, (x,), compute_dtype=torch.bfloat16, isa=AVX2)
+    err16, err_bf16 = ((m(x) - ref1(x)).abs().max() for m in (low1, bf16))
+    assert err16 < err_bf16 / 4, (float(err16), float(err_bf16))
+    for dtype, isa in ((torch.float32, VNNI), (torch.bfloat16, AVX2)):
+        kept = read_report(lower_llm_linears(ref, (x,), compute_dtype=dtype, isa=isa))
+        assert kept.kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
+
+
+@pytest.mark.slow  # Inductor compiles each program
+@pytest.mark.parametrize(
+    ("scheme", "isa", "dtype"),
+    [
+        ("8da8w", "vnni", "bf16"),  # aten._int_mm on int8 tokens
+        ("int8wo", "vnni", "bf16"),  # aten._int_mm on int16 tokens
+        ("int8wo", "avx2", "bf16"),  # aten._weight_int8pack_mm
+        ("8da4w", "vnni", "fp32"),  # aten._weight_int4pack_mm_for_cpu
+    ],
+)
+def test_compiled_one_token_matches_eager(scheme: str, isa: str, dtype: str) -> None:
+    """One token (batch 1, one position: a decode step) through torch.compile equals the eager
+    lowering. Inductor once handed aten._int_mm a (1, K) view with strides (0, 1), which torch's
+    CPU _int_mm reads as leading dimension 0: the compiled 8da8w decode step returned garbage."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(128, 96), torch.nn.ReLU(), torch.nn.Linear(96, 40))
+    x = torch.randn(1, 1, 128)
+    ref = converted_program(model, scheme, (x,))
+    low = lower_llm_linears(ref, compute_dtype=DTYPES[dtype], isa=ISAS[isa])
+    torch._dynamo.reset()
+    with torch.no_grad():
+        got = torch.compile(low)(x)
+    torch.testing.assert_close(got, low(x), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -6,6 +6,9 @@
   ``aten._int_mm(xq (M, K), w.T)``: int32 sums of products, exact; with the token zero point
   ``z`` and the weight's column sums ``c = sum_k w``, ``(acc - z c) * scale_x * scale`` is the
   reference's ``((xq - z) scale_x) @ (w scale).T`` up to float32 rounding.
+* int8 per channel, symmetric, for the int16 fixed-point tokens of an int8 weight-only linear on
+  a CPU with VNNI (``tokens.inline_token_q16``) -> ``aten._int_mm`` likewise: the tokens are
+  symmetric, so no column sums.
 * int4 per group (32 / 64 / 128 / 256) -> ``aten._convert_weight_to_int4pack_for_cpu`` (two
   nibbles a byte, N padded to a multiple of 16) and ``aten._weight_int4pack_mm_for_cpu(x,
   packed, group, scale_zeros (K / group, N, 2))``, which dequantizes ``(u - 8) * scale + zero``
@@ -50,7 +53,7 @@ class PackedWeight:
         return sum(t.numel() * t.element_size() for t in self.tensors)
 
 
-def _int8(w: LlmWeight, dtype: torch.dtype, int_mm: bool) -> PackedWeight:
+def _int8(w: LlmWeight, dtype: torch.dtype, int_mm: bool, column_sums: bool) -> PackedWeight:
     if not w.per_channel:
         raise NotLlm(
             f"weight {w.node.name}: int8 per-group weights (group {w.group_size}); torch's x86 "
@@ -63,9 +66,9 @@ def _int8(w: LlmWeight, dtype: torch.dtype, int_mm: bool) -> PackedWeight:
         )
     q = w.q.contiguous()
     if int_mm:
-        sums = q.sum(1, dtype=torch.int32)
         scale32 = w.scale.reshape(-1).to(torch.float32)
-        return PackedWeight("aten._int_mm", (q, scale32, sums), q.shape[0], 0)
+        sums = (q.sum(1, dtype=torch.int32),) if column_sums else ()
+        return PackedWeight("aten._int_mm", (q, scale32, *sums), q.shape[0], 0)
     scale = w.scale.reshape(-1).to(dtype)
     return PackedWeight("aten._weight_int8pack_mm", (q, scale), q.shape[0], 0)
 
@@ -95,10 +98,14 @@ def _int4(w: LlmWeight, dtype: torch.dtype) -> PackedWeight:
 
 
 def pack_weight(
-    w: LlmWeight, dtype: torch.dtype = torch.float32, int_mm: bool = False
+    w: LlmWeight,
+    dtype: torch.dtype = torch.float32,
+    int_mm: bool = False,
+    column_sums: bool = True,
 ) -> PackedWeight:
     """Pack ``w`` for the kernel of its bit width, scales in ``dtype`` (the activations' dtype
     at the kernel: float32, or bfloat16 for the fast path); ``int_mm``: an int8 weight for
-    ``aten._int_mm`` on int8 tokens (scales float32). Raises NotLlm with the reason when no
-    torch x86 kernel takes it."""
-    return _int4(w, dtype) if w.bits == 4 else _int8(w, dtype, int_mm)
+    ``aten._int_mm`` on integer tokens (scales float32), with its int32 column sums when
+    ``column_sums`` (tokens with a zero point). Raises NotLlm with the reason when no torch x86
+    kernel takes it."""
+    return _int4(w, dtype) if w.bits == 4 else _int8(w, dtype, int_mm, column_sums)

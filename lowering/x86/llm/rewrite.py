@@ -21,6 +21,12 @@ point, token scale and weight scales are applied to its result (``pack.py``). Me
 (AVX-512 VNNI, 2 threads) it is 3x faster than ``_weight_int8pack_mm`` at one token and 8x at
 128 (0.043 vs 0.136 ms, 0.87 vs 7.5 ms, K 1024, N 2816); without VNNI ``_int_mm`` is 20-35x
 slower than float32 (issue 12's AVX2 measurement), so 8da8w keeps the weight kernel there.
+With VNNI and ``compute_dtype=torch.bfloat16``, int8 weight-only linears run ``aten._int_mm``
+as well, on their float tokens rounded to 16-bit fixed point (``tokens.inline_token_q16``: two
+int8 halves, one ``_int_mm`` each, exact int32 sums, ``(256 acc_hi + acc_lo) * scale_x * scale``). That
+rounding is finer than bf16's for all but tokens whose largest element is > 128x their typical
+one (``pt2q.tolerances.fixed16_dot_step`` bounds it); measured here (2 threads, Llama-style
+decoder of ``bench/llm.py``) it beats ``_weight_int8pack_mm`` on bf16 at one token and at 128.
 
 ``compute_dtype`` is the dtype of the activations at the kernel: ``torch.float32`` matches the
 reference within ``pt2q.tolerances.LLM_WEIGHT_KERNEL_FP32_STEPS``; ``torch.bfloat16`` is the
@@ -41,7 +47,7 @@ from pt2q.lowering.llm.graph import buffer, claims, copy_meta, decision
 from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm.pack import PackedWeight, pack_weight
-from pt2q.lowering.x86.llm.tokens import inline_token_q, inline_token_qdq
+from pt2q.lowering.x86.llm.tokens import inline_token_q, inline_token_q16, inline_token_qdq
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 from pt2q.qdq.meta import X86_LLM_META_KEY
 
@@ -125,17 +131,16 @@ def _rewrite_int_mm(
     """``linear(dq(xq), dq(w), b)`` as ``(_int_mm(xq, w.T) - z * sum_k w) * s_x * s_w + b``."""
     node, graph = lin.node, lin.node.graph
     out_shape = node.meta["val"].shape
-    k = lin.weight.q.shape[1]
     w, s_w, sums = (
         buffer(gm, node, f"{node.name}_{part}", t)
         for part, t in zip(("weight", "scales", "sums"), packed.tensors, strict=True)
     )
-    xq, s_x, z = tokens
+    xq, s_x, z = tokens  # xq: (M, K), quantized from x already reshaped (see _token_rows)
+    assert lin.tokens is not None
     with graph.inserting_before(node):
-        lead = _lead_dims(graph, xq, out_shape)
-        x2 = graph.call_function(aten.reshape.default, (xq, [-1, k]))
+        lead = _lead_dims(graph, lin.tokens.source, out_shape)
         acc = graph.call_function(
-            aten._int_mm.default, (x2, graph.call_function(aten.t.default, (w,)))
+            aten._int_mm.default, (xq, graph.call_function(aten.t.default, (w,)))
         )
         z2 = graph.call_function(aten.reshape.default, (z, [-1, 1]))
         z2 = graph.call_function(aten._to_copy.default, (z2,), {"dtype": torch.int32})
@@ -149,6 +154,62 @@ def _rewrite_int_mm(
             aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, s2)), s_w)
         )
     return _replace(lin, y, lead, packed.n)
+
+
+def _token_rows(lin: LlmLinear) -> Node:
+    """``lin``'s float input as (M, K) rows, inserted before ``lin``: the integer tokens for
+    ``aten._int_mm`` are computed on it, so Inductor allocates them (M, K) row-major. A view of
+    a (1, 1, K) buffer came out of Inductor with strides (0, 1), and ``_int_mm`` on CPU reads a
+    one-row operand's row stride as its leading dimension: wrong sums (torch 2.13)."""
+    x = lin.x if lin.tokens is None else lin.tokens.source
+    graph = lin.node.graph
+    with graph.inserting_before(lin.node):
+        return graph.call_function(aten.reshape.default, (x, [-1, lin.weight.q.shape[1]]))
+
+
+def _rewrite_int16_tokens(gm: GraphModule, lin: LlmLinear, packed: PackedWeight) -> Node:
+    """``linear(x, dq(w), b)`` as ``(256 acc_hi + acc_lo) * s_x * s_w + b``, ``acc`` the
+    ``_int_mm`` of x's 16-bit fixed-point halves (``inline_token_q16``) and the int8 weight."""
+    node, graph = lin.node, lin.node.graph
+    out_shape = node.meta["val"].shape
+    n = packed.n
+    w, s_w = (
+        buffer(gm, node, f"{node.name}_{part}", t)
+        for part, t in zip(("weight", "scales"), packed.tensors, strict=True)
+    )
+    with graph.inserting_before(node):
+        lead = _lead_dims(graph, lin.x, out_shape)
+    halves = inline_token_q16(graph, _token_rows(lin), node)
+    with graph.inserting_before(node):
+        wt = graph.call_function(aten.t.default, (w,))
+        # two calls, not one on the halves stacked: at one token _int_mm runs a GEMV 3x faster
+        hi, lo = (
+            graph.call_function(
+                aten._to_copy.default,
+                (graph.call_function(aten._int_mm.default, (half, wt)),),
+                {"dtype": torch.float32},
+            )
+            for half in halves[:2]
+        )
+        y = graph.call_function(
+            aten.add.Tensor, (graph.call_function(aten.mul.Tensor, (hi, 256.0)), lo)
+        )
+        y = graph.call_function(
+            aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, halves[2])), s_w)
+        )
+    return _replace(lin, y, lead, n)
+
+
+def _int16_tokens(lin: LlmLinear, isa: CpuInt8Isa, compute_dtype: torch.dtype) -> bool:
+    """Whether ``lin`` (int8 weight-only) runs ``aten._int_mm`` on 16-bit fixed-point tokens:
+    VNNI / AMX, and bf16 compute (the rounding it replaces)."""
+    return (
+        isa.exact_u8s8
+        and compute_dtype == torch.bfloat16
+        and lin.tokens is None
+        and lin.weight.bits == 8
+        and lin.x.meta["val"].dtype == torch.float32
+    )
 
 
 def _int_tokens(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
@@ -170,7 +231,7 @@ def rewrite_llm_linears(
     LOWERED or REFERENCE with the reason; weight dequantize and the per-token activation ops,
     inlined: FUSED) and the packed weight bytes per lowered linear. Linears of other patterns
     (static int8, float) get no decision: they belong to the oneDNN pass. ``isa`` (default: this
-    CPU's) decides whether 8da8w runs the integer GEMM."""
+    CPU's) decides whether 8da8w (and int8wo, with bf16 compute) run the integer GEMM."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"rewrite_llm_linears: compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype}"
@@ -185,22 +246,25 @@ def rewrite_llm_linears(
             continue
         try:
             lin = llm_linear(gm, node)
-            int_mm = _int_tokens(lin, isa)
-            packed = pack_weight(lin.weight, compute_dtype, int_mm)
+            int_mm, int16 = _int_tokens(lin, isa), _int16_tokens(lin, isa, compute_dtype)
+            packed = pack_weight(lin.weight, compute_dtype, int_mm or int16, not int16)
         except NotLlm as e:
             if claims(node):
                 decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))
             continue
         name, w_node = node.name, lin.weight.node
-        kernel = f"{packed.kernel} ({lin.scheme})"
+        kernel = f"{packed.kernel} ({lin.scheme}{', int16 tokens' if int16 else ''})"
         decisions.append(decision(node, LoweringStatus.LOWERED, kernel))
         decisions.append(decision(w_node, LoweringStatus.FUSED, name))
         weight_bytes[name] = packed.nbytes
+        if int16:
+            _rewrite_int16_tokens(gm, lin, packed)
+            continue
         if int_mm:
             t = lin.tokens
             assert t is not None
             if t.q not in inlined_q:  # first linear reading these int8 tokens
-                inlined_q[t.q] = inline_token_q(gm.graph, t.source, node)
+                inlined_q[t.q] = inline_token_q(gm.graph, _token_rows(lin), node)
                 for n in (t.choose, t.q):
                     decisions.append(decision(n, LoweringStatus.FUSED, name, _INT_ACT_REASON))
             decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _INT_ACT_REASON))

@@ -7,6 +7,13 @@ round, clamp, ...), so the inlined copy computes bit-for-bit what the reference 
 any input rank. Inlined, it is ordinary float code to the x86 lowering's later passes (which
 remove q/dq pairs that only feed float ops) and to Inductor, which fuses it. The quantization
 alone (int8 tokens, scale, zero point) is inlined the same way for the integer GEMM of 8da8w.
+
+int8 weight-only linears get an integer GEMM too, on a CPU with VNNI: each float token row is
+rounded to 16-bit fixed point (``inline_token_q16``: one scale per row, max |x| / 32639, round
+half to even) and split into two int8 halves, ``q = 256 hi + lo`` with ``hi, lo`` in
+[-128, 127]; ``aten._int_mm`` multiplies each half by the int8 weights. This
+is a lowering's rounding, not the reference's: its error bound is
+``pt2q.tolerances.fixed16_dot_step``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from torch.fx import Graph, Node
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.node import map_arg
 
-__all__ = ["inline_token_q", "inline_token_qdq"]
+__all__ = ["INT16_TOKEN_QMAX", "inline_token_q", "inline_token_q16", "inline_token_qdq"]
+
+# the largest |q| that splits into int8 halves: 256 * 127 + 127
+INT16_TOKEN_QMAX = 32639
 
 
 def _token_q(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,6 +45,16 @@ def _token_qdq(x: torch.Tensor) -> torch.Tensor:
     return decomposed.dequantize_per_token(
         xq, scale, zero_point, -128, 127, torch.int8, torch.float32
     )
+
+
+def _token_q16(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(M, K) float32 -> ((M, K) int8 hi, (M, K) int8 lo, (M, 1) float32 scale)."""
+    amax = x.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    scale = amax / INT16_TOKEN_QMAX
+    q = torch.round(x / scale).clamp(-INT16_TOKEN_QMAX, INT16_TOKEN_QMAX).to(torch.int32)
+    lo = torch.bitwise_and(q + 128, 255) - 128  # q mod 256, centred: [-128, 127]
+    hi = torch.div(q - lo, 256, rounding_mode="floor")  # exact: q - lo is a multiple of 256
+    return hi.to(torch.int8), lo.to(torch.int8), scale
 
 
 @functools.cache
@@ -69,3 +89,10 @@ def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Nod
     returns its (int8 tokens, scale, zero point) nodes, scale / zero point of shape (..., 1)."""
     xq, scale, zero_point = _inline(_traced(_token_q), graph, x, before)
     return xq, scale, zero_point
+
+
+def inline_token_q16(graph: Graph, x2: Node, before: Node) -> tuple[Node, Node, Node]:
+    """Insert the 16-bit fixed-point split of ``x2`` (a 2-D (M, K) float32 node) before
+    ``before``; returns its ((M, K) int8 hi, (M, K) int8 lo, (M, 1) float32 scale) nodes."""
+    hi, lo, scale = _inline(_traced(_token_q16), graph, x2, before)
+    return hi, lo, scale
