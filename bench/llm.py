@@ -83,6 +83,12 @@ class Row:
     fp32_prefill_ms: float = float("nan")  # measured alternately with this scheme's calls
     fp32_decode_ms: float = float("nan")
     cosine: float = float("nan")
+    # SQNR of each timed torch.compile'd program's first output vs its eager lowering (fresh
+    # copies: the decode step mutates its cache), lowest of prefill and decode. It must exceed
+    # sqnr_db: Inductor's float reassociation may flip a rounding (of a token's int8 or bf16
+    # value) that this random decoder then amplifies, but never by as much as quantizing does;
+    # a broken compiled kernel gives <= 0 dB.
+    compiled_db: float = float("nan")
 
 
 def paired_ms(
@@ -217,6 +223,8 @@ def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> dict[str, Row]:
             with torch.no_grad():
                 row.sqnr_db = sqnr_db(want, low(ids))
             low_c = torch.compile(low)
+            with torch.no_grad():
+                row.compiled_db = sqnr_db(low(ids), low_c(ids))
             row.fp32_prefill_ms, row.prefill_ms = paired_ms(
                 lambda: pre_c(ids),
                 lambda: low_c(ids),  # noqa: B023
@@ -224,7 +232,11 @@ def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> dict[str, Row]:
             )
             base_c = torch.compile(export_decode())
             dec_low, _, _ = lower(quantize(export_decode(), scheme, group, (tok, pos), {}), dtype)
-            dec_low_c = torch.compile(dec_low)
+            with torch.no_grad():
+                eager = copy.deepcopy(dec_low)(tok, pos)  # first step of a fresh cache, both
+                dec_low_c = torch.compile(dec_low)
+                db = sqnr_db(eager, dec_low_c(tok, pos))
+            row.compiled_db = min(row.compiled_db, db)
             row.fp32_decode_ms, row.decode_ms = paired_ms(
                 lambda: base_c(tok, pos),  # noqa: B023
                 lambda: dec_low_c(tok, pos),  # noqa: B023
@@ -234,7 +246,8 @@ def bench_llama(args: argparse.Namespace, dtype: torch.dtype) -> dict[str, Row]:
         print(
             f"llama {scheme}: bytes {row.bytes_ratio}, SQNR {row.sqnr_db:.1f} dB, prefill "
             f"{row.prefill_ms:.1f} ms (fp32 {row.fp32_prefill_ms:.1f}), decode "
-            f"{row.decode_ms:.2f} ms (fp32 {row.fp32_decode_ms:.2f})",
+            f"{row.decode_ms:.2f} ms (fp32 {row.fp32_decode_ms:.2f}), compiled vs eager "
+            f"{row.compiled_db:.0f} dB",
             flush=True,
         )
     return rows
@@ -363,6 +376,13 @@ def main(argv: list[str] | None = None) -> int:
             checks.append((f"{r.scheme} MiniLM cosine {r.cosine:.5f} >= {goal}", r.cosine >= goal))
         if args.no_llama:
             continue  # no bytes / latency measured
+        checks.append(
+            (
+                f"{r.scheme} compiled vs eager lowering {r.compiled_db:.0f} dB > lowered vs "
+                f"float {r.sqnr_db:.1f} dB",
+                r.compiled_db > r.sqnr_db,
+            )
+        )
         if r.scheme in DECODE_GOAL:
             goal = DECODE_GOAL[r.scheme]
             checks.append((f"{r.scheme} decode speedup {speed:.2f}x >= {goal}x", speed >= goal))

@@ -18,15 +18,20 @@ GEMM with int32 accumulation (``_dyn_quant_matmul_4bit`` stores fp32 on x86).
 On a CPU with VNNI (or AMX) 8da8w runs an integer GEMM instead: the inlined quantization's int8
 tokens go to ``aten._int_mm`` with the int8 weights (exact int32 sums), and the token zero
 point, token scale and weight scales are applied to its result (``pack.py``). Measured here
-(AVX-512 VNNI, 2 threads) it is 3x faster than ``_weight_int8pack_mm`` at one token and 8x at
-128 (0.043 vs 0.136 ms, 0.87 vs 7.5 ms, K 1024, N 2816); without VNNI ``_int_mm`` is 20-35x
-slower than float32 (issue 12's AVX2 measurement), so 8da8w keeps the weight kernel there.
+(AVX-512 VNNI, 2 threads, K 1024, N 2816, weights in cache) it is 3x faster than
+``_weight_int8pack_mm`` at one token and 8x at 128 (0.043 vs 0.136 ms, 0.87 vs 7.5 ms); in the
+Llama-style decode step of ``bench/llm.py``, weights streamed from memory, 8.5 vs 11.9 ms.
+Without VNNI ``_int_mm`` is 20-35x slower than float32 (issue 12's AVX2 measurement), so 8da8w
+keeps the weight kernel there.
+
 With VNNI and ``compute_dtype=torch.bfloat16``, int8 weight-only linears run ``aten._int_mm``
 as well, on their float tokens rounded to 16-bit fixed point (``tokens.inline_token_q16``: two
-int8 halves, one ``_int_mm`` each, exact int32 sums, ``(256 acc_hi + acc_lo) * scale_x * scale``). That
-rounding is finer than bf16's for all but tokens whose largest element is > 128x their typical
-one (``pt2q.tolerances.fixed16_dot_step`` bounds it); measured here (2 threads, Llama-style
-decoder of ``bench/llm.py``) it beats ``_weight_int8pack_mm`` on bf16 at one token and at 128.
+int8 halves stacked as rows, one ``_int_mm``, exact int32 sums, then
+``(256 acc_hi + acc_lo) * scale_x * scale``). That rounding is finer than bf16's for all but
+tokens whose largest element is > 128x their typical one (``pt2q.tolerances.fixed16_dot_step``
+bounds it). Measured on that decoder: prefill (128 tokens) 77-88 ms vs 225 ms with
+``_weight_int8pack_mm`` (fp32: 115-135 ms); a decode step about as fast as that kernel (11.6 vs
+11.9 ms).
 
 ``compute_dtype`` is the dtype of the activations at the kernel: ``torch.float32`` matches the
 reference within ``pt2q.tolerances.LLM_WEIGHT_KERNEL_FP32_STEPS``; ``torch.bfloat16`` is the
@@ -179,23 +184,27 @@ def _rewrite_int16_tokens(gm: GraphModule, lin: LlmLinear, packed: PackedWeight)
     )
     with graph.inserting_before(node):
         lead = _lead_dims(graph, lin.x, out_shape)
-    halves = inline_token_q16(graph, _token_rows(lin), node)
+    halves, s_x = inline_token_q16(graph, _token_rows(lin), node)
     with graph.inserting_before(node):
-        wt = graph.call_function(aten.t.default, (w,))
-        # two calls, not one on the halves stacked: at one token _int_mm runs a GEMV 3x faster
+        # one call on both halves: decode is bound by reading the weights, which two calls
+        # (2 x (1, K)) read twice (measured: 11.6 vs 12.2 ms a Llama decode step)
+        acc = graph.call_function(
+            aten._int_mm.default, (halves, graph.call_function(aten.t.default, (w,)))
+        )
+        acc = graph.call_function(aten.reshape.default, (acc, [2, -1, n]))
         hi, lo = (
             graph.call_function(
                 aten._to_copy.default,
-                (graph.call_function(aten._int_mm.default, (half, wt)),),
+                (graph.call_function(aten.select.int, (acc, 0, i)),),
                 {"dtype": torch.float32},
             )
-            for half in halves[:2]
+            for i in (0, 1)
         )
         y = graph.call_function(
             aten.add.Tensor, (graph.call_function(aten.mul.Tensor, (hi, 256.0)), lo)
         )
         y = graph.call_function(
-            aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, halves[2])), s_w)
+            aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, s_x)), s_w)
         )
     return _replace(lin, y, lead, n)
 

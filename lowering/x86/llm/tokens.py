@@ -11,7 +11,8 @@ alone (int8 tokens, scale, zero point) is inlined the same way for the integer G
 int8 weight-only linears get an integer GEMM too, on a CPU with VNNI: each float token row is
 rounded to 16-bit fixed point (``inline_token_q16``: one scale per row, max |x| / 32639, round
 half to even) and split into two int8 halves, ``q = 256 hi + lo`` with ``hi, lo`` in
-[-128, 127]; ``aten._int_mm`` multiplies each half by the int8 weights. This
+[-128, 127]; one ``aten._int_mm`` multiplies both halves, stacked as rows, by the int8
+weights (one pass over the weights). This
 is a lowering's rounding, not the reference's: its error bound is
 ``pt2q.tolerances.fixed16_dot_step``.
 """
@@ -47,14 +48,14 @@ def _token_qdq(x: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _token_q16(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(M, K) float32 -> ((M, K) int8 hi, (M, K) int8 lo, (M, 1) float32 scale)."""
+def _token_q16(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, K) float32 -> ((2M, K) int8: hi rows then lo rows, (M, 1) float32 scale)."""
     amax = x.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
     scale = amax / INT16_TOKEN_QMAX
     q = torch.round(x / scale).clamp(-INT16_TOKEN_QMAX, INT16_TOKEN_QMAX).to(torch.int32)
     lo = torch.bitwise_and(q + 128, 255) - 128  # q mod 256, centred: [-128, 127]
     hi = torch.div(q - lo, 256, rounding_mode="floor")  # exact: q - lo is a multiple of 256
-    return hi.to(torch.int8), lo.to(torch.int8), scale
+    return torch.cat([hi, lo]).to(torch.int8), scale
 
 
 @functools.cache
@@ -91,8 +92,8 @@ def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Nod
     return xq, scale, zero_point
 
 
-def inline_token_q16(graph: Graph, x2: Node, before: Node) -> tuple[Node, Node, Node]:
+def inline_token_q16(graph: Graph, x2: Node, before: Node) -> tuple[Node, Node]:
     """Insert the 16-bit fixed-point split of ``x2`` (a 2-D (M, K) float32 node) before
-    ``before``; returns its ((M, K) int8 hi, (M, K) int8 lo, (M, 1) float32 scale) nodes."""
-    hi, lo, scale = _inline(_traced(_token_q16), graph, x2, before)
-    return hi, lo, scale
+    ``before``; returns its ((2M, K) int8 halves, hi rows first; (M, 1) float32 scale) nodes."""
+    halves, scale = _inline(_traced(_token_q16), graph, x2, before)
+    return halves, scale
