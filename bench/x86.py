@@ -278,6 +278,9 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
             f"{r['sqnr_ref']:>5.1f}/{r['sqnr_compiled']:>5.1f}dB "
             f"{_fmt(r['first_s'], 's')}/{_fmt(ao.get('first_s'), 's')}/{_fmt(pkg.get('first_s'), 's'):>6}"
         )
+        if pkg.get("parts_s"):
+            parts = ", ".join(f"{k} {v:.2f}s" for k, v in pkg["parts_s"].items())
+            print(f"           package first inference: {parts} (import, isa_probe: torch's)")
         for key in ("torchao", "executorch", "package"):
             if isinstance(r.get(key), str):
                 print(f"           {key} failed: {r[key]}")
