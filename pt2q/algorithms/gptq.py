@@ -169,52 +169,32 @@ def gptq_integers(
     return q.float()
 
 
-def _stages(todo: list[GroupWeight]) -> list[list[GroupWeight]]:
-    """``todo`` in graph order, linears reading the same input together (one second moment)."""
-    stages: dict[object, list[GroupWeight]] = {}
-    for gw in todo:
-        stages.setdefault(gw.op.args[0], []).append(gw)
-    return list(stages.values())
-
-
 def gptq(
-    gm: GraphModule,
-    batches: Sequence[Batch],
-    damp: float = 0.01,
-    clip: bool = True,
-    sequential: bool = False,
+    gm: GraphModule, batches: Sequence[Batch], damp: float = 0.01, clip: bool = True
 ) -> list[str]:
     """Choose the integers of every per-group linear weight of prepared, calibrated ``gm`` by
     GPTQ (see the module doc), in place on ``gm`` (a prepared copy; the user's tensors are never
-    written); returns the names of the linears whose integers changed. ``sequential``: each
-    group of linears sharing an input records its second moment with the linears before it
-    already on their chosen integers (one pass over ``batches`` per group)."""
+    written); returns the names of the linears whose integers changed."""
     todo = [gw for gw in group_weights(gm) if len(gw.weight.users) == 1]
     if not todo or not batches:
         return []
+    moments = {gw.op.name: SecondMoment() for gw in todo}
+    record(gm, batches, {name: (name, 0) for name in moments}, dict(moments))
     changed = []
-    for stage in _stages(todo) if sequential else [todo]:
-        moments = {gw.op.name: SecondMoment() for gw in stage}
-        record(gm, batches, {name: (name, 0) for name in moments}, dict(moments))
-        for gw in stage:
-            if _choose(gm, gw, moments[gw.op.name].mean(), damp, clip):
-                changed.append(gw.op.name)
+    for gw in todo:
+        h = moments[gw.op.name].mean()
+        w = gw.weight.meta.get(FLOAT_WEIGHT_KEY, get_param(gm, gw.weight).detach()).float()
+        nearest = _output_error(gw, w, gw.integers(w), h)
+        lo, hi = gw.observer.min_val, gw.observer.max_val
+        if clip:
+            search_ranges(gw, w, torch.diag(h))
+        chosen = gptq_integers(gw, w, h, damp)
+        if _output_error(gw, w, chosen, h) >= nearest:
+            gw.observer.min_val, gw.observer.max_val = lo, hi
+            _with_qparams(gw)
+            continue
+        gw.weight.meta[ROUNDED_WEIGHT_KEY] = chosen.to(gw.dtype)
+        gw.weight.meta[FLOAT_WEIGHT_KEY] = w
+        set_param(gm, gw.weight, gw.dequantize(chosen))
+        changed.append(gw.op.name)
     return changed
-
-
-def _choose(gm: GraphModule, gw: GroupWeight, h: torch.Tensor, damp: float, clip: bool) -> bool:
-    """GPTQ for one linear; True when its integers changed (see the module doc)."""
-    w = gw.weight.meta.get(FLOAT_WEIGHT_KEY, get_param(gm, gw.weight).detach()).float()
-    nearest = _output_error(gw, w, gw.integers(w), h)
-    lo, hi = gw.observer.min_val, gw.observer.max_val
-    if clip:
-        search_ranges(gw, w, torch.diag(h))
-    chosen = gptq_integers(gw, w, h, damp)
-    if _output_error(gw, w, chosen, h) >= nearest:
-        gw.observer.min_val, gw.observer.max_val = lo, hi
-        _with_qparams(gw)
-        return False
-    gw.weight.meta[ROUNDED_WEIGHT_KEY] = chosen.to(gw.dtype)
-    gw.weight.meta[FLOAT_WEIGHT_KEY] = w
-    set_param(gm, gw.weight, gw.dequantize(chosen))
-    return True
