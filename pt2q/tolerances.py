@@ -185,7 +185,27 @@ def fixed16_dot_step(x: torch.Tensor, weight_range: torch.Tensor, qmax: int) -> 
     return rounding.reshape(*x.shape[:-1], -1) + float_dot_step(x, weight_range)
 
 
+# int4 group weights rebuilt as 16-bit fixed point (8da4w on VNNI / AMX over many tokens): each
+# weight is rounded to a unit u_n = (largest group scale of row n) / 4079 before the exact
+# integer GEMM, so it is off by at most u_n / 2 and the output by at most u_n / 2 * sum_k |x|
+# (x the dequantized tokens), plus float32 rounding of the result: that sum is the step
+# (`fixed16_weight_dot_step`), and the lowering stays within one.
+LLM_INT16_WEIGHTS_STEPS = 1
+
+
+def fixed16_weight_dot_step(
+    x: torch.Tensor, weight_range: torch.Tensor, unit: torch.Tensor
+) -> torch.Tensor:
+    """The step of the int16-weight rule above for ``x`` (..., K), weights of full range
+    ``weight_range`` (N, K) and units ``unit`` (N,): sum_k |x| * unit / 2 + fp32 dot step."""
+    rows = x.double().abs().reshape(-1, x.shape[-1]).sum(-1, keepdim=True)
+    rounding = rows * unit.double().reshape(1, -1) / 2
+    return rounding.reshape(*x.shape[:-1], -1) + float_dot_step(x, weight_range)
+
+
 __all__ += [
+    "LLM_INT16_WEIGHTS_STEPS",
+    "fixed16_weight_dot_step",
     "LLM_WEIGHT_KERNEL_FP32_STEPS",
     "LLM_WEIGHT_KERNEL_BF16_STEPS",
     "LLM_INT16_TOKENS_STEPS",

@@ -7,15 +7,20 @@ import pytest
 import torch
 from llm_programs import SCHEMES, converted_program, kernel_input, linears, qd, weight_range
 
+from pt2q.lowering.llm import llm_linear
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears
+from pt2q.lowering.x86.llm.pack import int16_weight_unit
+from pt2q.lowering.x86.llm.rewrite import INT16_WEIGHT_MIN_ROWS
 from pt2q.lowering.x86.llm.tokens import INT16_TOKEN_QMAX
 from pt2q.qdq import LoweringStatus, read_report
 from pt2q.tolerances import (
     LLM_INT16_TOKENS_STEPS,
+    LLM_INT16_WEIGHTS_STEPS,
     LLM_WEIGHT_KERNEL_BF16_STEPS,
     LLM_WEIGHT_KERNEL_FP32_STEPS,
     fixed16_dot_step,
+    fixed16_weight_dot_step,
     float_dot_step,
     max_error_in_steps,
 )
@@ -113,23 +118,59 @@ def test_int8wo_int16_tokens_on_vnni() -> None:
         assert kept.kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
 
 
-@pytest.mark.slow  # Inductor compiles each program
-@pytest.mark.parametrize(
-    ("scheme", "isa", "dtype"),
-    [
-        ("8da8w", "vnni", "bf16"),  # aten._int_mm on int8 tokens
-        ("int8wo", "vnni", "bf16"),  # aten._int_mm on int16 tokens
-        ("int8wo", "avx2", "bf16"),  # aten._weight_int8pack_mm
-        ("8da4w", "vnni", "fp32"),  # aten._weight_int4pack_mm_for_cpu
-    ],
-)
-def test_compiled_one_token_matches_eager(scheme: str, isa: str, dtype: str) -> None:
-    """One token (batch 1, one position: a decode step) through torch.compile equals the eager
-    lowering. Inductor once handed aten._int_mm a (1, K) view with strides (0, 1), which torch's
-    CPU _int_mm reads as leading dimension 0: the compiled 8da8w decode step returned garbage."""
+def test_8da4w_int16_weights_over_many_tokens_on_vnni() -> None:
+    """8da4w with VNNI and >= INT16_WEIGHT_MIN_ROWS static rows (a prefill): the int4 groups
+    are rebuilt each call as 16-bit fixed-point weights for aten._int_mm on the int8 tokens,
+    within the int16-weight rule; a decode step (one row), dynamic rows, no VNNI, or K not a
+    multiple of twice the group keep the int4 weight kernel."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(128, 96), torch.nn.ReLU(), torch.nn.Linear(96, 40))
-    x = torch.randn(1, 1, 128)
+    x = torch.randn(2, INT16_WEIGHT_MIN_ROWS // 2, 128) * 3
+    ref = converted_program(model, "8da4w", (x,))
+    low = lower_llm_linears(ref, (x,), isa=VNNI)
+    report = read_report(low)
+    # linear_1's K = 96 is not a multiple of 2 x 32
+    assert report.kernel_counts() == {
+        "aten._int_mm (8da4w, int16 weights)": 1,
+        "aten._weight_int4pack_mm_for_cpu (8da4w)": 1,
+    }
+    # planar nibbles + per-group multipliers (fp32) + int32 row sums + fp32 unit
+    assert report.facts[WEIGHT_BYTES_FACT]["linear"] == 96 * 64 + 96 * 4 * 4 + 96 * 4 + 96 * 4
+    first = torch.nn.Sequential(model[0])
+    ref1 = converted_program(first, "8da4w", (x,))
+    low1 = lower_llm_linears(ref1, (x,), isa=VNNI)
+    (node,) = linears(ref1)
+    unit = int16_weight_unit(llm_linear(ref1, node).weight)
+    step = fixed16_weight_dot_step(kernel_input(x, "8da4w"), weight_range(ref1, node), unit)
+    assert max_error_in_steps(low1(x), ref1(x), step) <= LLM_INT16_WEIGHTS_STEPS
+    one = torch.randn(1, 1, 128)
+    decode = converted_program(first, "8da4w", (one,))
+    batch = torch.export.Dim("batch", max=64)
+    dynamic = converted_program(first, "8da4w", (x,), dynamic_shapes=({0: batch},))
+    for program, example, isa in ((decode, one, VNNI), (dynamic, x, VNNI), (ref1, x, AVX2)):
+        kept = read_report(lower_llm_linears(program, (example,), isa=isa))
+        assert kept.kernel_counts() == {"aten._weight_int4pack_mm_for_cpu (8da4w)": 1}
+
+
+@pytest.mark.slow  # Inductor compiles each program
+@pytest.mark.parametrize(
+    ("scheme", "isa", "dtype", "tokens"),
+    [
+        ("8da8w", "vnni", "bf16", 1),  # aten._int_mm on int8 tokens
+        ("int8wo", "vnni", "bf16", 1),  # aten._int_mm on int16 tokens
+        ("int8wo", "avx2", "bf16", 1),  # aten._weight_int8pack_mm
+        ("8da4w", "vnni", "fp32", 1),  # aten._weight_int4pack_mm_for_cpu
+        ("8da4w", "vnni", "fp32", INT16_WEIGHT_MIN_ROWS),  # aten._int_mm on int16 weights
+    ],
+)
+def test_compiled_matches_eager(scheme: str, isa: str, dtype: str, tokens: int) -> None:
+    """Batch 1 through torch.compile equals the eager lowering, for one token (a decode step)
+    and a prefill. Inductor once handed aten._int_mm a (1, K) view with strides (0, 1), which
+    torch's CPU _int_mm reads as leading dimension 0: the compiled 8da8w decode step returned
+    garbage."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(128, 96), torch.nn.ReLU(), torch.nn.Linear(96, 40))
+    x = torch.randn(1, tokens, 128)
     ref = converted_program(model, scheme, (x,))
     low = lower_llm_linears(ref, compute_dtype=DTYPES[dtype], isa=ISAS[isa])
     torch._dynamo.reset()

@@ -15,6 +15,13 @@
   from unsigned nibbles ``u`` in [0, 15]. The reference computes ``(q - zp) * scale``; with
   ``u = q - qmin`` and ``zp' = zp - qmin`` the float-domain zero is ``(8 - zp') * scale``,
   computed in float64 from the integer zero point and rounded once to the compute dtype.
+* int4 per group, symmetric, for the int8 tokens of 8da4w over many rows (a prefill) on a CPU
+  with VNNI -> ``pack_int4_as_int16``: the nibbles stored planar (byte j of a row holds column
+  j in its low nibble and column j + K/2 in its high one), with per-group multipliers
+  ``m = F * scale / S`` (``S`` the row's largest group scale, ``F = INT16_WEIGHT_UNITS``). Each
+  call rebuilds ``w16 = round(q * m)`` (a 16-bit fixed-point weight, one unit ``S / F``) as two
+  int8 halves ``w16 = 256 hi + lo`` for ``aten._int_mm``; the row sums of ``w16`` are kept for
+  the tokens' zero point.
 
 Every packed tensor is a plain tensor the lowering registers as a buffer; ``nbytes`` of those
 buffers is the lowered program's weight size.
@@ -28,11 +35,20 @@ import torch
 
 from pt2q.lowering.llm.match import LlmWeight, NotLlm
 
-__all__ = ["INT4_GROUP_SIZES", "INT4_N_MULTIPLE", "PackedWeight", "pack_weight"]
+__all__ = [
+    "INT4_GROUP_SIZES",
+    "INT4_N_MULTIPLE",
+    "INT16_WEIGHT_UNITS",
+    "PackedWeight",
+    "int16_weight_unit",
+    "pack_int4_as_int16",
+    "pack_weight",
+]
 
 INT4_GROUP_SIZES = (32, 64, 128, 256)  # what _weight_int4pack_mm_for_cpu accepts
 INT4_N_MULTIPLE = 16  # _convert_weight_to_int4pack_for_cpu needs N % 16 == 0: pad with zeros
 _INNER_K_TILES = 2
+INT16_WEIGHT_UNITS = 4079  # F: |q * m| <= 8 F = 32632 <= 32639, the largest |w16| split into int8
 
 aten = torch.ops.aten
 
@@ -109,3 +125,51 @@ def pack_weight(
     ``column_sums`` (tokens with a zero point). Raises NotLlm with the reason when no torch x86
     kernel takes it."""
     return _int4(w, dtype) if w.bits == 4 else _int8(w, dtype, int_mm, column_sums)
+
+
+def int16_weight_unit(w: LlmWeight) -> torch.Tensor:
+    """(N,) float32: the unit ``S / F`` of ``w``'s 16-bit fixed-point weights (``S`` the row's
+    largest group scale)."""
+    return (w.scale.amax(1) / INT16_WEIGHT_UNITS).to(torch.float32)
+
+
+def int16_weights(planar: torch.Tensor, mult: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(hi, lo) int8 halves of ``w16 = round(q * m) = 256 hi + lo`` for the first K/2 columns,
+    then for the last K/2: four (N, K/2) tensors, from planar nibbles (N, K/2) uint8 and
+    multipliers (N, K/group) float32. Runs at lowering (the row sums) and, traced, in the
+    lowered program, where it is one vectorized loop writing four buffers (measured: an
+    interleaved layout, or the halves stacked for one product, made Inductor materialize
+    concatenations and tripled a Llama prefill's cost)."""
+    half = planar.shape[1]
+    groups = mult.shape[1] // 2
+    group = half // groups
+    out: list[torch.Tensor] = []
+    for nibble, m in (
+        (torch.bitwise_and(planar, 15), mult[:, :groups]),
+        (torch.bitwise_right_shift(planar, 4), mult[:, groups:]),
+    ):
+        w16 = torch.round((nibble.to(torch.float32) - 8.0) * m.repeat_interleave(group, 1))
+        hi = torch.floor((w16 + 128.0) * (1.0 / 256.0))
+        out += [hi.to(torch.int8), (w16 - 256.0 * hi).to(torch.int8)]
+    return tuple(out)
+
+
+def pack_int4_as_int16(w: LlmWeight) -> PackedWeight:
+    """Pack symmetric int4 group weights ([-8, 7], zero points 0, K a multiple of twice the
+    group) for ``int16_weights`` + ``aten._int_mm``: (planar nibbles, multipliers, row sums of
+    w16 int32, unit float32). Raises NotLlm when ``w`` is not such a weight."""
+    n, k = w.q.shape
+    if w.bits != 4 or w.qmin != -8 or bool((w.zero_point != 0).any()):
+        raise NotLlm(f"weight {w.node.name}: not symmetric int4 in [-8, 7]")
+    if k % (2 * w.group_size):
+        raise NotLlm(f"weight {w.node.name}: K {k} is not a multiple of twice the group")
+    u = (w.q.to(torch.int32) + 8).to(torch.uint8)  # [0, 15]
+    planar = torch.bitwise_or(u[:, : k // 2], torch.bitwise_left_shift(u[:, k // 2 :], 4))
+    unit = int16_weight_unit(w)
+    mult = (w.scale / w.scale.amax(1, keepdim=True) * INT16_WEIGHT_UNITS).to(torch.float32)
+    halves = int16_weights(planar, mult)
+    sums = torch.zeros(n, dtype=torch.int32)
+    for hi, lo in (halves[:2], halves[2:]):
+        sums += 256 * hi.sum(1, dtype=torch.int32) + lo.sum(1, dtype=torch.int32)
+    tensors = (planar.contiguous(), mult.contiguous(), sums, unit)
+    return PackedWeight("aten._int_mm", tensors, n, w.group_size)

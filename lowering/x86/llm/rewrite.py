@@ -33,6 +33,15 @@ bounds it). Measured on that decoder: prefill (128 tokens) 77-88 ms vs 225 ms wi
 ``_weight_int8pack_mm`` (fp32: 115-135 ms); a decode step about as fast as that kernel (11.6 vs
 11.9 ms).
 
+8da4w over at least ``INT16_WEIGHT_MIN_ROWS`` tokens per call (a prefill, statically known) on
+a CPU with VNNI runs ``aten._int_mm`` too: its int4 groups, stored as planar nibbles, are
+rebuilt each call as 16-bit fixed-point weights (one unit per output row: its largest group
+scale / 4079; ``pack.pack_int4_as_int16``) split into int8 halves, multiplied exactly with the
+int8 tokens (four products: two halves of K, two halves of w16) and summed in int64
+(``_int16_weight_linear``). Rounding the weights to that unit is the only difference from the
+reference (``pt2q.tolerances.fixed16_weight_dot_step``). A decode step (few rows) keeps the int4
+weight kernel: rebuilding every weight per token costs more than it saves.
+
 ``compute_dtype`` is the dtype of the activations at the kernel: ``torch.float32`` matches the
 reference within ``pt2q.tolerances.LLM_WEIGHT_KERNEL_FP32_STEPS``; ``torch.bfloat16`` is the
 fast path of torch's kernels (their float32 path is a scalar loop) and matches within
@@ -42,6 +51,8 @@ fast path of torch's kernels (their float32 path is a scalar loop) and matches w
 from __future__ import annotations
 
 import copy
+import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,8 +62,19 @@ from torch.fx import GraphModule, Node
 from pt2q.lowering.llm.graph import buffer, claims, copy_meta, decision
 from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
-from pt2q.lowering.x86.llm.pack import PackedWeight, pack_weight
-from pt2q.lowering.x86.llm.tokens import inline_token_q, inline_token_q16, inline_token_qdq
+from pt2q.lowering.x86.llm.pack import (
+    PackedWeight,
+    int16_weights,
+    pack_int4_as_int16,
+    pack_weight,
+)
+from pt2q.lowering.x86.llm.tokens import (
+    inline_graph,
+    inline_token_q,
+    inline_token_q16,
+    inline_token_qdq,
+    token_q,
+)
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 from pt2q.qdq.meta import X86_LLM_META_KEY
 
@@ -209,6 +231,84 @@ def _rewrite_int16_tokens(gm: GraphModule, lin: LlmLinear, packed: PackedWeight)
     return _replace(lin, y, lead, n)
 
 
+# 8da4w runs the int16-weight _int_mm path from this many rows (tokens) per call, statically
+# known: below it (a decode step) rebuilding the weights each call costs more than it saves
+INT16_WEIGHT_MIN_ROWS = 32
+
+
+def _int16_weight_linear(
+    xq: torch.Tensor,
+    z: torch.Tensor,
+    s_x: torch.Tensor,
+    planar: torch.Tensor,
+    mult: torch.Tensor,
+    sums: torch.Tensor,
+    unit: torch.Tensor,
+) -> torch.Tensor:
+    """(M, N) float32 of int8 tokens ``xq`` (M, K) with zero point ``z`` and scale ``s_x``
+    (M, 1) against ``pack_int4_as_int16``'s weight: four exact int32 products, one per half of
+    K and int8 half of w16, summed in int64."""
+    a, b, c, d = int16_weights(planar, mult)
+    h = planar.shape[1]
+    x1, x2 = xq[:, :h], xq[:, h:]
+    wide = torch.int64
+    acc = torch._int_mm(x1, a.t()).to(wide) + torch._int_mm(x2, c.t()).to(wide)
+    acc = 256 * acc + torch._int_mm(x1, b.t()).to(wide) + torch._int_mm(x2, d.t()).to(wide)
+    acc = acc - z.to(wide) * sums.to(wide)
+    return acc.to(torch.float32) * s_x.to(torch.float32) * unit
+
+
+@functools.cache
+def _traced_int16_weight(*specs: tuple[tuple[int, ...], torch.dtype]) -> torch.fx.Graph:
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    examples = [torch.zeros(shape, dtype=dtype) for shape, dtype in specs]
+    return make_fx(_int16_weight_linear)(*examples).graph
+
+
+def _rewrite_int16_weights(
+    gm: GraphModule, lin: LlmLinear, tokens: tuple[Node, Node, Node], packed: PackedWeight
+) -> Node:
+    """8da4w's linear as ``_int16_weight_linear`` of its (M, K) int8 tokens."""
+    node, graph = lin.node, lin.node.graph
+    parts = ("planar", "mult", "sums", "unit")
+    consts = [
+        buffer(gm, node, f"{node.name}_{part}", t)
+        for part, t in zip(parts, packed.tensors, strict=True)
+    ]
+    xq, s_x, z = tokens
+    inputs = [xq, z, s_x, *consts]
+    rows, k = _static_rows(lin), lin.weight.q.shape[1]
+    assert rows is not None and lin.tokens is not None
+    example_q, example_s, example_z = token_q(torch.zeros(rows, k))
+    specs = tuple((tuple(t.shape), t.dtype) for t in (example_q, example_z, example_s))
+    specs += tuple((tuple(t.shape), t.dtype) for t in packed.tensors)
+    with graph.inserting_before(node):
+        lead = _lead_dims(graph, lin.tokens.source, node.meta["val"].shape)
+    y = inline_graph(_traced_int16_weight(*specs), graph, inputs, node)
+    return _replace(lin, y, lead, packed.n)
+
+
+def _static_rows(lin: LlmLinear) -> int | None:
+    """Rows (tokens) per call of ``lin``, when every leading dim is static."""
+    dims = lin.node.meta["val"].shape[:-1]
+    return None if any(isinstance(d, torch.SymInt) for d in dims) else math.prod(dims)
+
+
+def _int16_weights(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
+    """Whether ``lin`` (8da4w) runs ``_int16_weight_linear``: VNNI / AMX, int8 tokens, and at
+    least ``INT16_WEIGHT_MIN_ROWS`` rows per call (static)."""
+    t, rows = lin.tokens, _static_rows(lin)
+    return (
+        isa.exact_u8s8
+        and t is not None
+        and lin.weight.bits == 4
+        and (t.dtype, t.qmin, t.qmax) == (torch.int8, -128, 127)
+        and rows is not None
+        and rows >= INT16_WEIGHT_MIN_ROWS
+    )
+
+
 def _int16_tokens(lin: LlmLinear, isa: CpuInt8Isa, compute_dtype: torch.dtype) -> bool:
     """Whether ``lin`` (int8 weight-only) runs ``aten._int_mm`` on 16-bit fixed-point tokens:
     VNNI / AMX, and bf16 compute (the rounding it replaces)."""
@@ -240,7 +340,8 @@ def rewrite_llm_linears(
     LOWERED or REFERENCE with the reason; weight dequantize and the per-token activation ops,
     inlined: FUSED) and the packed weight bytes per lowered linear. Linears of other patterns
     (static int8, float) get no decision: they belong to the oneDNN pass. ``isa`` (default: this
-    CPU's) decides whether 8da8w (and int8wo, with bf16 compute) run the integer GEMM."""
+    CPU's) decides whether 8da8w, int8wo (with bf16 compute) and 8da4w (over many rows) run the
+    integer GEMM."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"rewrite_llm_linears: compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype}"
@@ -256,20 +357,28 @@ def rewrite_llm_linears(
         try:
             lin = llm_linear(gm, node)
             int_mm, int16 = _int_tokens(lin, isa), _int16_tokens(lin, isa, compute_dtype)
-            packed = pack_weight(lin.weight, compute_dtype, int_mm or int16, not int16)
+            wide = _int16_weights(lin, isa)
+            if wide:
+                try:
+                    packed = pack_int4_as_int16(lin.weight)
+                except NotLlm:
+                    wide = False
+            if not wide:
+                packed = pack_weight(lin.weight, compute_dtype, int_mm or int16, not int16)
         except NotLlm as e:
             if claims(node):
                 decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))
             continue
         name, w_node = node.name, lin.weight.node
-        kernel = f"{packed.kernel} ({lin.scheme}{', int16 tokens' if int16 else ''})"
+        note = ", int16 tokens" if int16 else ", int16 weights" if wide else ""
+        kernel = f"{packed.kernel} ({lin.scheme}{note})"
         decisions.append(decision(node, LoweringStatus.LOWERED, kernel))
         decisions.append(decision(w_node, LoweringStatus.FUSED, name))
         weight_bytes[name] = packed.nbytes
         if int16:
             _rewrite_int16_tokens(gm, lin, packed)
             continue
-        if int_mm:
+        if int_mm or wide:
             t = lin.tokens
             assert t is not None
             if t.q not in inlined_q:  # first linear reading these int8 tokens
@@ -277,7 +386,8 @@ def rewrite_llm_linears(
                 for n in (t.choose, t.q):
                     decisions.append(decision(n, LoweringStatus.FUSED, name, _INT_ACT_REASON))
             decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _INT_ACT_REASON))
-            _rewrite_int_mm(gm, lin, inlined_q[t.q], packed)
+            rewrite = _rewrite_int16_weights if wide else _rewrite_int_mm
+            rewrite(gm, lin, inlined_q[t.q], packed)
             continue
         x = lin.x
         if lin.tokens is not None:

@@ -20,7 +20,7 @@ is a lowering's rounding, not the reference's: its error bound is
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -29,20 +29,28 @@ from torch.fx import Graph, Node
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.node import map_arg
 
-__all__ = ["INT16_TOKEN_QMAX", "inline_token_q", "inline_token_q16", "inline_token_qdq"]
+__all__ = [
+    "INT16_TOKEN_QMAX",
+    "inline_graph",
+    "inline_token_q",
+    "inline_token_q16",
+    "inline_token_qdq",
+    "token_q",
+]
 
 # the largest |q| that splits into int8 halves: 256 * 127 + 127
 INT16_TOKEN_QMAX = 32639
 
 
-def _token_q(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def token_q(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The reference's per-token int8 quantization of ``x``: (int8 tokens, scale, zero point)."""
     scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
     xq = decomposed.quantize_per_token(x, scale, zero_point, -128, 127, torch.int8)
     return xq, scale, zero_point
 
 
 def _token_qdq(x: torch.Tensor) -> torch.Tensor:
-    xq, scale, zero_point = _token_q(x)
+    xq, scale, zero_point = token_q(x)
     return decomposed.dequantize_per_token(
         xq, scale, zero_point, -128, 127, torch.int8, torch.float32
     )
@@ -64,19 +72,24 @@ def _traced(fn: Callable[..., Any]) -> Graph:
     return make_fx(fn)(torch.zeros(2, 8)).graph
 
 
-def _inline(traced: Graph, graph: Graph, x: Node, before: Node) -> Any:
-    """Copy ``traced`` (one placeholder) into ``graph`` before ``before``, reading ``x``;
-    returns what its output returns, as nodes of ``graph``."""
+def inline_graph(traced: Graph, graph: Graph, inputs: Sequence[Node], before: Node) -> Any:
+    """Copy ``traced`` into ``graph`` before ``before``, its placeholders reading ``inputs`` in
+    order; returns what its output returns, as nodes of ``graph``."""
     env: dict[Node, Node] = {}
+    feed = iter(inputs)
     with graph.inserting_before(before):
         for node in traced.nodes:
             if node.op == "placeholder":
-                env[node] = x
+                env[node] = next(feed)
             elif node.op == "output":
                 return map_arg(node.args[0], lambda n: env[n])
             else:
                 env[node] = graph.node_copy(node, lambda n: env[n])
-    raise AssertionError("traced per-token graph has no output")
+    raise AssertionError("traced graph has no output")
+
+
+def _inline(traced: Graph, graph: Graph, x: Node, before: Node) -> Any:
+    return inline_graph(traced, graph, [x], before)
 
 
 def inline_token_qdq(graph: Graph, x: Node, before: Node) -> Node:
@@ -88,7 +101,7 @@ def inline_token_qdq(graph: Graph, x: Node, before: Node) -> Node:
 def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Node]:
     """Insert the traced per-token quantization of ``x`` (no dequantize) before ``before``;
     returns its (int8 tokens, scale, zero point) nodes, scale / zero point of shape (..., 1)."""
-    xq, scale, zero_point = _inline(_traced(_token_q), graph, x, before)
+    xq, scale, zero_point = _inline(_traced(token_q), graph, x, before)
     return xq, scale, zero_point
 
 
