@@ -232,7 +232,9 @@ def _rewrite_int16_tokens(gm: GraphModule, lin: LlmLinear, packed: PackedWeight)
 
 
 # 8da4w runs the int16-weight _int_mm path from this many rows (tokens) per call, statically
-# known: below it (a decode step) rebuilding the weights each call costs more than it saves
+# known: below it (a decode step) rebuilding the weights each call costs more than it saves.
+# Measured per linear (K 1024, N 2816, 12 weights streamed, 2 threads) vs the int4 kernel on
+# bf16: 0.41x at 8 rows, 0.70x at 16, 1.05x at 32, 1.55x at 64, 2.26x at 128.
 INT16_WEIGHT_MIN_ROWS = 32
 
 
