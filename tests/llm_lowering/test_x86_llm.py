@@ -202,24 +202,31 @@ def test_report_statuses_and_kernels(scheme: str) -> None:
     assert not any(str(t).startswith("quantized_decomposed") for t in targets)
 
 
-def test_shared_tokens_are_quantized_once() -> None:
-    """q / k / v projections of one activation: one inlined per-token quantization."""
+class _Qkv(torch.nn.Module):
+    """q / k / v projections of one activation."""
 
-    class Qkv(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.q, self.k, self.v = (torch.nn.Linear(64, 32) for _ in range(3))
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k, self.v = (torch.nn.Linear(64, 32) for _ in range(3))
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.q(x) + self.k(x) * self.v(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.q(x) + self.k(x) * self.v(x)
 
+
+@pytest.mark.parametrize(
+    ("scheme", "dtype", "isa"),
+    [("8da4w", "fp32", "avx2"), ("8da8w", "fp32", "vnni"), ("int8wo", "bf16", "vnni")],
+)
+def test_shared_tokens_are_quantized_once(scheme: str, dtype: str, isa: str) -> None:
+    """q / k / v of one activation: one inlined token quantization (8da*'s per-token int8 for
+    the weight kernel or _int_mm, int8wo's 16-bit halves)."""
     torch.manual_seed(0)
     x = torch.randn(2, 3, 64)
-    ref = converted_program(Qkv(), "8da4w", (x,))
-    low = lower_llm_linears(ref, (x,))
+    ref = converted_program(_Qkv(), scheme, (x,))
+    low = lower_llm_linears(ref, (x,), compute_dtype=DTYPES[dtype], isa=ISAS[isa])
     amax = [n for n in low.graph.nodes if n.target == torch.ops.aten.amax.default]
     assert len(amax) == 1
-    # q + k * v of three kernels, each within the LLM rule: fp32 rounding level overall
+    # q + k * v of three kernels, each within its rule: fp32 rounding level overall
     torch.testing.assert_close(low(x), ref(x), rtol=1e-4, atol=1e-4)
 
 

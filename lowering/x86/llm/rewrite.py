@@ -194,9 +194,12 @@ def _token_rows(lin: LlmLinear) -> Node:
         return graph.call_function(aten.reshape.default, (x, [-1, lin.weight.q.shape[1]]))
 
 
-def _rewrite_int16_tokens(gm: GraphModule, lin: LlmLinear, packed: PackedWeight) -> Node:
+def _rewrite_int16_tokens(
+    gm: GraphModule, lin: LlmLinear, packed: PackedWeight, halves: tuple[Node, Node]
+) -> Node:
     """``linear(x, dq(w), b)`` as ``(256 acc_hi + acc_lo) * s_x * s_w + b``, ``acc`` the
-    ``_int_mm`` of x's 16-bit fixed-point halves (``inline_token_q16``) and the int8 weight."""
+    ``_int_mm`` of x's 16-bit fixed-point ``halves`` (``inline_token_q16``: stacked int8
+    halves, scale) and the int8 weight."""
     node, graph = lin.node, lin.node.graph
     out_shape = node.meta["val"].shape
     n = packed.n
@@ -206,12 +209,12 @@ def _rewrite_int16_tokens(gm: GraphModule, lin: LlmLinear, packed: PackedWeight)
     )
     with graph.inserting_before(node):
         lead = _lead_dims(graph, lin.x, out_shape)
-    halves, s_x = inline_token_q16(graph, _token_rows(lin), node)
+    stacked, s_x = halves
     with graph.inserting_before(node):
         # one call on both halves: decode is bound by reading the weights, which two calls
         # (2 x (1, K)) read twice (measured: 11.6 vs 12.2 ms a Llama decode step)
         acc = graph.call_function(
-            aten._int_mm.default, (halves, graph.call_function(aten.t.default, (w,)))
+            aten._int_mm.default, (stacked, graph.call_function(aten.t.default, (w,)))
         )
         acc = graph.call_function(aten.reshape.default, (acc, [2, -1, n]))
         hi, lo = (
@@ -353,6 +356,7 @@ def rewrite_llm_linears(
     isa = isa or detect_isa()
     inlined: dict[Node, Node] = {}  # quantize_per_token -> its inlined dequantized output
     inlined_q: dict[Node, tuple[Node, Node, Node]] = {}  # -> its inlined (int8, scale, zp)
+    inlined_16: dict[Node, tuple[Node, Node]] = {}  # float input -> its int16 halves, scale
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target != aten.linear.default:
             continue
@@ -378,7 +382,9 @@ def rewrite_llm_linears(
         decisions.append(decision(w_node, LoweringStatus.FUSED, name))
         weight_bytes[name] = packed.nbytes
         if int16:
-            _rewrite_int16_tokens(gm, lin, packed)
+            if lin.x not in inlined_16:  # first linear reading this input: q / k / v share it
+                inlined_16[lin.x] = inline_token_q16(gm.graph, _token_rows(lin), node)
+            _rewrite_int16_tokens(gm, lin, packed, inlined_16[lin.x])
             continue
         if int_mm or wide:
             t = lin.tokens
