@@ -135,6 +135,7 @@ def prepare_for_inductor(
     example_inputs: tuple[Any, ...] | None,
     isa: CpuInt8Isa | None = None,
     payoff: bool = True,
+    llm_compute_dtype: torch.dtype = torch.float32,
 ) -> tuple[GraphModule, Any, tuple[Any, ...], list[set[int]]]:
     """The guarded private copy Inductor's int8 passes lower, with what the report needs.
 
@@ -143,7 +144,8 @@ def prepare_for_inductor(
     gm = _as_graph_module(model)
     inputs, dims = _check_inputs(gm, example_inputs)
     isa = isa or detect_isa()
-    _run("llm_linears", lambda: apply_llm_pass(gm, isa=isa))  # int8wo/int4wo/8da*w: x86/llm
+    # int8wo / int4wo / 8da*w linears: lowering/x86/llm
+    _run("llm_linears", lambda: apply_llm_pass(gm, llm_compute_dtype, isa))
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
     # Non-uint8 activations: hidden from Inductor's patterns, which assume uint8 (they crash).
@@ -170,6 +172,7 @@ def lower_pt2e_quantized_to_x86(
     mixed_bf16: bool = False,
     isa: CpuInt8Isa | None = None,
     payoff: bool = True,
+    llm_compute_dtype: torch.dtype = torch.float32,
     **compile_options: Any,
 ) -> X86LoweredModule:
     """Lower a converted (reference) program to oneDNN int8 kernels.
@@ -190,10 +193,15 @@ def lower_pt2e_quantized_to_x86(
         inputs, see ``payoff.py``) stays float, with both times in the report.
       * Dimensions exported as ``torch.export.Dim`` stay dynamic.
       * ``mixed_bf16=True`` runs float regions in bfloat16 (autocast).
+      * ``llm_compute_dtype``: the activations' dtype at the LLM schemes' weight kernels
+        (``pt2q.lowering.x86.llm``): float32 keeps them within ``LLM_WEIGHT_KERNEL_FP32_STEPS``
+        of the reference but runs torch's int8 / int4 weight kernels on their scalar float32
+        path; ``torch.bfloat16`` is their fast path, and on VNNI / AMX puts int8wo on the
+        integer GEMM (``LLM_INT16_TOKENS_STEPS``).
     """
     require_converted_program(model, "lower_pt2e_quantized_to_x86")
     guarded, (reasons, choices, removed), inputs, dims = prepare_for_inductor(
-        model, example_inputs, isa, payoff
+        model, example_inputs, isa, payoff, llm_compute_dtype
     )
     isa = isa or detect_isa()
     reference = _as_graph_module(model)

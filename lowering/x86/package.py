@@ -29,14 +29,18 @@ def package_x86(
     *,
     isa: CpuInt8Isa | None = None,
     payoff: bool = True,
+    llm_compute_dtype: torch.dtype = torch.float32,
 ) -> str:
-    """Write the AOTInductor package of ``converted``'s int8 lowering to ``path``; return it."""
+    """Write the AOTInductor package of ``converted``'s int8 lowering to ``path``; return it.
+    ``isa``, ``payoff``, ``llm_compute_dtype``: as ``lower_pt2e_quantized_to_x86``'s."""
     path = os.fspath(path)
     if not path.endswith(".pt2"):
         raise ValueError(
             f"package_x86: path must end with .pt2 (AOTInductor package), got {path!r}"
         )
-    guarded, _, inputs, dims = prepare_for_inductor(converted, example_inputs, isa, payoff)
+    guarded, _, inputs, dims = prepare_for_inductor(
+        converted, example_inputs, isa, payoff, llm_compute_dtype
+    )
     shapes = tuple({d: torch.export.Dim.DYNAMIC for d in sorted(ds)} if ds else None for ds in dims)
     with torch.no_grad():
         ep = torch.export.export(guarded, inputs, dynamic_shapes=shapes, strict=False)

@@ -246,6 +246,25 @@ def test_through_lower_pt2e_quantized_to_x86() -> None:
     torch.testing.assert_close(low(x), lower_llm_linears(ref)(x), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # Inductor's freezing passes run eagerly inside the x86 lowering
+def test_x86_lowering_llm_compute_dtype() -> None:
+    """lower_pt2e_quantized_to_x86(llm_compute_dtype=bf16) reaches the fast paths: on VNNI,
+    int8wo's integer GEMM on int16 tokens; the default float32 keeps the weight kernel."""
+    from pt2q.lowering import lower_pt2e_quantized_to_x86
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.ReLU(), torch.nn.Linear(96, 32))
+    x = torch.randn(2, 5, 64)
+    ref = converted_program(model, "int8wo", (x,))
+    fast = lower_pt2e_quantized_to_x86(
+        ref, (x,), compile=False, isa=VNNI, llm_compute_dtype=torch.bfloat16
+    )
+    assert read_report(fast).kernel_counts() == {"aten._int_mm (int8wo, int16 tokens)": 2}
+    torch.testing.assert_close(fast(x), ref(x), rtol=1e-4, atol=1e-4)
+    default = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=VNNI)
+    assert read_report(default).kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
+
+
 @pytest.mark.parametrize(
     ("scheme", "group", "goal"),
     [("int8wo", 32, 0.26), ("int4wo", 32, 0.20), ("8da4w", 32, 0.20), ("int4wo", 128, 0.15)],
