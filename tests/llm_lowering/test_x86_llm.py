@@ -10,8 +10,8 @@ from llm_programs import SCHEMES, converted_program, kernel_input, linears, qd, 
 from pt2q.lowering.llm import llm_linear
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears
+from pt2q.lowering.x86.llm.integer import INT16_WEIGHT_MIN_ROWS
 from pt2q.lowering.x86.llm.pack import int16_weight_unit
-from pt2q.lowering.x86.llm.rewrite import INT16_WEIGHT_MIN_ROWS
 from pt2q.lowering.x86.llm.tokens import INT16_TOKEN_QMAX
 from pt2q.qdq import LoweringStatus, read_report
 from pt2q.tolerances import (

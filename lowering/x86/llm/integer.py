@@ -1,0 +1,246 @@
+"""Integer GEMMs for the x86 LLM pass: ``aten._int_mm`` on a CPU with VNNI / AMX.
+
+8da8w: the inlined per-token quantization's int8
+tokens go to ``aten._int_mm`` with the int8 weights (exact int32 sums), and the token zero
+point, token scale and weight scales are applied to its result (``pack.py``). Measured here
+(AVX-512 VNNI, 2 threads, K 1024, N 2816, weights in cache) it is 3x faster than
+``_weight_int8pack_mm`` at one token and 8x at 128 (0.043 vs 0.136 ms, 0.87 vs 7.5 ms); in the
+Llama-style decode step of ``bench/llm.py``, weights streamed from memory, 8.5 vs 11.9 ms.
+Without VNNI ``_int_mm`` is 20-35x slower than float32 (issue 12's AVX2 measurement), so 8da8w
+keeps the weight kernel there.
+
+With VNNI and ``compute_dtype=torch.bfloat16``, int8 weight-only linears run ``aten._int_mm``
+as well, on their float tokens rounded to 16-bit fixed point (``tokens.inline_token_q16``: two
+int8 halves stacked as rows, one ``_int_mm``, exact int32 sums, then
+``(256 acc_hi + acc_lo) * scale_x * scale``). That rounding is finer than bf16's for all but
+tokens whose largest element is > 128x their typical one (``pt2q.tolerances.fixed16_dot_step``
+bounds it). Measured on that decoder: prefill (128 tokens) 77-88 ms vs 225 ms with
+``_weight_int8pack_mm`` (fp32: 115-135 ms); a decode step about as fast as that kernel (11.6 vs
+11.9 ms).
+
+8da4w over at least ``INT16_WEIGHT_MIN_ROWS`` tokens per call (a prefill, statically known) on
+a CPU with VNNI runs ``aten._int_mm`` too: its int4 groups, stored as planar nibbles, are
+rebuilt each call as 16-bit fixed-point weights (one unit per output row: its largest group
+scale / 4079; ``pack.pack_int4_as_int16``) split into int8 halves, multiplied exactly with the
+int8 tokens (four products: two halves of K, two halves of w16) and summed in int64
+(``_int16_weight_linear``). Rounding the weights to that unit is the only difference from the
+reference (``pt2q.tolerances.fixed16_weight_dot_step``). A decode step (few rows) keeps the int4
+weight kernel: rebuilding every weight per token costs more than it saves.
+
+Each ``rewrite_*`` here replaces one linear (``rewrite.rewrite_llm_linears`` picks which, with
+the ``uses_*`` predicates, and keeps the report).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch.fx import GraphModule, Node
+
+from pt2q.lowering.llm.graph import buffer
+from pt2q.lowering.llm.match import LlmLinear
+from pt2q.lowering.x86.isa import CpuInt8Isa
+from pt2q.lowering.x86.llm.pack import PackedWeight, int16_weights
+from pt2q.lowering.x86.llm.splice import lead_dims, replace_linear
+from pt2q.lowering.x86.llm.tokens import inline_graph, token_q
+
+__all__ = [
+    "INT16_WEIGHT_MIN_ROWS",
+    "rewrite_int16_tokens",
+    "rewrite_int16_weights",
+    "rewrite_int_mm",
+    "static_rows",
+    "token_rows",
+    "uses_int16_tokens",
+    "uses_int16_weights",
+    "uses_int8_tokens",
+]
+
+aten = torch.ops.aten
+
+
+def rewrite_int_mm(
+    gm: GraphModule, lin: LlmLinear, tokens: tuple[Node, Node, Node], packed: PackedWeight
+) -> Node:
+    """``linear(dq(xq), dq(w), b)`` as ``(_int_mm(xq, w.T) - z * sum_k w) * s_x * s_w + b``."""
+    node, graph = lin.node, lin.node.graph
+    out_shape = node.meta["val"].shape
+    w, s_w, sums = (
+        buffer(gm, node, f"{node.name}_{part}", t)
+        for part, t in zip(("weight", "scales", "sums"), packed.tensors, strict=True)
+    )
+    xq, s_x, z = tokens  # xq: (M, K), quantized from x already reshaped (see token_rows)
+    assert lin.tokens is not None
+    with graph.inserting_before(node):
+        lead = lead_dims(graph, lin.tokens.source, out_shape)
+        acc = graph.call_function(
+            aten._int_mm.default, (xq, graph.call_function(aten.t.default, (w,)))
+        )
+        z2 = graph.call_function(aten.reshape.default, (z, [-1, 1]))
+        z2 = graph.call_function(aten._to_copy.default, (z2,), {"dtype": torch.int32})
+        acc = graph.call_function(
+            aten.sub.Tensor, (acc, graph.call_function(aten.mul.Tensor, (z2, sums)))
+        )
+        y = graph.call_function(aten._to_copy.default, (acc,), {"dtype": torch.float32})
+        s2 = graph.call_function(aten.reshape.default, (s_x, [-1, 1]))  # float64 (its choose)
+        s2 = graph.call_function(aten._to_copy.default, (s2,), {"dtype": torch.float32})
+        y = graph.call_function(
+            aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, s2)), s_w)
+        )
+    return replace_linear(lin, y, lead, packed.n)
+
+
+def token_rows(lin: LlmLinear) -> Node:
+    """``lin``'s float input as (M, K) rows, inserted before ``lin``: the integer tokens for
+    ``aten._int_mm`` are computed on it, so Inductor allocates them (M, K) row-major. A view of
+    a (1, 1, K) buffer came out of Inductor with strides (0, 1), and ``_int_mm`` on CPU reads a
+    one-row operand's row stride as its leading dimension: wrong sums (torch 2.13)."""
+    x = lin.x if lin.tokens is None else lin.tokens.source
+    graph = lin.node.graph
+    with graph.inserting_before(lin.node):
+        return graph.call_function(aten.reshape.default, (x, [-1, lin.weight.q.shape[1]]))
+
+
+def rewrite_int16_tokens(
+    gm: GraphModule, lin: LlmLinear, packed: PackedWeight, halves: tuple[Node, Node]
+) -> Node:
+    """``linear(x, dq(w), b)`` as ``(256 acc_hi + acc_lo) * s_x * s_w + b``, ``acc`` the
+    ``_int_mm`` of x's 16-bit fixed-point ``halves`` (``inline_token_q16``: stacked int8
+    halves, scale) and the int8 weight."""
+    node, graph = lin.node, lin.node.graph
+    out_shape = node.meta["val"].shape
+    n = packed.n
+    w, s_w = (
+        buffer(gm, node, f"{node.name}_{part}", t)
+        for part, t in zip(("weight", "scales"), packed.tensors, strict=True)
+    )
+    with graph.inserting_before(node):
+        lead = lead_dims(graph, lin.x, out_shape)
+    stacked, s_x = halves
+    with graph.inserting_before(node):
+        # one call on both halves: decode is bound by reading the weights, which two calls
+        # (2 x (1, K)) read twice (measured: 11.6 vs 12.2 ms a Llama decode step)
+        acc = graph.call_function(
+            aten._int_mm.default, (stacked, graph.call_function(aten.t.default, (w,)))
+        )
+        acc = graph.call_function(aten.reshape.default, (acc, [2, -1, n]))
+        hi, lo = (
+            graph.call_function(
+                aten._to_copy.default,
+                (graph.call_function(aten.select.int, (acc, 0, i)),),
+                {"dtype": torch.float32},
+            )
+            for i in (0, 1)
+        )
+        y = graph.call_function(
+            aten.add.Tensor, (graph.call_function(aten.mul.Tensor, (hi, 256.0)), lo)
+        )
+        y = graph.call_function(
+            aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, s_x)), s_w)
+        )
+    return replace_linear(lin, y, lead, n)
+
+
+# 8da4w runs the int16-weight _int_mm path from this many rows (tokens) per call, statically
+# known: below it (a decode step) rebuilding the weights each call costs more than it saves.
+# Measured per linear (K 1024, N 2816, 12 weights streamed, 2 threads) vs the int4 kernel on
+# bf16: 0.41x at 8 rows, 0.70x at 16, 1.05x at 32, 1.55x at 64, 2.26x at 128.
+INT16_WEIGHT_MIN_ROWS = 32
+
+
+def _int16_weight_linear(
+    xq: torch.Tensor,
+    z: torch.Tensor,
+    s_x: torch.Tensor,
+    planar: torch.Tensor,
+    mult: torch.Tensor,
+    sums: torch.Tensor,
+    unit: torch.Tensor,
+) -> torch.Tensor:
+    """(M, N) float32 of int8 tokens ``xq`` (M, K) with zero point ``z`` and scale ``s_x``
+    (M, 1) against ``pack_int4_as_int16``'s weight: four exact int32 products, one per half of
+    K and int8 half of w16, summed in int64."""
+    a, b, c, d = int16_weights(planar, mult)
+    h = planar.shape[1]
+    x1, x2 = xq[:, :h], xq[:, h:]
+    wide = torch.int64
+    acc = torch._int_mm(x1, a.t()).to(wide) + torch._int_mm(x2, c.t()).to(wide)
+    acc = 256 * acc + torch._int_mm(x1, b.t()).to(wide) + torch._int_mm(x2, d.t()).to(wide)
+    acc = acc - z.to(wide) * sums.to(wide)
+    return acc.to(torch.float32) * s_x.to(torch.float32) * unit
+
+
+@functools.cache
+def _traced_int16_weight(*specs: tuple[tuple[int, ...], torch.dtype]) -> torch.fx.Graph:
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    examples = [torch.zeros(shape, dtype=dtype) for shape, dtype in specs]
+    return make_fx(_int16_weight_linear)(*examples).graph
+
+
+def rewrite_int16_weights(
+    gm: GraphModule, lin: LlmLinear, tokens: tuple[Node, Node, Node], packed: PackedWeight
+) -> Node:
+    """8da4w's linear as ``_int16_weight_linear`` of its (M, K) int8 tokens."""
+    node, graph = lin.node, lin.node.graph
+    parts = ("planar", "mult", "sums", "unit")
+    consts = [
+        buffer(gm, node, f"{node.name}_{part}", t)
+        for part, t in zip(parts, packed.tensors, strict=True)
+    ]
+    xq, s_x, z = tokens
+    inputs = [xq, z, s_x, *consts]
+    rows, k = static_rows(lin), lin.weight.q.shape[1]
+    assert rows is not None and lin.tokens is not None
+    example_q, example_s, example_z = token_q(torch.zeros(rows, k))
+    specs = tuple((tuple(t.shape), t.dtype) for t in (example_q, example_z, example_s))
+    specs += tuple((tuple(t.shape), t.dtype) for t in packed.tensors)
+    with graph.inserting_before(node):
+        lead = lead_dims(graph, lin.tokens.source, node.meta["val"].shape)
+    y = inline_graph(_traced_int16_weight(*specs), graph, inputs, node)
+    return replace_linear(lin, y, lead, packed.n)
+
+
+def static_rows(lin: LlmLinear) -> int | None:
+    """Rows (tokens) per call of ``lin``, when every leading dim is static."""
+    dims = lin.node.meta["val"].shape[:-1]
+    return None if any(isinstance(d, torch.SymInt) for d in dims) else math.prod(dims)
+
+
+def uses_int16_weights(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
+    """Whether ``lin`` (8da4w) runs ``_int16_weight_linear``: VNNI / AMX, int8 tokens, and at
+    least ``INT16_WEIGHT_MIN_ROWS`` rows per call (static)."""
+    t, rows = lin.tokens, static_rows(lin)
+    return (
+        isa.exact_u8s8
+        and t is not None
+        and lin.weight.bits == 4
+        and (t.dtype, t.qmin, t.qmax) == (torch.int8, -128, 127)
+        and rows is not None
+        and rows >= INT16_WEIGHT_MIN_ROWS
+    )
+
+
+def uses_int16_tokens(lin: LlmLinear, isa: CpuInt8Isa, compute_dtype: torch.dtype) -> bool:
+    """Whether ``lin`` (int8 weight-only) runs ``aten._int_mm`` on 16-bit fixed-point tokens:
+    VNNI / AMX, and bf16 compute (the rounding it replaces)."""
+    return (
+        isa.exact_u8s8
+        and compute_dtype == torch.bfloat16
+        and lin.tokens is None
+        and lin.weight.bits == 8
+        and lin.x.meta["val"].dtype == torch.float32
+    )
+
+
+def uses_int8_tokens(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
+    """Whether ``lin`` (8da8w: int8 tokens in [-128, 127], int8 weights) runs ``aten._int_mm``."""
+    t = lin.tokens
+    return (
+        isa.exact_u8s8
+        and t is not None
+        and lin.weight.bits == 8
+        and (t.dtype, t.qmin, t.qmax) == (torch.int8, -128, 127)
+    )
