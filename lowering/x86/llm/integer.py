@@ -33,7 +33,6 @@ the ``uses_*`` predicates, and keeps the report).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -42,16 +41,15 @@ from torch.fx import GraphModule, Node
 from pt2q.lowering.llm.graph import buffer
 from pt2q.lowering.llm.match import LlmLinear
 from pt2q.lowering.x86.isa import CpuInt8Isa
-from pt2q.lowering.x86.llm.pack import PackedWeight, int16_weights
+from pt2q.lowering.x86.llm.pack import PackedWeight, int16_weight_problem, int16_weights
 from pt2q.lowering.x86.llm.splice import lead_dims, replace_linear
-from pt2q.lowering.x86.llm.tokens import inline_graph, token_q
+from pt2q.lowering.x86.llm.tokens import inline_graph, token_q, traced
 
 __all__ = [
     "INT16_WEIGHT_MIN_ROWS",
     "rewrite_int16_tokens",
     "rewrite_int16_weights",
     "rewrite_int_mm",
-    "static_rows",
     "token_rows",
     "uses_int16_tokens",
     "uses_int16_weights",
@@ -172,14 +170,6 @@ def _int16_weight_linear(
     return acc.to(torch.float32) * s_x.to(torch.float32) * unit
 
 
-@functools.cache
-def _traced_int16_weight(*specs: tuple[tuple[int, ...], torch.dtype]) -> torch.fx.Graph:
-    from torch.fx.experimental.proxy_tensor import make_fx
-
-    examples = [torch.zeros(shape, dtype=dtype) for shape, dtype in specs]
-    return make_fx(_int16_weight_linear)(*examples).graph
-
-
 def rewrite_int16_weights(
     gm: GraphModule, lin: LlmLinear, tokens: tuple[Node, Node, Node], packed: PackedWeight
 ) -> Node:
@@ -192,32 +182,32 @@ def rewrite_int16_weights(
     ]
     xq, s_x, z = tokens
     inputs = [xq, z, s_x, *consts]
-    rows, k = static_rows(lin), lin.weight.q.shape[1]
+    rows, k = _static_rows(lin), lin.weight.q.shape[1]
     assert rows is not None and lin.tokens is not None
     example_q, example_s, example_z = token_q(torch.zeros(rows, k))
     specs = tuple((tuple(t.shape), t.dtype) for t in (example_q, example_z, example_s))
     specs += tuple((tuple(t.shape), t.dtype) for t in packed.tensors)
     with graph.inserting_before(node):
         lead = lead_dims(graph, lin.tokens.source, node.meta["val"].shape)
-    y = inline_graph(_traced_int16_weight(*specs), graph, inputs, node)
+    y = inline_graph(traced(_int16_weight_linear, *specs), graph, inputs, node)
     return replace_linear(lin, y, lead, packed.n)
 
 
-def static_rows(lin: LlmLinear) -> int | None:
+def _static_rows(lin: LlmLinear) -> int | None:
     """Rows (tokens) per call of ``lin``, when every leading dim is static."""
     dims = lin.node.meta["val"].shape[:-1]
     return None if any(isinstance(d, torch.SymInt) for d in dims) else math.prod(dims)
 
 
 def uses_int16_weights(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
-    """Whether ``lin`` (8da4w) runs ``_int16_weight_linear``: VNNI / AMX, int8 tokens, and at
-    least ``INT16_WEIGHT_MIN_ROWS`` rows per call (static)."""
-    t, rows = lin.tokens, static_rows(lin)
+    """Whether ``lin`` (8da4w) runs ``_int16_weight_linear``: VNNI / AMX, int8 tokens, a weight
+    ``pack_int4_as_int16`` takes, and at least ``INT16_WEIGHT_MIN_ROWS`` rows per call (static)."""
+    t, rows = lin.tokens, _static_rows(lin)
     return (
         isa.exact_u8s8
         and t is not None
-        and lin.weight.bits == 4
         and (t.dtype, t.qmin, t.qmax) == (torch.int8, -128, 127)
+        and int16_weight_problem(lin.weight) is None
         and rows is not None
         and rows >= INT16_WEIGHT_MIN_ROWS
     )

@@ -40,6 +40,7 @@ __all__ = [
     "INT4_N_MULTIPLE",
     "INT16_WEIGHT_UNITS",
     "PackedWeight",
+    "int16_weight_problem",
     "int16_weight_unit",
     "pack_int4_as_int16",
     "pack_weight",
@@ -154,15 +155,23 @@ def int16_weights(planar: torch.Tensor, mult: torch.Tensor) -> tuple[torch.Tenso
     return tuple(out)
 
 
+def int16_weight_problem(w: LlmWeight) -> str | None:
+    """Why ``pack_int4_as_int16`` cannot take ``w``, or None when it can."""
+    if w.bits != 4 or w.qmin != -8 or bool((w.zero_point != 0).any()):
+        return "not symmetric int4 in [-8, 7]"
+    if w.q.shape[1] % (2 * w.group_size):
+        return f"K {w.q.shape[1]} is not a multiple of twice the group"
+    return None
+
+
 def pack_int4_as_int16(w: LlmWeight) -> PackedWeight:
     """Pack symmetric int4 group weights ([-8, 7], zero points 0, K a multiple of twice the
     group) for ``int16_weights`` + ``aten._int_mm``: (planar nibbles, multipliers, row sums of
     w16 int32, unit float32). Raises NotLlm when ``w`` is not such a weight."""
+    problem = int16_weight_problem(w)
+    if problem is not None:
+        raise NotLlm(f"weight {w.node.name}: {problem}")
     n, k = w.q.shape
-    if w.bits != 4 or w.qmin != -8 or bool((w.zero_point != 0).any()):
-        raise NotLlm(f"weight {w.node.name}: not symmetric int4 in [-8, 7]")
-    if k % (2 * w.group_size):
-        raise NotLlm(f"weight {w.node.name}: K {k} is not a multiple of twice the group")
     u = (w.q.to(torch.int32) + 8).to(torch.uint8)  # [0, 15]
     planar = torch.bitwise_or(u[:, : k // 2], torch.bitwise_left_shift(u[:, k // 2 :], 4))
     unit = int16_weight_unit(w)

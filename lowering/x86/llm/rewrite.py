@@ -138,13 +138,11 @@ def rewrite_llm_linears(
             lin = llm_linear(gm, node)
             int_mm, int16 = uses_int8_tokens(lin, isa), uses_int16_tokens(lin, isa, compute_dtype)
             wide = uses_int16_weights(lin, isa)
-            if wide:
-                try:
-                    packed = pack_int4_as_int16(lin.weight)
-                except NotLlm:
-                    wide = False
-            if not wide:
-                packed = pack_weight(lin.weight, compute_dtype, int_mm or int16, not int16)
+            packed = (
+                pack_int4_as_int16(lin.weight)
+                if wide
+                else pack_weight(lin.weight, compute_dtype, int_mm or int16, not int16)
+            )
         except NotLlm as e:
             if claims(node):
                 decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))

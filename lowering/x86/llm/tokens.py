@@ -36,6 +36,7 @@ __all__ = [
     "inline_token_q16",
     "inline_token_qdq",
     "token_q",
+    "traced",
 ]
 
 # the largest |q| that splits into int8 halves: 256 * 127 + 127
@@ -66,19 +67,24 @@ def _token_q16(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([hi, lo]).to(torch.int8), scale
 
 
+_ANY_ROWS = (((2, 8), torch.float32),)  # the token functions fit any rank (see ``traced``)
+
+
 @functools.cache
-def _traced(fn: Callable[..., Any]) -> Graph:
-    # reductions over dim -1 with keepdim and elementwise ops only: the graph fits any rank
-    return make_fx(fn)(torch.zeros(2, 8)).graph
+def traced(fn: Callable[..., Any], *specs: tuple[tuple[int, ...], torch.dtype]) -> Graph:
+    """``fn`` traced (``make_fx``) into aten ops on zero example tensors of ``specs`` (shape,
+    dtype), once per (fn, specs). The token functions reduce over dim -1 with keepdim and are
+    otherwise elementwise, so their graph, traced on (2, 8), fits any input rank."""
+    return make_fx(fn)(*(torch.zeros(shape, dtype=dtype) for shape, dtype in specs)).graph
 
 
-def inline_graph(traced: Graph, graph: Graph, inputs: Sequence[Node], before: Node) -> Any:
-    """Copy ``traced`` into ``graph`` before ``before``, its placeholders reading ``inputs`` in
+def inline_graph(source: Graph, graph: Graph, inputs: Sequence[Node], before: Node) -> Any:
+    """Copy ``source`` (a ``traced`` graph) into ``graph`` before ``before``, its placeholders reading ``inputs`` in
     order; returns what its output returns, as nodes of ``graph``."""
     env: dict[Node, Node] = {}
     feed = iter(inputs)
     with graph.inserting_before(before):
-        for node in traced.nodes:
+        for node in source.nodes:
             if node.op == "placeholder":
                 env[node] = next(feed)
             elif node.op == "output":
@@ -88,25 +94,21 @@ def inline_graph(traced: Graph, graph: Graph, inputs: Sequence[Node], before: No
     raise AssertionError("traced graph has no output")
 
 
-def _inline(traced: Graph, graph: Graph, x: Node, before: Node) -> Any:
-    return inline_graph(traced, graph, [x], before)
-
-
 def inline_token_qdq(graph: Graph, x: Node, before: Node) -> Node:
     """Insert the traced per-token q/dq of ``x`` before ``before`` (a node of ``graph``);
     returns its output node (the dequantized float32 tokens)."""
-    return _inline(_traced(_token_qdq), graph, x, before)
+    return inline_graph(traced(_token_qdq, *_ANY_ROWS), graph, [x], before)
 
 
 def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Node]:
     """Insert the traced per-token quantization of ``x`` (no dequantize) before ``before``;
     returns its (int8 tokens, scale, zero point) nodes, scale / zero point of shape (..., 1)."""
-    xq, scale, zero_point = _inline(_traced(token_q), graph, x, before)
+    xq, scale, zero_point = inline_graph(traced(token_q, *_ANY_ROWS), graph, [x], before)
     return xq, scale, zero_point
 
 
 def inline_token_q16(graph: Graph, x2: Node, before: Node) -> tuple[Node, Node]:
     """Insert the 16-bit fixed-point split of ``x2`` (a 2-D (M, K) float32 node) before
     ``before``; returns its ((2M, K) int8 halves, hi rows first; (M, 1) float32 scale) nodes."""
-    halves, scale = _inline(_traced(_token_q16), graph, x2, before)
+    halves, scale = inline_graph(traced(_token_q16, *_ANY_ROWS), graph, [x2], before)
     return halves, scale
