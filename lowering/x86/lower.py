@@ -135,7 +135,7 @@ def prepare_for_inductor(
     example_inputs: tuple[Any, ...] | None,
     isa: CpuInt8Isa | None = None,
     payoff: bool = True,
-    llm_compute_dtype: torch.dtype = torch.float32,
+    llm_compute_dtype: torch.dtype = torch.bfloat16,
 ) -> tuple[GraphModule, Any, tuple[Any, ...], list[set[int]]]:
     """The guarded private copy Inductor's int8 passes lower, with what the report needs.
 
@@ -172,7 +172,7 @@ def lower_pt2e_quantized_to_x86(
     mixed_bf16: bool = False,
     isa: CpuInt8Isa | None = None,
     payoff: bool = True,
-    llm_compute_dtype: torch.dtype = torch.float32,
+    llm_compute_dtype: torch.dtype = torch.bfloat16,
     **compile_options: Any,
 ) -> X86LoweredModule:
     """Lower a converted (reference) program to oneDNN int8 kernels.
@@ -194,10 +194,10 @@ def lower_pt2e_quantized_to_x86(
       * Dimensions exported as ``torch.export.Dim`` stay dynamic.
       * ``mixed_bf16=True`` runs float regions in bfloat16 (autocast).
       * ``llm_compute_dtype``: the activations' dtype at the LLM schemes' weight kernels
-        (``pt2q.lowering.x86.llm``): float32 keeps them within ``LLM_WEIGHT_KERNEL_FP32_STEPS``
-        of the reference but runs torch's int8 / int4 weight kernels on their scalar float32
-        path; ``torch.bfloat16`` is their fast path, and on VNNI / AMX puts int8wo on the
-        integer GEMM (``LLM_INT16_TOKENS_STEPS``).
+        (``pt2q.lowering.x86.llm``): the default bfloat16 is their fast path (within
+        ``LLM_WEIGHT_KERNEL_BF16_STEPS``; on VNNI / AMX int8wo runs the integer GEMM,
+        ``LLM_INT16_TOKENS_STEPS``); float32 stays within ``LLM_WEIGHT_KERNEL_FP32_STEPS`` on
+        torch's scalar float32 kernels.
     """
     require_converted_program(model, "lower_pt2e_quantized_to_x86")
     guarded, (reasons, choices, removed), inputs, dims = prepare_for_inductor(

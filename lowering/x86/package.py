@@ -29,7 +29,7 @@ def package_x86(
     *,
     isa: CpuInt8Isa | None = None,
     payoff: bool = True,
-    llm_compute_dtype: torch.dtype = torch.float32,
+    llm_compute_dtype: torch.dtype = torch.bfloat16,
 ) -> str:
     """Write the AOTInductor package of ``converted``'s int8 lowering to ``path``; return it.
     ``isa``, ``payoff``, ``llm_compute_dtype``: as ``lower_pt2e_quantized_to_x86``'s."""

@@ -248,21 +248,21 @@ def test_through_lower_pt2e_quantized_to_x86() -> None:
 
 @pytest.mark.slow  # Inductor's freezing passes run eagerly inside the x86 lowering
 def test_x86_lowering_llm_compute_dtype() -> None:
-    """lower_pt2e_quantized_to_x86(llm_compute_dtype=bf16) reaches the fast paths: on VNNI,
-    int8wo's integer GEMM on int16 tokens; the default float32 keeps the weight kernel."""
+    """lower_pt2e_quantized_to_x86's default llm_compute_dtype (bfloat16) reaches the fast
+    paths: on VNNI, int8wo's integer GEMM on int16 tokens; float32 keeps the weight kernel."""
     from pt2q.lowering import lower_pt2e_quantized_to_x86
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.ReLU(), torch.nn.Linear(96, 32))
     x = torch.randn(2, 5, 64)
     ref = converted_program(model, "int8wo", (x,))
-    fast = lower_pt2e_quantized_to_x86(
-        ref, (x,), compile=False, isa=VNNI, llm_compute_dtype=torch.bfloat16
-    )
+    fast = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=VNNI)
     assert read_report(fast).kernel_counts() == {"aten._int_mm (int8wo, int16 tokens)": 2}
     torch.testing.assert_close(fast(x), ref(x), rtol=1e-4, atol=1e-4)
-    default = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=VNNI)
-    assert read_report(default).kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
+    fp32 = lower_pt2e_quantized_to_x86(
+        ref, (x,), compile=False, isa=VNNI, llm_compute_dtype=torch.float32
+    )
+    assert read_report(fp32).kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
 
 
 @pytest.mark.parametrize(
@@ -273,7 +273,8 @@ def test_weight_bytes_vs_fp32(scheme: str, group: int, goal: float) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(1024, 1024, bias=False))
     x = torch.randn(1, 1024)
-    low = lower_llm_linears(converted_program(model, scheme, (x,), group=group))
+    program = converted_program(model, scheme, (x,), group=group)
+    low = lower_llm_linears(program, compute_dtype=torch.float32)  # float32 scales / zeros
     (nbytes,) = read_report(low).facts[WEIGHT_BYTES_FACT].values()
     ratio = nbytes / (1024 * 1024 * 4)
     assert ratio <= goal, f"{scheme} g{group}: {ratio:.3f}x of fp32"
@@ -291,7 +292,7 @@ def test_int4_zero_points_are_converted_exactly() -> None:
     (node,) = linears(ref)
     assert node.args[1].target == qd.dequantize_per_channel_group.default
     assert bool((weight_range(ref, node) > 0).all())
-    got, want = lower_llm_linears(ref)(eye).t(), ref(eye).t()
+    got, want = lower_llm_linears(ref, compute_dtype=torch.float32)(eye).t(), ref(eye).t()
     ulp = torch.finfo(torch.float32).eps * weight_range(ref, node).float()
     assert bool(((got - want).abs() <= ulp).all())
 
@@ -314,7 +315,7 @@ def test_dynamic_batch_dimension() -> None:
     x = torch.randn(4, 3, 64)
     batch = torch.export.Dim("batch", min=1, max=64)
     ref = converted_program(model, "int4wo", (x,), dynamic_shapes=({0: batch},))
-    low = lower_llm_linears(ref, (x,))
+    low = lower_llm_linears(ref, (x,), compute_dtype=torch.float32)
     y = torch.randn(9, 3, 64)
     assert low(y).shape == (9, 3, 32)
     torch.testing.assert_close(low(y), ref(y), rtol=1e-5, atol=1e-5)
