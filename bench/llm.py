@@ -13,7 +13,7 @@ Per scheme (``pt2q.quantizers.llm_config`` through ``X86InductorQuantizer``, low
   cosine of the lowered program vs float; the 4-bit schemes run their default flow
   (``DEFAULT_FLOW``): ``pt2q.algorithms.awq`` on the float graph first (given the scheme's
   dynamic ``input_activation`` for 8da4w), then ``pt2q.algorithms.gptq`` on the calibrated
-  prepared model, both calibrated on ``llm_accuracy.calibration_sentences`` (none an eval
+  prepared model, both calibrated on ``llm_accuracy.calibration_batches`` (none an eval
   sentence); plain min / max is printed too;
 * the NEON rows: llvm-mca of the qd8-f32-qc4w GEMM (``bench/arm_mca.py``), no ARM hardware.
 
@@ -279,15 +279,9 @@ def bench_minilm(args: argparse.Namespace, dtype: torch.dtype, rows: dict[str, R
     def pool(h: torch.Tensor) -> torch.Tensor:
         return (h * mask).sum(1) / mask.sum(1)
 
-    from llm_accuracy import calibration_sentences
+    from llm_accuracy import calibration_batches
 
-    calibration = [
-        (e["input_ids"], e["attention_mask"])
-        for e in (
-            tokenizer([s], return_tensors="pt")
-            for s in calibration_sentences(CALIBRATION_SENTENCES)
-        )
-    ]
+    calibration = calibration_batches(tokenizer, CALIBRATION_SENTENCES)
     group = args.groups[0]
     # dynamic batch / length: AWQ calibrates on single sentences of their own length
     seq = torch.export.Dim("t", max=128)

@@ -9,9 +9,8 @@ graph before prepare: activation-aware scaling + clipping, told the scheme's dyn
 ``input_activation``), ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model) and
 ``awq+gptq`` (both: GPTQ's integers on AWQ's weights). The default flows are bench/llm.py's
 ``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration`` sentences (at most: 1817 exist)
-from standard-library docstrings (``calibration_sentences``), scored on bench/llm.py's four
-SENTENCES; the
-figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
+from standard-library docstrings, each also cut short (``calibration_batches``), scored on
+bench/llm.py's four SENTENCES; the figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
 (padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
 """
 
@@ -25,6 +24,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.fx import GraphModule
@@ -68,6 +68,27 @@ def calibration_sentences(count: int) -> list[str]:
     return list(dict.fromkeys(out))[:count]
 
 
+def calibration_batches(tokenizer: Any, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(input_ids, attention_mask)`` of each of ``count`` calibration sentences, then of a
+    short copy of each: its [CLS], first 4-8 word pieces and [SEP] (lengths seeded). Real
+    inputs are often a few words ("A man is eating food."), where [CLS] and [SEP] weigh 2 of
+    ~7 tokens in the mean pool; GPTQ's ``H`` from 40-160 character sentences alone under-weights
+    them. Measured with GPTQ (8da4w g32) fitted on 1600 sentences, judged on the other 217
+    cut the same way: mean cosine 0.98981 -> 0.99051, minimum 0.9591 -> 0.9699; on them whole:
+    mean 0.99090 -> 0.99138, minimum 0.9849 -> 0.9825."""
+    full = [
+        (e["input_ids"], e["attention_mask"])
+        for e in (tokenizer([s], return_tensors="pt") for s in calibration_sentences(count))
+    ]
+    lengths = torch.randint(4, 9, (len(full),), generator=torch.Generator().manual_seed(0))
+    short = []
+    for (ids, _), n in zip(full, lengths.tolist(), strict=True):
+        if ids.shape[1] > n + 2:
+            cut = torch.cat([ids[:, : n + 1], ids[:, -1:]], dim=1)
+            short.append((cut, torch.ones_like(cut)))
+    return full + short
+
+
 # kind of linear -> its module path's ending
 KINDS = {
     "query": r"self\.query$",
@@ -102,11 +123,7 @@ def minilm(calibration: int) -> tuple[GraphModule, dict, tuple, list[tuple]]:
     shapes = {k: {0: v, 1: seq} for k, v in dim.items()}
     with torch.no_grad():
         gm = torch.export.export(Hidden(), inputs, dynamic_shapes=shapes).module()
-    cal = [
-        (e["input_ids"], e["attention_mask"])
-        for e in (tok([s], return_tensors="pt") for s in calibration_sentences(calibration))
-    ]
-    return gm, {"mask": enc["attention_mask"]}, inputs, cal
+    return gm, {"mask": enc["attention_mask"]}, inputs, calibration_batches(tok, calibration)
 
 
 def pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

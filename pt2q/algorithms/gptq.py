@@ -11,14 +11,20 @@ recorded on the calibration batches)::
     for column i:  q_i = clamp(round(w_i / s_g(i) + z_g(i)));   e = (w_i - deq(q_i)) / U[i, i]
                    w_j -= e * U[i, j]   for j > i   (in blocks of 128 columns, lazily)
 
-First (``clip=True``) each group's observed range is shrunk by the factor in ``_SHRINK`` that
-minimises its rounding error weighted by ``diag H`` (``search_ranges``), written back into the
-observer, so the qparams still come from the observer as in the plain flow and the program's IR
-is exactly the plain flow's; then GPTQ chooses the integers on that grid. They are left on
-the weight's ``get_attr`` node (``ROUNDED_WEIGHT_KEY``), which convert's weight folding uses as
-they are, and the weight attribute is pointed at their dequantized values (so an unfolded
-convert quantizes back to the same integers). A layer keeps GPTQ's integers only when its output
-error on the recorded inputs, ``trace((W - W_q) H (W - W_q)^T)``, is lower than rounding's.
+Each group's range is chosen when GPTQ reaches the group's first column, from the weights as
+GPTQ has updated them so far (the paper's groups: the errors already spread into the group count
+in its range), and written into the observer, so the qparams still come from the observer as in
+the plain flow and the program's IR is exactly the plain flow's. With ``clip=True`` the range is
+the group's ``[min, max]`` times the factor of ``range_factors`` that minimises its rounding error
+weighted by ``diag H``: shrinking (1 .. 0.7) trades clipping for resolution, and on a signed
+symmetric grid one step longer below zero than above (int4's ``[-8, 7]``, scale
+``max|w| / 7.5``) the factor ``7.5 / 7`` puts a group's largest positive weight exactly on 7
+instead of half a step off. GPTQ's integers are left on the weight's ``get_attr`` node
+(``ROUNDED_WEIGHT_KEY``), which convert's weight folding uses as they are, and the weight
+attribute is pointed at their dequantized values (so an unfolded convert quantizes back to the
+same integers). A layer keeps GPTQ's integers and ranges only when its output error on the
+recorded inputs, ``trace((W - W_q) H (W - W_q)^T)``, is lower than rounding's on the observed
+ranges.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from pt2q.convert.affine import ir_zero_point
 from pt2q.convert.qdq import observer_of
 from pt2q.qdq.meta import ROUNDED_WEIGHT_KEY
 
-__all__ = ["GroupWeight", "group_weights", "gptq_integers", "gptq"]
+__all__ = ["GroupWeight", "group_weights", "gptq_integers", "gptq", "range_factors"]
 
 _BLOCK = 128  # columns updated together (the lazy batch of the GPTQ paper)
 _SHRINK = tuple(1.0 - 0.025 * i for i in range(13))  # range factors tried per group: 1 .. 0.7
@@ -108,28 +114,41 @@ def _with_qparams(gw: GroupWeight) -> GroupWeight:
     return gw
 
 
-def search_ranges(gw: GroupWeight, w: torch.Tensor, importance: torch.Tensor) -> None:
-    """Shrink each group's observed range by the factor of ``_SHRINK`` that minimises its
-    rounding error weighted per input column by ``importance`` (diag of ``H``), writing the
-    chosen ranges into the observer; the qparams follow from them as in the plain flow."""
+def range_factors(gw: GroupWeight) -> tuple[float, ...]:
+    """The range factors tried per group (see the module doc): ``_SHRINK``, led on a signed grid
+    longer below zero than above by the one that maps a symmetric range's top onto ``qmax``."""
+    lo, hi = gw.quant_min, gw.quant_max
+    top = (hi - lo) / (2 * hi) if lo < 0 < hi else 1.0
+    return ((top,) if top > 1.0 else ()) + _SHRINK
+
+
+def _fit_group_range(
+    gw: GroupWeight, cols: torch.Tensor, importance: torch.Tensor, j: int, factors: Sequence[float]
+) -> None:
+    """Set group ``j``'s range in the observer to ``[min, max]`` of ``cols`` (N, group) times the
+    factor of ``factors`` (per row) with the smallest ``importance``-weighted rounding error, and
+    refresh ``gw``'s qparams from it."""
     obs = gw.observer
-    lo0, hi0 = obs.min_val.clone(), obs.max_val.clone()
-    n = w.shape[0]
-    weight = importance.float().reshape(1, -1, gw.group)
-    best = torch.full_like(lo0.reshape(n, -1), float("inf"))
-    best_lo, best_hi = lo0.clone(), hi0.clone()
-    for f in _SHRINK:
-        obs.min_val, obs.max_val = lo0 * f, hi0 * f
+    shape, n = obs.min_val.shape, cols.shape[0]
+    lo_all, hi_all = obs.min_val.reshape(n, -1).clone(), obs.max_val.reshape(n, -1).clone()
+    lo0, hi0 = cols.min(1).values.clamp(max=0), cols.max(1).values.clamp(min=0)
+    best = torch.full((n,), float("inf"))
+    best_lo, best_hi = lo0, hi0
+    for f in factors:
+        lo_all[:, j], hi_all[:, j] = lo0 * f, hi0 * f
+        obs.min_val, obs.max_val = lo_all.reshape(shape), hi_all.reshape(shape)
         _with_qparams(gw)
-        err = (w - gw.dequantize(gw.integers(w))).pow(2).reshape(n, -1, gw.group)
-        err = (err * weight).sum(-1)
-        better = (err < best).reshape(lo0.shape)
-        best = torch.minimum(err, best)
+        s, z = gw.scale[:, j : j + 1], gw.zero_point[:, j : j + 1]
+        q = (cols * (1.0 / s) + z).round().clamp(gw.quant_min, gw.quant_max)
+        err = ((q - z) * s - cols).pow(2).mul(importance).sum(1)
+        better = err < best
+        best = torch.where(better, err, best)
         best_lo, best_hi = (
             torch.where(better, lo0 * f, best_lo),
             torch.where(better, hi0 * f, best_hi),
         )
-    obs.min_val, obs.max_val = best_lo, best_hi
+    lo_all[:, j], hi_all[:, j] = best_lo, best_hi
+    obs.min_val, obs.max_val = lo_all.reshape(shape), hi_all.reshape(shape)
     _with_qparams(gw)
 
 
@@ -139,25 +158,40 @@ def _output_error(gw: GroupWeight, w: torch.Tensor, q: torch.Tensor, h: torch.Te
 
 
 def gptq_integers(
-    gw: GroupWeight, w: torch.Tensor, h: torch.Tensor, damp: float = 0.01
+    gw: GroupWeight,
+    w: torch.Tensor,
+    h: torch.Tensor,
+    damp: float = 0.01,
+    factors: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """GPTQ's integers (float tensor, weight-shaped) for weight ``w`` (N, K) with input second
-    moment ``h`` (K, K); see the module doc."""
+    moment ``h`` (K, K); see the module doc. With ``factors``, each group's range is chosen from
+    the updated weights when GPTQ reaches it (written into the observer); with None the
+    observer's current ranges are kept."""
     w = w.double().clone()
     h = h.double().clone()
     dead = torch.diag(h) == 0
     h[dead, dead] = 1.0
     h += damp * torch.mean(torch.diag(h)) * torch.eye(h.shape[0], dtype=h.dtype)
     u = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
-    inv_scale = 1.0 / gw._expand(gw.scale)  # float32: the integers as integers() rounds them
-    zero = gw._expand(gw.zero_point)
-    scale, zero64 = gw._expand(gw.scale).double(), zero.double()
+    importance = torch.diag(h).float()
+
+    def grid() -> tuple[torch.Tensor, ...]:
+        zero = gw._expand(gw.zero_point)  # float32 inverse scale: the integers as integers() rounds
+        return 1.0 / gw._expand(gw.scale), zero, gw._expand(gw.scale).double(), zero.double()
+
+    inv_scale, zero, scale, zero64 = grid()
     q = torch.zeros_like(w)
     k = w.shape[1]
-    for start in range(0, k, _BLOCK):
-        end = min(start + _BLOCK, k)
+    block = max(1, _BLOCK // gw.group) * gw.group  # whole groups: a range sees every update
+    for start in range(0, k, block):
+        end = min(start + block, k)
         errors = torch.zeros(w.shape[0], end - start, dtype=w.dtype)
         for i in range(start, end):
+            if factors is not None and i % gw.group == 0:
+                cols = slice(i, i + gw.group)
+                _fit_group_range(gw, w[:, cols].float(), importance[cols], i // gw.group, factors)
+                inv_scale, zero, scale, zero64 = grid()
             col = w[:, i]
             qi = (col.float() * inv_scale[:, i] + zero[:, i]).round()
             qi = qi.clamp(gw.quant_min, gw.quant_max).double()
@@ -186,9 +220,7 @@ def gptq(
         w = gw.weight.meta.get(FLOAT_WEIGHT_KEY, get_param(gm, gw.weight).detach()).float()
         nearest = _output_error(gw, w, gw.integers(w), h)
         lo, hi = gw.observer.min_val, gw.observer.max_val
-        if clip:
-            search_ranges(gw, w, torch.diag(h))
-        chosen = gptq_integers(gw, w, h, damp)
+        chosen = gptq_integers(gw, w, h, damp, range_factors(gw) if clip else (1.0,))
         if _output_error(gw, w, chosen, h) >= nearest:
             gw.observer.min_val, gw.observer.max_val = lo, hi
             _with_qparams(gw)
