@@ -9,7 +9,7 @@ recorded on the calibration batches)::
 
     H += damp * mean(diag H) * I;   U = cholesky(H^-1, upper)
     for column i:  q_i = clamp(round(w_i / s_g(i) + z_g(i)));   e = (w_i - deq(q_i)) / U[i, i]
-                   w_j -= e * U[i, j]   for j > i   (in blocks of 128 columns, lazily)
+                   w_j -= e * U[i, j]   for j > i   (in blocks of ~128 columns, whole groups, lazily)
 
 Each group's range is chosen when GPTQ reaches the group's first column, from the weights as
 GPTQ has updated them so far (the paper's groups: the errors already spread into the group count
@@ -103,13 +103,25 @@ def group_weights(gm: GraphModule) -> list[GroupWeight]:
     return found
 
 
+def _qparams_for(gw: GroupWeight, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(scale, IR zero point), float, that ``gw``'s observer gives ranges ``lo`` / ``hi`` (any
+    shape: its qparams are elementwise); the observer's own ranges are left as they were."""
+    obs = gw.observer
+    kept = obs.min_val, obs.max_val
+    obs.min_val, obs.max_val = lo, hi
+    try:
+        scale, zp = obs.calculate_qparams()
+    finally:
+        obs.min_val, obs.max_val = kept
+    return scale.float(), ir_zero_point(obs, scale, zp).float()
+
+
 def _with_qparams(gw: GroupWeight) -> GroupWeight:
     """``gw`` with the IR scale / zero point its observer's current ranges give."""
     obs = gw.observer
-    scale, zp = obs.calculate_qparams()
     n, groups = obs.min_val.shape[0], obs.min_val.numel() // obs.min_val.shape[0]
-    gw.scale = scale.float().reshape(n, groups)
-    gw.zero_point = ir_zero_point(obs, scale, zp).float().reshape(n, groups)
+    scale, zero_point = _qparams_for(gw, obs.min_val, obs.max_val)
+    gw.scale, gw.zero_point = scale.reshape(n, groups), zero_point.reshape(n, groups)
     gw.quant_min, gw.quant_max, gw.group = int(obs.quant_min), int(obs.quant_max), int(gw.group)
     return gw
 
@@ -128,26 +140,17 @@ def _fit_group_range(
     """Set group ``j``'s range in the observer to ``[min, max]`` of ``cols`` (N, group) times the
     factor of ``factors`` (per row) with the smallest ``importance``-weighted rounding error, and
     refresh ``gw``'s qparams from it."""
+    f = torch.tensor(factors, dtype=torch.float32)[:, None]
+    lo = cols.min(1).values.clamp(max=0) * f  # (factors, N): every candidate range at once
+    hi = cols.max(1).values.clamp(min=0) * f
+    s, z = (t[..., None] for t in _qparams_for(gw, lo, hi))
+    q = (cols * (1.0 / s) + z).round().clamp(gw.quant_min, gw.quant_max)
+    best = ((q - z) * s - cols).pow(2).mul(importance).sum(-1).argmin(0)  # first of equals
+    rows = torch.arange(cols.shape[0])
     obs = gw.observer
-    shape, n = obs.min_val.shape, cols.shape[0]
-    lo_all, hi_all = obs.min_val.reshape(n, -1).clone(), obs.max_val.reshape(n, -1).clone()
-    lo0, hi0 = cols.min(1).values.clamp(max=0), cols.max(1).values.clamp(min=0)
-    best = torch.full((n,), float("inf"))
-    best_lo, best_hi = lo0, hi0
-    for f in factors:
-        lo_all[:, j], hi_all[:, j] = lo0 * f, hi0 * f
-        obs.min_val, obs.max_val = lo_all.reshape(shape), hi_all.reshape(shape)
-        _with_qparams(gw)
-        s, z = gw.scale[:, j : j + 1], gw.zero_point[:, j : j + 1]
-        q = (cols * (1.0 / s) + z).round().clamp(gw.quant_min, gw.quant_max)
-        err = ((q - z) * s - cols).pow(2).mul(importance).sum(1)
-        better = err < best
-        best = torch.where(better, err, best)
-        best_lo, best_hi = (
-            torch.where(better, lo0 * f, best_lo),
-            torch.where(better, hi0 * f, best_hi),
-        )
-    lo_all[:, j], hi_all[:, j] = best_lo, best_hi
+    shape = obs.min_val.shape
+    lo_all, hi_all = (t.reshape(rows.numel(), -1).clone() for t in (obs.min_val, obs.max_val))
+    lo_all[:, j], hi_all[:, j] = lo[best, rows], hi[best, rows]
     obs.min_val, obs.max_val = lo_all.reshape(shape), hi_all.reshape(shape)
     _with_qparams(gw)
 
