@@ -9,7 +9,9 @@ interleaved calls after warm-up (the lowered module's compiled tier compiles in 
 pt2q / torchao / ExecuTorch, each int8 program also runs in a peer process set up alike
 (``x86_peers.py``), serving its calls in the same interleaving; the ratios (int8 / fp32, pt2q /
 torchao, pt2q / ExecuTorch's XNNPACK runtime on pt2q's XNNPACKQuantizer program of the same
-model, default config only) are medians of ratios of neighbouring calls, so a shared, loaded
+model, default config only, for the lowered module and for its AOTInductor package served from a
+process without pt2q: ExecuTorch's ``.pte`` is a deployed form, so is the package) are medians
+of ratios of neighbouring calls, so a shared, loaded
 machine slows both sides of each ratio alike. (ExecuTorch sizes its own thread pool: one per
 core, whatever ``--threads`` says.) ``--threads 1 --clock cpu`` times the CPU time of the calling thread
 instead of wall time: on a shared machine whose load exceeds its cores, the figure least
@@ -33,6 +35,7 @@ import argparse
 import importlib.util
 import json
 import math
+import random
 import statistics
 import subprocess
 import sys
@@ -66,7 +69,19 @@ from pt2q.tolerances import ISA_ADAPTED_MAX_SQNR_LOSS_DB  # noqa: E402
 # issue 12's goals: int8 / fp32-compiled speed-up per model (default config, this machine).
 SPEEDUP_GOALS = {"resnet50": 1.9, "bert_base": 1.8, "minilm": 1.6, "cnn": 2.4, "mlp": 1.7}
 PACKAGE_FIRST_S_GOAL = {"resnet50": 3.0}
+# (pt2q side, peer) timed against each other: the lowered module against torchao's and against
+# ExecuTorch's XNNPACK runtime, and the package (pt2q's deployed form) against the latter.
+PEER_PAIRS = (("pt2q", "torchao"), ("pt2q", "executorch"), ("packaged", "executorch"))
+PEER_LABEL = {"pt2q": "pt2q lowered module", "packaged": "pt2q package"}
 _PEERS = str(Path(__file__).with_name("x86_peers.py"))
+
+
+# Idle time before each timed call: after a call, its process's OpenMP threads spin on the
+# cores for a while (libgomp's GOMP_SPINCOUNT) and slow whichever process runs next. Measured
+# without it (ResNet-50, entries then rotated, not shuffled): the pt2q peer, always timed right
+# after the bench's own pt2q call, took 19.3 ms where that call took 12.3 ms (the same
+# kernels); with 50 ms of idle time, 13.7 vs 13.1 ms.
+SETTLE_S = 0.02
 
 
 def interleaved_ms(
@@ -78,8 +93,9 @@ def interleaved_ms(
 ) -> dict[str, list[float]]:
     """ms per call on ``clock``, per entry: ``fns`` timed here, ``served`` timed by the peer
     process that runs them (they return their ms); one call of each entry in turn, so machine
-    load falls on all alike, in an order rotated every round, so each entry follows each other
-    one equally often (a call after the fp32 model finds the caches full of its data)."""
+    load falls on all alike, in an order shuffled every round (seeded), so no entry always
+    follows the same one (a call after the fp32 model finds the caches full of its data), each
+    after ``SETTLE_S`` of idle time."""
 
     def timed(fn: Callable[[], Any]) -> Callable[[], float]:
         def once() -> float:
@@ -96,8 +112,10 @@ def interleaved_ms(
             for _, call in entries:
                 call()
         for i in range(iters):
-            shift = i % len(entries)
-            for k, call in entries[shift:] + entries[:shift]:
+            order = list(entries)
+            random.Random(i).shuffle(order)
+            for k, call in order:
+                time.sleep(SETTLE_S)
                 times[k].append(call())
     return times
 
@@ -214,37 +232,43 @@ def run_config(
     calls["pt2q int8"] = lambda: low(*inputs)
     # pt2q / torchao: both int8 programs served from processes set up alike (a process that
     # also runs the fp32 model times its int8 calls up to 5% slower), interleaved with the rest.
-    # ExecuTorch (XNNPACK) likewise, for the default config (its quantizer has no reduce_range).
+    # ExecuTorch (XNNPACK) likewise, for the default config (its quantizer has no reduce_range),
+    # against pt2q's lowered module and against its package (deployed form against deployed form).
     setup = [name, str(int(reduce_range)), str(a.warmup), a.clock, str(a.threads)]
     kinds = (["pt2q"] if a.torchao or a.executorch else []) + (["torchao"] if a.torchao else [])
     kinds += ["executorch"] if a.executorch and not reduce_range else []
-    peers = {k: Peer([k, *setup]) for k in kinds}
-    served = {f"{k} peer": p.time_ms for k, p in peers.items() if isinstance(p.header, dict)}
-    if "pt2q peer" not in served:
-        served = {}  # pt2q's own peer failed: nothing to compare
-    try:
-        times = interleaved_ms(calls, served, a.warmup, a.iters, CLOCKS[a.clock])
-    finally:
-        for p in peers.values():
-            p.close()
-    row.update({k: statistics.median(v) for k, v in times.items()})
-    row["speedup"] = paired_ratio(times["fp32 compile"], times["pt2q int8"])
-    for peer_name in ("torchao", "executorch"):
-        if peer_name not in peers:
-            continue
-        row[peer_name] = peers[peer_name].header
-        if f"{peer_name} peer" in served:
-            ours, theirs = times["pt2q peer"], times[f"{peer_name} peer"]
-            row[peer_name]["int8_ms"] = row[f"{peer_name} peer"]  # type: ignore[index]
-            row[f"vs_{peer_name}"] = paired_ratio(theirs, ours)
-            row[f"{peer_name}_pairs"] = significantly_slower(ours, theirs)
-    with torch.no_grad():
-        row["sqnr_compiled"] = concat_sqnr_db([low(*b) for b in batches], f)
-    if a.package and not reduce_range:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        package, path = a.package and not reduce_range, ""
+        if package:
             path = package_x86(ref, inputs, Path(tmp) / f"{name}.pt2")
             torch.save(inputs, Path(tmp) / "inputs.pt")
             row["package"] = peer(["package", path, str(Path(tmp) / "inputs.pt")])
+        peers = {k: Peer([k, *setup]) for k in kinds}
+        if package and "executorch" in kinds:
+            args = [path, str(Path(tmp) / "inputs.pt"), *setup[2:]]
+            peers["packaged"] = Peer(["packaged", *args])
+        served = {f"{k} peer": p.time_ms for k, p in peers.items() if isinstance(p.header, dict)}
+        if "pt2q peer" not in served:
+            served = {}  # pt2q's own peer failed: nothing to compare
+        try:
+            times = interleaved_ms(calls, served, a.warmup, a.iters, CLOCKS[a.clock])
+        finally:
+            for p in peers.values():
+                p.close()
+    row.update({k: statistics.median(v) for k, v in times.items()})
+    row["speedup"] = paired_ratio(times["fp32 compile"], times["pt2q int8"])
+    for ours_name, peer_name in PEER_PAIRS:
+        if peer_name not in peers:
+            continue
+        row[peer_name] = peers[peer_name].header
+        if f"{peer_name} peer" in served and f"{ours_name} peer" in served:
+            ours, theirs = times[f"{ours_name} peer"], times[f"{peer_name} peer"]
+            if isinstance(row[peer_name], dict):
+                row[peer_name]["int8_ms"] = row[f"{peer_name} peer"]  # type: ignore[index]
+            key = f"{ours_name}_vs_{peer_name}"
+            row[key] = (paired_ratio(theirs, ours), *significantly_slower(ours, theirs))
+    with torch.no_grad():
+        row["sqnr_compiled"] = concat_sqnr_db([low(*b) for b in batches], f)
     return row
 
 
@@ -271,7 +295,7 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         ao = r.get("torchao") if isinstance(r.get("torchao"), dict) else {}
         pkg = r.get("package") if isinstance(r.get("package"), dict) else {}
         speed = r["speedup"]
-        vs_ao = r.get("vs_torchao")
+        vs_ao = r.get("pt2q_vs_torchao", (None,))[0]
         print(
             f"{name:<10} {config:<13} {_fmt(r['fp32 compile']):>10} {_fmt(r['pt2q int8']):>10} "
             f"{_fmt(ao.get('int8_ms')):>9} {speed:>8.2f}x {_fmt(vs_ao, 'x'):>8} "
@@ -290,12 +314,12 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
             print(f"           torchao's lowered module failed on an input: {ao['accuracy_error']}")
         if ao.get("lower_error"):
             print(f"           torchao's lower_pt2e_quantized_to_x86 failed: {ao['lower_error']}")
-        for peer_name in ("torchao", "executorch"):
-            if f"{peer_name}_pairs" in r:
-                slower, pairs, _ = r[f"{peer_name}_pairs"]
+        for ours, peer_name in PEER_PAIRS:
+            if f"{ours}_vs_{peer_name}" in r:
+                ratio, slower, pairs, _ = r[f"{ours}_vs_{peer_name}"]
                 print(
-                    f"           pt2q peer {r['pt2q peer']:.2f} ms vs {peer_name} "
-                    f"{r[f'{peer_name} peer']:.2f} ms ({r[f'vs_{peer_name}']:.2f}x): "
+                    f"           {PEER_LABEL[ours]} {r[f'{ours} peer']:.2f} ms vs {peer_name} "
+                    f"{r[f'{peer_name} peer']:.2f} ms ({ratio:.2f}x): "
                     f"slower in {slower} of {pairs} pairs"
                 )
         if config != "default":
@@ -303,11 +327,11 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         goal = SPEEDUP_GOALS.get(name)
         if goal and speed < goal:
             failures.append(f"{name}: int8/fp32-compiled {speed:.2f}x < goal {goal}x")
-        for peer_name in ("torchao", "executorch"):
-            slower, pairs, is_slower = r.get(f"{peer_name}_pairs", (0, 0, False))
+        for ours, peer_name in PEER_PAIRS:
+            ratio, slower, pairs, is_slower = r.get(f"{ours}_vs_{peer_name}", (1.0, 0, 0, False))
             if is_slower:
                 failures.append(
-                    f"{name}: pt2q int8 slower than {peer_name} ({r[f'vs_{peer_name}']:.2f}x; "
+                    f"{name}: {PEER_LABEL[ours]} slower than {peer_name} ({ratio:.2f}x; "
                     f"slower in {slower} of {pairs} neighbouring pairs, p < {SLOWER_P})"
                 )
         if ao.get("first_s") is not None and r["first_s"] > ao["first_s"]:

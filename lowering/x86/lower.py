@@ -184,7 +184,9 @@ def lower_pt2e_quantized_to_x86(
         ``onednn.qconv_pointwise`` / ``qlinear_pointwise`` ops (3-D linears included) with
         weights prepacked, and a ``LoweringReport`` (``pt2q.lowering.lowering_report(m)``).
       * ``compile=True``: calls are tiered (first call eager, then ``torch.compile`` of the same
-        lowering with Inductor freezing, see ``module.py``); ``compile=False``: always eager.
+        lowering with Inductor freezing and its C++ wrapper, see ``module.py``; ``compile_options``
+        go to ``torch.compile``, e.g. ``options={"cpp_wrapper": False}``); ``compile=False``:
+        always eager.
       * On CPUs without VNNI, full-range uint8 activations are lowered in the 7-bit or the
         saturating form, whichever measured closer to the reference on ``example_inputs``
         (``pt2q.tolerances.ISA_ADAPTED_MAX_SQNR_LOSS_DB``); with VNNI / AMX, exactly.
@@ -208,6 +210,8 @@ def lower_pt2e_quantized_to_x86(
     lowered, counters = _run("lower_eagerly", lambda: lower_eagerly(copy_of(guarded), inputs, dims))
     opts = dict(compile_options)
     opts.setdefault("dynamic", None)
+    if "mode" not in opts:  # torch.compile takes a mode or options, not both
+        opts["options"] = {"cpp_wrapper": True, **opts.get("options", {})}
     module = X86LoweredModule(lowered, guarded if compile else None, mixed_bf16, opts, dims)
     report = build_report(reference, module, isa, reasons, choices, removed, counters)
     merge_llm_report(report, guarded)

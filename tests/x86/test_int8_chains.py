@@ -64,13 +64,31 @@ def _kernels(low: X86LoweredModule) -> list[tuple[str, str, torch.dtype | None]]
     return out
 
 
+# What the compiled tier's C++ wrapper calls: its generated kernels, oneDNN ops through their
+# AOTI shims, and other ops through the dispatcher (by schema name).
+_WRAPPER_CALL = re.compile(
+    r"^\s*(cpp_fused_\w+?)(?:_\d+)?\("
+    r"|aoti_torch_cpu__(qconv|qlinear)_pointwise_(\w+)\("
+    r'|findSchemaOrThrow\("(\w+)::(\w+)", "(\w*)"\)',
+    re.MULTILINE,
+)
+
+
 def _compiled_kernels(low: X86LoweredModule, x: torch.Tensor) -> list[str]:
     """What the compiled tier's output code calls, in order (generated C++ kernels by name)."""
     with torch.no_grad():
         _, code = run_and_get_code(lambda: (low(x), low(x)))  # eager first call, then compiled
     assert low.compiled
-    calls = re.findall(r"(torch\.ops\.[\w.]+|cpp_fused_\w+|extern_kernels\.\w+)\(", "\n".join(code))
-    return [re.sub(r"_\d+$", "", c) for c in calls]
+    wrapper = next(c for c in code if "inductor_entry_impl" in c)  # the C++ wrapper's module
+    calls = []
+    for kernel, onednn, overload, ns, op, schema_overload in _WRAPPER_CALL.findall(wrapper):
+        if kernel:
+            calls.append(kernel)
+        elif onednn:
+            calls.append(f"torch.ops.onednn.{onednn}_pointwise.{overload}")
+        else:
+            calls.append(f"torch.ops.{ns}.{op}.{schema_overload or 'default'}")
+    return calls
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +165,20 @@ def test_cnn_convs_hand_uint8_through_int8_max_pools(
         "cpp_fused_addmm_quantize_per_tensor",  # flatten: channels-last uint8 -> (N, 4096)
         "torch.ops.onednn.qlinear_pointwise.tensor",
     ]
+
+
+def test_compile_options_reach_torch_compile() -> None:
+    """The C++ wrapper is a default, not a constraint: ``options`` / ``mode`` pass through."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 512)
+    ref = quantize(BENCH.MLP(), (x,))
+    python = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, options={"cpp_wrapper": False})
+    assert python._compile_options["options"] == {"cpp_wrapper": False}
+    with torch.no_grad():
+        _, code = run_and_get_code(lambda: (python(x), python(x)))
+    assert "torch.ops.onednn.qlinear_pointwise.tensor(" in "\n".join(code)
+    moded = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, mode="default")
+    assert "options" not in moded._compile_options  # torch.compile refuses mode + options
+    with torch.no_grad():
+        torch.testing.assert_close(moded(x), moded(x), rtol=0, atol=0)
+    assert moded.compiled
