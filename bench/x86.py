@@ -4,14 +4,13 @@
     .venv/bin/python bench/x86.py --models cnn,mlp --no-package
 
 Per model: the README's default config (``get_default_x86_inductor_quantization_config()``,
-full-range uint8) first, then ``reduce_range=True``. Latency is the median of >= 20
-interleaved calls after warm-up (the lowered module's compiled tier compiles in warm-up); for
+full-range uint8) first, then ``reduce_range=True``. Latency is the median over >= 20
+interleaved rounds (each the median of a short steady-state block of calls, see ``SETTLE_MS``)
+after warm-up (the lowered module's compiled tier compiles in warm-up); for
 pt2q / torchao / ExecuTorch, each int8 program also runs in a peer process set up alike
 (``x86_peers.py``), serving its calls in the same interleaving; the ratios (int8 / fp32, pt2q /
 torchao, pt2q / ExecuTorch's XNNPACK runtime on pt2q's XNNPACKQuantizer program of the same
-model, default config only, for the lowered module and for its AOTInductor package served from a
-process without pt2q: ExecuTorch's ``.pte`` is a deployed form, so is the package) are medians
-of ratios of neighbouring calls, so a shared, loaded
+model, default config only) are medians of ratios of neighbouring calls, so a shared, loaded
 machine slows both sides of each ratio alike. (ExecuTorch sizes its own thread pool: one per
 core, whatever ``--threads`` says.) ``--threads 1 --clock cpu`` times the CPU time of the calling thread
 instead of wall time: on a shared machine whose load exceeds its cores, the figure least
@@ -69,19 +68,24 @@ from pt2q.tolerances import ISA_ADAPTED_MAX_SQNR_LOSS_DB  # noqa: E402
 # issue 12's goals: int8 / fp32-compiled speed-up per model (default config, this machine).
 SPEEDUP_GOALS = {"resnet50": 1.9, "bert_base": 1.8, "minilm": 1.6, "cnn": 2.4, "mlp": 1.7}
 PACKAGE_FIRST_S_GOAL = {"resnet50": 3.0}
-# (pt2q side, peer) timed against each other: the lowered module against torchao's and against
-# ExecuTorch's XNNPACK runtime, and the package (pt2q's deployed form) against the latter.
-PEER_PAIRS = (("pt2q", "torchao"), ("pt2q", "executorch"), ("packaged", "executorch"))
-PEER_LABEL = {"pt2q": "pt2q lowered module", "packaged": "pt2q package"}
+# (pt2q side, peer) timed against each other: pt2q's lowered module against torchao's and
+# against ExecuTorch's XNNPACK runtime. (pt2q's AOTInductor package runs at the module's speed:
+# in one process, CNN 1.90 vs 1.94 ms, ResNet-50 10.5 vs 11.0 ms.)
+PEER_PAIRS = (("pt2q", "torchao"), ("pt2q", "executorch"))
+PEER_LABEL = {"pt2q": "pt2q lowered module"}
 _PEERS = str(Path(__file__).with_name("x86_peers.py"))
 
 
-# Idle time before each timed call: after a call, its process's OpenMP threads spin on the
-# cores for a while (libgomp's GOMP_SPINCOUNT) and slow whichever process runs next. Measured
-# without it (ResNet-50, entries then rotated, not shuffled): the pt2q peer, always timed right
-# after the bench's own pt2q call, took 19.3 ms where that call took 12.3 ms (the same
-# kernels); with 50 ms of idle time, 13.7 vs 13.1 ms.
-SETTLE_S = 0.02
+# Each round gives every entry a short block of calls in steady state. A process's first call
+# after it idled pays for the idling (measured in one process here, MLP 1.2 ms: after 20 ms idle
+# the median call took 1.9 ms and the worst 15.6 ms; after 50 ms, 13.7 ms), and a process's
+# OpenMP threads keep spinning a while after its call, slowing the next process's. Measured with
+# one call per entry per round (ResNet-50): the pt2q peer, timed right after the bench's own pt2q
+# call, took 19.3 ms where that call took 12.3 ms (the same kernels). So each block starts with
+# untimed calls, at least SETTLE_MS of them, then times BLOCK calls; the round's figure is their
+# median.
+SETTLE_MS = 5.0
+BLOCK = 3
 
 
 def interleaved_ms(
@@ -91,11 +95,11 @@ def interleaved_ms(
     iters: int,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
-    """ms per call on ``clock``, per entry: ``fns`` timed here, ``served`` timed by the peer
-    process that runs them (they return their ms); one call of each entry in turn, so machine
-    load falls on all alike, in an order shuffled every round (seeded), so no entry always
-    follows the same one (a call after the fp32 model finds the caches full of its data), each
-    after ``SETTLE_S`` of idle time."""
+    """ms per call on ``clock``, per entry and round: ``fns`` timed here, ``served`` timed by the
+    peer process that runs them (they return their ms); every round runs one block of calls of
+    each entry (see ``SETTLE_MS``), so machine load falls on all alike, in an order shuffled
+    every round (seeded), so no entry always follows the same one (a call after the fp32 model
+    finds the caches full of its data)."""
 
     def timed(fn: Callable[[], Any]) -> Callable[[], float]:
         def once() -> float:
@@ -104,6 +108,12 @@ def interleaved_ms(
             return (clock() - t0) * 1e3
 
         return once
+
+    def block(call: Callable[[], float]) -> float:
+        settled = 0.0
+        while settled < SETTLE_MS:
+            settled += max(call(), 1e-3)
+        return statistics.median(call() for _ in range(BLOCK))
 
     entries = [(k, timed(fn)) for k, fn in fns.items()] + list(served.items())
     times: dict[str, list[float]] = {k: [] for k, _ in entries}
@@ -115,8 +125,7 @@ def interleaved_ms(
             order = list(entries)
             random.Random(i).shuffle(order)
             for k, call in order:
-                time.sleep(SETTLE_S)
-                times[k].append(call())
+                times[k].append(block(call))
     return times
 
 
@@ -232,21 +241,16 @@ def run_config(
     calls["pt2q int8"] = lambda: low(*inputs)
     # pt2q / torchao: both int8 programs served from processes set up alike (a process that
     # also runs the fp32 model times its int8 calls up to 5% slower), interleaved with the rest.
-    # ExecuTorch (XNNPACK) likewise, for the default config (its quantizer has no reduce_range),
-    # against pt2q's lowered module and against its package (deployed form against deployed form).
+    # ExecuTorch (XNNPACK) likewise, for the default config (its quantizer has no reduce_range).
     setup = [name, str(int(reduce_range)), str(a.warmup), a.clock, str(a.threads)]
     kinds = (["pt2q"] if a.torchao or a.executorch else []) + (["torchao"] if a.torchao else [])
     kinds += ["executorch"] if a.executorch and not reduce_range else []
     with tempfile.TemporaryDirectory() as tmp:
-        package, path = a.package and not reduce_range, ""
-        if package:
+        if a.package and not reduce_range:
             path = package_x86(ref, inputs, Path(tmp) / f"{name}.pt2")
             torch.save(inputs, Path(tmp) / "inputs.pt")
             row["package"] = peer(["package", path, str(Path(tmp) / "inputs.pt")])
         peers = {k: Peer([k, *setup]) for k in kinds}
-        if package and "executorch" in kinds:
-            args = [path, str(Path(tmp) / "inputs.pt"), *setup[2:]]
-            peers["packaged"] = Peer(["packaged", *args])
         served = {f"{k} peer": p.time_ms for k, p in peers.items() if isinstance(p.header, dict)}
         if "pt2q peer" not in served:
             served = {}  # pt2q's own peer failed: nothing to compare
@@ -375,7 +379,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     isa = detect_isa()
     print(f"torch {torch.__version__}, {a.threads} threads, CPU int8: {isa.describe()}; "
-          f"median of {a.iters} after {a.warmup} warm-up, {a.clock} clock; executorch: {a.executorch}")  # fmt: skip
+          f"median of {a.iters} rounds of {BLOCK} calls after {a.warmup} warm-up, {a.clock} clock; executorch: {a.executorch}")  # fmt: skip
     rows = []
     for name in a.models:
         model, inputs = build(name)

@@ -5,10 +5,9 @@ passes on import; a package is loaded where pt2q was never imported).
     python bench/x86_peers.py pt2q MODEL REDUCE_RANGE WARMUP CLOCK THREADS     (serves calls)
     python bench/x86_peers.py executorch MODEL 0 WARMUP CLOCK THREADS          (serves; if installed)
     python bench/x86_peers.py package PATH INPUTS.pt                      (never imports pt2q)
-    python bench/x86_peers.py packaged PATH INPUTS.pt WARMUP CLOCK THREADS (serves; no pt2q)
 
 Each prints one JSON line (prefixed ``PEER ``): times in ms, ``first_s`` = lowering (or load)
-+ first call, s. The torchao, pt2q, ExecuTorch and packaged peers then serve the bench: for each ``time`` line on
++ first call, s. The torchao, pt2q and ExecuTorch peers then serve the bench: for each ``time`` line on
 stdin one call, answered ``PEER {"ms": ...}`` (CLOCK ``wall`` or ``cpu``, as in
 ``bench/x86.py``), so their calls interleave with each other and the bench's own (the machine's
 load falls on all alike; pt2q / torchao and pt2q / ExecuTorch are ratios of neighbouring calls).
@@ -189,33 +188,12 @@ def package(path: str, inputs_path: str) -> dict[str, Any]:
     return {"first_s": t4 - t0, "parts_s": parts}
 
 
-def packaged(path: str, inputs_path: str, warmup: int) -> tuple[dict[str, Any], Callable[[], Any]]:
-    """The AOTInductor package loaded where pt2q was never imported, warmed up, to serve: the
-    deployed form of pt2q's lowering, as the ExecuTorch peer is the deployed form of XNNPACK's."""
-    runner = torch._inductor.aoti_load_package(path)
-    inputs = torch.load(inputs_path)
-
-    def run() -> Any:
-        return runner(*inputs)
-
-    with torch.no_grad():
-        for _ in range(warmup):
-            run()
-    assert "pt2q" not in sys.modules
-    return {}, run
-
-
 def main() -> None:
     kind, *rest = sys.argv[1:]
     if kind == "package":
         _say(package(rest[0], rest[1]))
         return
     torch.set_num_threads(int(rest[-1]))
-    if kind == "packaged":
-        result, run = packaged(rest[0], rest[1], int(rest[2]))
-        _say(result)
-        serve(run, CLOCKS[rest[3]])
-        return
     setup = {"torchao": torchao, "pt2q": pt2q, "executorch": executorch}[kind]
     result, run = setup(rest[0], rest[1] == "1", int(rest[2]))
     _say(result)
