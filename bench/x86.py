@@ -10,7 +10,7 @@ after warm-up (the lowered module's compiled tier compiles in warm-up); for
 pt2q / torchao / ExecuTorch, each int8 program also runs in a peer process set up alike
 (``x86_peers.py``), serving its calls in the same interleaving; the ratios (int8 / fp32, pt2q /
 torchao, pt2q / ExecuTorch's XNNPACK runtime on pt2q's XNNPACKQuantizer program of the same
-model, default config only) are medians of ratios of neighbouring calls, so a shared, loaded
+model, default config only) are medians of the ratios of the rounds' figures, so a shared, loaded
 machine slows both sides of each ratio alike. (ExecuTorch sizes its own thread pool: one per
 core, whatever ``--threads`` says.) ``--threads 1 --clock cpu`` times the CPU time of the calling thread
 instead of wall time: on a shared machine whose load exceeds its cores, the figure least
@@ -68,11 +68,6 @@ from pt2q.tolerances import ISA_ADAPTED_MAX_SQNR_LOSS_DB  # noqa: E402
 # issue 12's goals: int8 / fp32-compiled speed-up per model (default config, this machine).
 SPEEDUP_GOALS = {"resnet50": 1.9, "bert_base": 1.8, "minilm": 1.6, "cnn": 2.4, "mlp": 1.7}
 PACKAGE_FIRST_S_GOAL = {"resnet50": 3.0}
-# (pt2q side, peer) timed against each other: pt2q's lowered module against torchao's and
-# against ExecuTorch's XNNPACK runtime. (pt2q's AOTInductor package runs at the module's speed:
-# in one process, CNN 1.90 vs 1.94 ms, ResNet-50 10.5 vs 11.0 ms.)
-PEER_PAIRS = (("pt2q", "torchao"), ("pt2q", "executorch"))
-PEER_LABEL = {"pt2q": "pt2q lowered module"}
 _PEERS = str(Path(__file__).with_name("x86_peers.py"))
 
 
@@ -134,7 +129,7 @@ def paired_ratio(num: list[float], den: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(num, den, strict=True))
 
 
-SLOWER_P = 0.05  # "slower" = slower in more neighbouring pairs than chance allows at this level
+SLOWER_P = 0.05  # "slower" = slower in more rounds than chance allows at this level
 # ... and by more than two processes running the very same kernels differ here: pt2q's and
 # torchao's ResNet-50 / MLP programs (identical oneDNN calls in Inductor's output code) measured
 # 0.96-1.03x of each other, and torchao against a second torchao process 0.96x.
@@ -143,7 +138,7 @@ SAME_KERNELS_SPREAD = 0.04
 
 def significantly_slower(ours: list[float], theirs: list[float]) -> tuple[int, int, bool]:
     """(pairs where ``ours`` took longer, pairs, whether ``ours`` is slower): slower in
-    significantly many neighbouring calls (one-sided sign test) and by more than
+    significantly many rounds (one-sided sign test) and by more than
     ``SAME_KERNELS_SPREAD`` in the median ratio. Two programs running the same kernels measure
     0.96-1.03x of each other; a median ratio alone would call one of them slower, and with
     enough pairs so would the sign test (each process has its own fixed offset)."""
@@ -245,34 +240,33 @@ def run_config(
     setup = [name, str(int(reduce_range)), str(a.warmup), a.clock, str(a.threads)]
     kinds = (["pt2q"] if a.torchao or a.executorch else []) + (["torchao"] if a.torchao else [])
     kinds += ["executorch"] if a.executorch and not reduce_range else []
-    with tempfile.TemporaryDirectory() as tmp:
-        if a.package and not reduce_range:
-            path = package_x86(ref, inputs, Path(tmp) / f"{name}.pt2")
-            torch.save(inputs, Path(tmp) / "inputs.pt")
-            row["package"] = peer(["package", path, str(Path(tmp) / "inputs.pt")])
-        peers = {k: Peer([k, *setup]) for k in kinds}
-        served = {f"{k} peer": p.time_ms for k, p in peers.items() if isinstance(p.header, dict)}
-        if "pt2q peer" not in served:
-            served = {}  # pt2q's own peer failed: nothing to compare
-        try:
-            times = interleaved_ms(calls, served, a.warmup, a.iters, CLOCKS[a.clock])
-        finally:
-            for p in peers.values():
-                p.close()
+    peers = {k: Peer([k, *setup]) for k in kinds}
+    served = {f"{k} peer": p.time_ms for k, p in peers.items() if isinstance(p.header, dict)}
+    if "pt2q peer" not in served:
+        served = {}  # pt2q's own peer failed: nothing to compare
+    try:
+        times = interleaved_ms(calls, served, a.warmup, a.iters, CLOCKS[a.clock])
+    finally:
+        for p in peers.values():
+            p.close()
     row.update({k: statistics.median(v) for k, v in times.items()})
     row["speedup"] = paired_ratio(times["fp32 compile"], times["pt2q int8"])
-    for ours_name, peer_name in PEER_PAIRS:
+    for peer_name in ("torchao", "executorch"):
         if peer_name not in peers:
             continue
         row[peer_name] = peers[peer_name].header
-        if f"{peer_name} peer" in served and f"{ours_name} peer" in served:
-            ours, theirs = times[f"{ours_name} peer"], times[f"{peer_name} peer"]
-            if isinstance(row[peer_name], dict):
-                row[peer_name]["int8_ms"] = row[f"{peer_name} peer"]  # type: ignore[index]
-            key = f"{ours_name}_vs_{peer_name}"
-            row[key] = (paired_ratio(theirs, ours), *significantly_slower(ours, theirs))
+        if f"{peer_name} peer" in served:
+            ours, theirs = times["pt2q peer"], times[f"{peer_name} peer"]
+            row[peer_name]["int8_ms"] = row[f"{peer_name} peer"]  # type: ignore[index]
+            row[f"vs_{peer_name}"] = paired_ratio(theirs, ours)
+            row[f"{peer_name}_pairs"] = significantly_slower(ours, theirs)
     with torch.no_grad():
         row["sqnr_compiled"] = concat_sqnr_db([low(*b) for b in batches], f)
+    if a.package and not reduce_range:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = package_x86(ref, inputs, Path(tmp) / f"{name}.pt2")
+            torch.save(inputs, Path(tmp) / "inputs.pt")
+            row["package"] = peer(["package", path, str(Path(tmp) / "inputs.pt")])
     return row
 
 
@@ -291,15 +285,15 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
     head = f"{'model':<10} {'config':<13} {'fp32 comp':>10} {'pt2q int8':>10} {'torchao':>9} "
     head += f"{'int8/comp':>9} {'pt2q/ao':>8} {'SQNR ref/low':>13} {'first pt2q/ao/pkg':>20}"
     print("\n" + head)
-    print("(int8/comp, pt2q/ao: medians of fp32 ms / int8 ms and torchao ms / pt2q ms of neighbouring calls;")  # fmt: skip
-    print(" pt2q counts as slower than a peer when slower in significantly many pairs (sign test) and")  # fmt: skip
+    print("(int8/comp, pt2q/ao: medians of fp32 ms / int8 ms and torchao ms / pt2q ms of each round;")  # fmt: skip
+    print(" pt2q counts as slower than a peer when slower in significantly many rounds (sign test) and")  # fmt: skip
     print(f" by more than {SAME_KERNELS_SPREAD:.0%}, the spread of two processes running the same kernels)")  # fmt: skip
     failures = []
     for name, config, r in rows:
         ao = r.get("torchao") if isinstance(r.get("torchao"), dict) else {}
         pkg = r.get("package") if isinstance(r.get("package"), dict) else {}
         speed = r["speedup"]
-        vs_ao = r.get("pt2q_vs_torchao", (None,))[0]
+        vs_ao = r.get("vs_torchao")
         print(
             f"{name:<10} {config:<13} {_fmt(r['fp32 compile']):>10} {_fmt(r['pt2q int8']):>10} "
             f"{_fmt(ao.get('int8_ms')):>9} {speed:>8.2f}x {_fmt(vs_ao, 'x'):>8} "
@@ -318,25 +312,25 @@ def report(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
             print(f"           torchao's lowered module failed on an input: {ao['accuracy_error']}")
         if ao.get("lower_error"):
             print(f"           torchao's lower_pt2e_quantized_to_x86 failed: {ao['lower_error']}")
-        for ours, peer_name in PEER_PAIRS:
-            if f"{ours}_vs_{peer_name}" in r:
-                ratio, slower, pairs, _ = r[f"{ours}_vs_{peer_name}"]
+        for peer_name in ("torchao", "executorch"):
+            if f"{peer_name}_pairs" in r:
+                slower, pairs, _ = r[f"{peer_name}_pairs"]
                 print(
-                    f"           {PEER_LABEL[ours]} {r[f'{ours} peer']:.2f} ms vs {peer_name} "
-                    f"{r[f'{peer_name} peer']:.2f} ms ({ratio:.2f}x): "
-                    f"slower in {slower} of {pairs} pairs"
+                    f"           pt2q peer {r['pt2q peer']:.2f} ms vs {peer_name} "
+                    f"{r[f'{peer_name} peer']:.2f} ms ({r[f'vs_{peer_name}']:.2f}x): "
+                    f"slower in {slower} of {pairs} rounds"
                 )
         if config != "default":
             continue
         goal = SPEEDUP_GOALS.get(name)
         if goal and speed < goal:
             failures.append(f"{name}: int8/fp32-compiled {speed:.2f}x < goal {goal}x")
-        for ours, peer_name in PEER_PAIRS:
-            ratio, slower, pairs, is_slower = r.get(f"{ours}_vs_{peer_name}", (1.0, 0, 0, False))
+        for peer_name in ("torchao", "executorch"):
+            slower, pairs, is_slower = r.get(f"{peer_name}_pairs", (0, 0, False))
             if is_slower:
                 failures.append(
-                    f"{name}: {PEER_LABEL[ours]} slower than {peer_name} ({ratio:.2f}x; "
-                    f"slower in {slower} of {pairs} neighbouring pairs, p < {SLOWER_P})"
+                    f"{name}: pt2q int8 slower than {peer_name} ({r[f'vs_{peer_name}']:.2f}x; "
+                    f"slower in {slower} of {pairs} rounds, p < {SLOWER_P})"
                 )
         if ao.get("first_s") is not None and r["first_s"] > ao["first_s"]:
             failures.append(

@@ -10,8 +10,9 @@ on it runs ``torch.compile`` of the same guarded program with Inductor freezing,
 passes emit the same oneDNN kernels and fuse the float remainder (q/dq, layer norms, softmax)
 into C++ loops, called from Inductor's C++ wrapper by default (no Python between kernels:
 ResNet-50 batch 2 ran 4% faster here than with the Python wrapper, MiniLM 2%; its compile
-takes ~6 s longer, once, in the second call). Editing the graph (``recompile()``) drops the compiled tier, so the module then
-runs exactly its graph. Under Dynamo / FX tracing the graph is what gets traced.
+takes ~6 s longer, once, in the second call). Editing the graph (``recompile()``) drops the
+compiled tier, so the module then runs exactly its graph. Under Dynamo / FX tracing the graph
+is what gets traced.
 """
 
 from __future__ import annotations
