@@ -125,7 +125,7 @@ def interleaved_ms(
 
 
 def paired_ratio(num: list[float], den: list[float]) -> float:
-    """Median of ``num[i] / den[i]``: calls made one after the other share the machine's load."""
+    """Median of ``num[i] / den[i]``: the blocks of one round share the machine's load."""
     return statistics.median(a / b for a, b in zip(num, den, strict=True))
 
 
