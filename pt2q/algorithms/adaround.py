@@ -16,7 +16,8 @@ Result, per layer: the chosen integers (``meta[ROUNDED_WEIGHT_KEY]`` on the weig
 node, which convert's weight folding uses as they are: ``pt2q/convert/fold.py``) and the float
 weight replaced by their dequantized values (so the prepared model computes what the converted
 one will). Time: ``seconds`` in total, shared over the layers in proportion to their size;
-layers reached after the budget keep nearest rounding.
+layers reached after the budget keep nearest rounding. Weights whose integers are already chosen
+(by ``pt2q.algorithms.gptq``, which ``quantize`` tries first) are left as they are.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def adaround(
         linear = qw.op.target in LINEAR
         w = get_param(gm, qw.weight).detach()
         conv2d = qw.op.target == aten.conv2d.default and groups_of(qw.op) == 1
-        if (linear or conv2d) and len(qw.weight.users) == 1:
+        rounded = ROUNDED_WEIGHT_KEY in qw.weight.meta  # integers already chosen (gptq)
+        if (linear or conv2d) and len(qw.weight.users) == 1 and not rounded:
             todo.append((qw, tuple(w.shape[2:])))
     if not todo:
         return []

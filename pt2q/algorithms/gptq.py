@@ -1,8 +1,8 @@
-"""GPTQ for per-group weights: choose each linear's integers to minimise its output error.
+"""GPTQ: choose each linear's / conv's integers to minimise its output error.
 
-For a linear ``y = x W^T`` whose weight is observed per group (``PerGroup(g)``: the LLM schemes
-``int4wo`` / ``8da4w`` of ``pt2q.quantizers.llm_config``), rounding each weight to nearest
-minimises ``|W - W_q|`` but not ``|x W^T - x W_q^T|`` on real inputs. GPTQ (Frantar et al., 2022)
+For a linear ``y = x W^T`` (a conv2d with ``groups == 1``: its im2col patches times its weight
+flattened to (N, Cin*kh*kw)), rounding each weight to nearest minimises ``|W - W_q|`` but not
+``|x W^T - x W_q^T|`` on real inputs. GPTQ (Frantar et al., 2022)
 quantizes the input columns one at a time and spreads each column's rounding error over the
 columns not yet quantized, weighted by the inverse of ``H = X^T X`` (the inputs' second moment,
 recorded on the calibration batches)::
@@ -25,6 +25,10 @@ attribute is pointed at their dequantized values (so an unfolded convert quantiz
 same integers). A layer keeps GPTQ's integers and ranges only when its output error on the
 recorded inputs, ``trace((W - W_q) H (W - W_q)^T)``, is lower than rounding's on the observed
 ranges.
+
+Weights observed per channel or per tensor (the int8 configs of every quantizer) keep the
+observer's scales: GPTQ only chooses their integers, in blocks of 128 columns, with the same
+keep-if-better rule per layer.
 """
 
 from __future__ import annotations
@@ -34,26 +38,33 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.fx import GraphModule, Node
 
 from pt2q.affine.block_size import get_block_size
 from pt2q.algorithms.adaround import FLOAT_WEIGHT_KEY
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import SecondMoment, record
-from pt2q.algorithms.params import LINEAR, get_param, set_param
+from pt2q.algorithms.params import LINEAR, conv_geometry, get_param, groups_of, set_param
+from pt2q.algorithms.weights import quantized_weights
 from pt2q.convert.affine import ir_zero_point
 from pt2q.convert.qdq import observer_of
 from pt2q.qdq.meta import ROUNDED_WEIGHT_KEY
 
-__all__ = ["GroupWeight", "group_weights", "gptq_integers", "gptq", "range_factors"]
+__all__ = [
+    "GroupWeight", "channel_weights", "group_weights", "gptq_integers", "gptq", "range_factors"
+]  # fmt: skip
 
+aten = torch.ops.aten
 _BLOCK = 128  # columns updated together (the lazy batch of the GPTQ paper)
 _SHRINK = tuple(1.0 - 0.025 * i for i in range(13))  # range factors tried per group: 1 .. 0.7
 
 
 @dataclass
 class GroupWeight:
-    """A linear whose constant 2-D weight (N, K) is observed per group of ``group`` columns."""
+    """A linear (conv2d) whose constant weight, flattened to (N, K), is observed per group of
+    ``group`` columns; per channel / per tensor: one group of K columns, ``observer`` None (its
+    qparams stay as they are)."""
 
     op: Node
     weight: Node
@@ -63,7 +74,7 @@ class GroupWeight:
     quant_max: int
     dtype: torch.dtype
     group: int
-    observer: Any  # the affine observer: its min_val / max_val are the ranges
+    observer: Any  # the affine observer: its min_val / max_val are the ranges (or None)
 
     def _expand(self, t: torch.Tensor) -> torch.Tensor:
         return t.float().repeat_interleave(self.group, dim=1)
@@ -100,6 +111,28 @@ def group_weights(gm: GraphModule) -> list[GroupWeight]:
             obs(w)
         gw = GroupWeight(node, weight, w, w, obs.quant_min, obs.quant_max, obs.dtype, block[1], obs)
         found.append(_with_qparams(gw))
+    return found
+
+
+def channel_weights(gm: GraphModule) -> list[GroupWeight]:
+    """Every linear / conv2d (``groups == 1``) of prepared ``gm`` whose constant weight is
+    observed per output channel or per tensor, as a ``GroupWeight`` of one group per row."""
+    found = []
+    for qw in quantized_weights(gm):
+        conv2d = qw.op.target == aten.conv2d.default and groups_of(qw.op) == 1
+        if qw.op.target not in LINEAR and not conv2d:
+            continue
+        w = get_param(gm, qw.weight)
+        n, k = w.shape[0], w[0].numel()
+        if qw.scale.numel() != 1 and qw.scale.shape[0] != n:
+            continue  # channels on another axis: not rows of the flattened weight
+        scale = qw.scale.reshape(-1, 1).expand(n, 1).float()
+        zero_point = qw.zero_point.reshape(-1, 1).expand(n, 1).float()
+        found.append(
+            GroupWeight(
+                qw.op, qw.weight, scale, zero_point, qw.quant_min, qw.quant_max, qw.dtype, k, None
+            )
+        )
     return found
 
 
@@ -186,7 +219,8 @@ def gptq_integers(
     inv_scale, zero, scale, zero64 = grid()
     q = torch.zeros_like(w)
     k = w.shape[1]
-    block = max(1, _BLOCK // gw.group) * gw.group  # whole groups: a range sees every update
+    # fitted ranges: whole groups per block, so a range sees every update
+    block = max(1, _BLOCK // gw.group) * gw.group if factors is not None else _BLOCK
     for start in range(0, k, block):
         end = min(start + block, k)
         errors = torch.zeros(w.shape[0], end - start, dtype=w.dtype)
@@ -206,30 +240,57 @@ def gptq_integers(
     return q.float()
 
 
+class _PatchMoment(SecondMoment):
+    """``E[p^T p]`` over the im2col patches ``p`` of a conv2d's input (rows: positions)."""
+
+    def __init__(self, op: Node, kernel: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.stride, self.padding, self.dilation = conv_geometry(op)
+
+    def __call__(self, x: torch.Tensor) -> None:
+        patches = F.unfold(
+            x.float(), self.kernel, dilation=self.dilation, padding=self.padding, stride=self.stride
+        )
+        super().__call__(patches.transpose(1, 2))
+
+
 def gptq(
     gm: GraphModule, batches: Sequence[Batch], damp: float = 0.01, clip: bool = True
 ) -> list[str]:
-    """Choose the integers of every per-group linear weight of prepared, calibrated ``gm`` by
+    """Choose the integers of every linear / conv2d weight of prepared, calibrated ``gm`` by
     GPTQ (see the module doc), in place on ``gm`` (a prepared copy; the user's tensors are never
-    written); returns the names of the linears whose integers changed."""
-    todo = [gw for gw in group_weights(gm) if len(gw.weight.users) == 1]
+    written); returns the names of the ops whose integers changed."""
+    todo = [gw for gw in group_weights(gm) + channel_weights(gm) if len(gw.weight.users) == 1]
+    todo = [gw for gw in todo if ROUNDED_WEIGHT_KEY not in gw.weight.meta]
     if not todo or not batches:
         return []
-    moments = {gw.op.name: SecondMoment() for gw in todo}
+    moments = {
+        gw.op.name: SecondMoment()
+        if gw.op.target in LINEAR
+        else _PatchMoment(gw.op, tuple(get_param(gm, gw.weight).shape[2:]))
+        for gw in todo
+    }
     record(gm, batches, {name: (name, 0) for name in moments}, dict(moments))
     changed = []
     for gw in todo:
-        h = moments[gw.op.name].mean()
-        w = gw.weight.meta.get(FLOAT_WEIGHT_KEY, get_param(gm, gw.weight).detach()).float()
+        h = moments.pop(gw.op.name).mean()
+        w = get_param(gm, gw.weight).detach().float()
+        shape = w.shape
+        w = w.reshape(shape[0], -1)
         nearest = _output_error(gw, w, gw.integers(w), h)
-        lo, hi = gw.observer.min_val, gw.observer.max_val
-        chosen = gptq_integers(gw, w, h, damp, range_factors(gw) if clip else (1.0,))
+        if gw.observer is None:
+            chosen = gptq_integers(gw, w, h, damp)
+        else:
+            lo, hi = gw.observer.min_val, gw.observer.max_val
+            chosen = gptq_integers(gw, w, h, damp, range_factors(gw) if clip else (1.0,))
         if _output_error(gw, w, chosen, h) >= nearest:
-            gw.observer.min_val, gw.observer.max_val = lo, hi
-            _with_qparams(gw)
+            if gw.observer is not None:
+                gw.observer.min_val, gw.observer.max_val = lo, hi
+                _with_qparams(gw)
             continue
-        gw.weight.meta[ROUNDED_WEIGHT_KEY] = chosen.to(gw.dtype)
-        gw.weight.meta[FLOAT_WEIGHT_KEY] = w
-        set_param(gm, gw.weight, gw.dequantize(chosen))
+        gw.weight.meta[ROUNDED_WEIGHT_KEY] = chosen.reshape(shape).to(gw.dtype)
+        gw.weight.meta[FLOAT_WEIGHT_KEY] = w.reshape(shape)
+        set_param(gm, gw.weight, gw.dequantize(chosen).reshape(shape))
         changed.append(gw.op.name)
     return changed

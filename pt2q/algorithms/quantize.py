@@ -140,7 +140,7 @@ def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
 _CALIBRATED: dict[str, Callable[..., list[str]]] = {
     "keep_float": keep_unhealthy_float,
     "sensitivity": keep_sensitive_float,  # measured on the fit batches by quantize's metric
-    "gptq": gptq,  # per-group (LLM scheme) linear weights; see pt2q/algorithms/gptq.py
+    "gptq": gptq,  # linear / conv2d weights, per group / channel / tensor: pt2q/algorithms/gptq.py
     "adaround": adaround,
     "bias_correction": bias_correction,
 }
