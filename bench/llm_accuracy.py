@@ -2,13 +2,14 @@
 reference (convert_pt2e) program, with PASS / FAIL against issue 15's cosine goals.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/llm_accuracy.py [--schemes int4wo 8da4w]
-        [--flows plain awq gptq awq+gptq] [--group 32] [--by-layer] [--calibration 2000]
+        [--flows plain shift+gptq ...] [--group 32] [--by-layer] [--calibration 2000]
 
 Flows: ``plain`` (llm_config, min / max weights), ``awq`` (``pt2q.algorithms.awq`` on the float
 graph before prepare: activation-aware scaling + clipping, told the scheme's dynamic
-``input_activation``), ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model) and
-``awq+gptq`` (both: GPTQ's integers on AWQ's weights). The default flows are bench/llm.py's
-``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration`` sentences (at most: 1817 exist)
+``input_activation``), ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model),
+``awq+gptq`` (both: GPTQ's integers on AWQ's weights), and each with ``shift+`` in front
+(``pt2q.algorithms.shift`` first: the layer_norm outputs centred into the linears' biases). The
+default flows are bench/llm.py's ``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration`` sentences (at most: 1817 exist)
 from standard-library docstrings, each also cut short (``calibration_batches``), scored on
 bench/llm.py's four SENTENCES; the figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
 (padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
@@ -32,12 +33,13 @@ from torch.fx import GraphModule
 from pt2q import convert_pt2e, prepare_pt2e
 from pt2q.algorithms.awq import awq
 from pt2q.algorithms.gptq import gptq
+from pt2q.algorithms.shift import shift
 from pt2q.quantizers import XNNPACKQuantizer, llm_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llm import CALIBRATION_SENTENCES, COSINE_GOAL, DEFAULT_FLOW, SENTENCES  # noqa: E402
 
-FLOWS = ("plain", "awq", "gptq", "awq+gptq")
+FLOWS = ("plain", "awq", "gptq", "awq+gptq", "shift", "shift+gptq", "shift+awq+gptq")
 
 _DOC_MODULES = (
     "argparse", "collections", "json", "logging", "email", "http.client", "unittest", "csv",
@@ -131,17 +133,27 @@ def pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (h * m).sum(1) / m.sum(1)
 
 
+def float_flow(gm: GraphModule, flow: str, config: Any, calibration: list[tuple]) -> GraphModule:
+    """``gm`` after the float rewrites of ``flow`` (``shift``, then ``awq``), on a copy."""
+    steps = flow.split("+")
+    if "shift" not in steps and "awq" not in steps:
+        return gm
+    gm = copy.deepcopy(gm)
+    if "shift" in steps:
+        shift(gm, calibration)
+    if "awq" in steps:
+        awq(gm, calibration, config.weight, activation=config.input_activation)
+    return gm
+
+
 def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple, memo: dict) -> float:
     gm, info, inputs, cal = ctx
     quantizer = XNNPACKQuantizer()
     config = llm_config(scheme, group)
-    model = gm
-    if flow in ("awq", "awq+gptq"):
-        assert config.weight is not None
-        if (scheme, group) not in memo:  # awq and awq+gptq start from the same AWQ'd graph
-            memo[scheme, group] = copy.deepcopy(gm)
-            awq(memo[scheme, group], cal, config.weight, activation=config.input_activation)
-        model = memo[scheme, group]
+    rewrites = "+".join(s for s in flow.split("+") if s != "gptq")
+    if (scheme, group, rewrites) not in memo:  # awq and awq+gptq start from one AWQ'd graph
+        memo[scheme, group, rewrites] = float_flow(gm, flow, config, cal)
+    model = memo[scheme, group, rewrites]
     if kind is None:
         quantizer.set_global(config)
     else:
@@ -152,7 +164,7 @@ def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple, memo: 
     with torch.no_grad():
         prepared = prepare_pt2e(model, quantizer)
         prepared(*cal[0])  # the LLM schemes observe weights only (activations dynamic or float)
-        if flow in ("gptq", "awq+gptq"):
+        if flow.endswith("gptq"):
             gptq(prepared, cal)
         converted = convert_pt2e(prepared)
         want = pool(gm(*inputs), info["mask"])

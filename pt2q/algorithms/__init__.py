@@ -1,7 +1,8 @@
 """Post-training quantization algorithms as passes on exported graphs, for any quantizer.
 
-* ``equalize`` (cross-layer equalization + bias absorption) and ``smooth`` (SmoothQuant):
-  float -> equivalent float rewrites of the exported graph, before annotation;
+* ``equalize`` (cross-layer equalization + bias absorption), ``smooth`` (SmoothQuant) and
+  ``shift`` (normalization outputs centred into the linears' biases): float -> equivalent
+  float rewrites of the exported graph, before annotation;
 * ``keep_float`` (activations with unhealthy int8 ranges stay float), ``sensitivity``
   (activations whose int8 costs the output most, measured, stay float), ``adaround`` (adaptive
   rounding) and ``bias_correction`` (empirical): on the calibrated prepared model, writing
@@ -18,6 +19,7 @@ from pt2q.algorithms.keep_float import keep_unhealthy_float
 from pt2q.algorithms.quantize import METHODS, MethodResult, QuantizeReport, quantize
 from pt2q.algorithms.range_setting import with_activation_observer
 from pt2q.algorithms.sensitivity import keep_sensitive_float
+from pt2q.algorithms.shift import shift
 from pt2q.algorithms.smooth import smooth
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "keep_sensitive_float",
     "keep_unhealthy_float",
     "quantize",
+    "shift",
     "smooth",
     "with_activation_observer",
 ]

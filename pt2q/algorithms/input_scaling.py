@@ -44,20 +44,24 @@ def _const(arg: object) -> bool:
 
 
 def _fold_into_layer_norm_copy(
-    gm: GraphModule, x: Node, linears: list[Node], s: torch.Tensor
+    gm: GraphModule, x: Node, linears: list[Node], s: torch.Tensor, shift: torch.Tensor | None
 ) -> None:
-    """``x``'s linears read a new ``layer_norm`` with ``x``'s parameters divided by ``s``::
+    """``x``'s linears read a new ``layer_norm`` with ``x``'s parameters divided by ``s`` (its
+    bias first less ``shift``)::
 
     layer_norm(h, w, b) -> linears, add          layer_norm(h, w, b) -> add
-                                           ==>    layer_norm(h, w / s, b / s) -> linears
+                                           ==>    layer_norm(h, w / s, (b - shift) / s) -> linears
     """
     graph = gm.graph
     args = list(x.args)
     for i in (2, 3):
         param = args[i] if i < len(args) else None
         if isinstance(param, Node):
+            value = get_param(gm, param).detach()
+            if i == 3 and shift is not None:
+                value = value - shift
             name = f"_pt2q_scale_{x.name}_{'weight' if i == 2 else 'bias'}"
-            gm.register_buffer(name, (get_param(gm, param).detach() / s).to(torch.float32))
+            gm.register_buffer(name, (value / s).to(torch.float32))
             with graph.inserting_before(x):
                 args[i] = graph.get_attr(name)
     with graph.inserting_after(x):
@@ -69,21 +73,31 @@ def _fold_into_layer_norm_copy(
         lin.replace_input_with(x, copy)
 
 
-def place_input_division(gm: GraphModule, x: Node, linears: list[Node], s: torch.Tensor) -> str:
-    """Divide ``x`` by ``s`` for ``linears`` only; returns where it went (see the module)."""
+def place_input_division(
+    gm: GraphModule,
+    x: Node,
+    linears: list[Node],
+    s: torch.Tensor,
+    shift: torch.Tensor | None = None,
+) -> str:
+    """Divide ``x`` by ``s`` for ``linears`` only; returns where it went (see the module).
+    With ``shift`` (a ``layer_norm`` with a constant bias only) the linears read
+    ``(x - shift) / s``."""
     ln_w = x.args[2] if x.target in _LAYER_NORM and len(x.args) > 2 else None
     ln_b = x.args[3] if x.target in _LAYER_NORM and len(x.args) > 3 else None
     affine = is_affine_layer_norm(x)
+    assert shift is None or (affine and isinstance(ln_b, Node)), f"cannot shift '{x.name}'"
     own_params = isinstance(ln_w, Node) and len(ln_w.users) == 1
     own_params = own_params and (not isinstance(ln_b, Node) or len(ln_b.users) == 1)
     if affine and own_params and set(x.users) == set(linears):
         assert isinstance(ln_w, Node)
         set_param(gm, ln_w, get_param(gm, ln_w).detach() / s)
         if isinstance(ln_b, Node):
-            set_param(gm, ln_b, get_param(gm, ln_b).detach() / s)
+            b = get_param(gm, ln_b).detach()
+            set_param(gm, ln_b, (b if shift is None else b - shift) / s)
         return "layer_norm"
     if affine:
-        _fold_into_layer_norm_copy(gm, x, linears, s)
+        _fold_into_layer_norm_copy(gm, x, linears, s, shift)
         return "layer_norm copy"
     name = f"_pt2q_scale_{x.name}"
     gm.register_buffer(name, (1.0 / s).to(torch.float32))

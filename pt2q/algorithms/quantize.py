@@ -2,8 +2,8 @@
 
 One entry point over the plain flow (``prepare_pt2e`` -> calibrate -> ``convert_pt2e``)::
 
-    float graph -[equalize]-[smooth]-> prepare -> calibrate -[keep_float]-[sensitivity]-[gptq]-[adaround]-[bias_correction]-> convert
-                float -> equivalent float          (fit batches)  after calibration, before convert
+    float graph -[equalize]-[smooth]-[shift]-> prepare -> calibrate -[keep_float]-[sensitivity]-[gptq]-[adaround]-[bias_correction]-> convert
+                float -> equivalent float                  (fit batches)  after calibration, before convert
 
 The last quarter of the batches (at least one; ``held_out`` to choose) is held back from
 fitting and calibration and judges every step by output SQNR against the float model.
@@ -32,6 +32,7 @@ from pt2q.algorithms.equalize import equalize
 from pt2q.algorithms.gptq import gptq
 from pt2q.algorithms.keep_float import keep_unhealthy_float
 from pt2q.algorithms.sensitivity import SensitivityOptions, keep_sensitive_float
+from pt2q.algorithms.shift import shift
 from pt2q.algorithms.smooth import smooth
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -39,7 +40,7 @@ from pt2q.quantizer.quantizer import Quantizer
 
 __all__ = ["METHODS", "Metric", "MethodResult", "QuantizeReport", "quantize"]
 
-FLOAT_METHODS = ("equalize", "smooth")  # rewrite the float graph before annotation
+FLOAT_METHODS = ("equalize", "smooth", "shift")  # rewrite the float graph before annotation
 # act on the calibrated prepared model
 CALIBRATED_METHODS = ("keep_float", "sensitivity", "gptq", "adaround", "bias_correction")
 METHODS = FLOAT_METHODS + CALIBRATED_METHODS
@@ -132,6 +133,9 @@ def _float_step(name: str, gm: GraphModule, fit: list[Batch]) -> str:
     if name == "equalize":
         pairs = equalize(gm, fit)
         return f"{len(pairs)} layer pairs equalized" if pairs else ""
+    if name == "shift":
+        shifted = shift(gm, fit)
+        return f"{len(shifted)} layer_norm outputs centred" if shifted else ""
     groups = smooth(gm, fit)
     alphas = sorted({g.alpha for g in groups})
     return f"{len(groups)} linear groups smoothed (alpha {alphas})" if groups else ""
