@@ -13,6 +13,8 @@ default flows are bench/llm.py's ``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``
 from standard-library docstrings, each also cut short (``calibration_batches``), scored on
 bench/llm.py's four SENTENCES; the figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
 (padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
+``--held-out N`` fits on all but the last N calibration sentences and judges on those instead
+(mean and minimum cosine, whole and cut short).
 """
 
 from __future__ import annotations
@@ -71,8 +73,14 @@ def calibration_sentences(count: int) -> list[str]:
 
 
 def calibration_batches(tokenizer: Any, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(input_ids, attention_mask)`` of each of ``count`` calibration sentences, then of a
-    short copy of each: its [CLS], first 4-8 word pieces and [SEP] (lengths seeded). Real
+    """``sentence_batches`` of the first ``count`` ``calibration_sentences``."""
+    return sentence_batches(tokenizer, calibration_sentences(count))
+
+
+def sentence_batches(
+    tokenizer: Any, sentences: list[str]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(input_ids, attention_mask)`` of each sentence, then of a short copy of each: its [CLS], first 4-8 word pieces and [SEP] (lengths seeded). Real
     inputs are often a few words ("A man is eating food."), where [CLS] and [SEP] weigh 2 of
     ~7 tokens in the mean pool; GPTQ's ``H`` from 40-160 character sentences alone under-weights
     them. Measured with GPTQ (8da4w g32) fitted on 1600 sentences, judged on the other 217
@@ -80,7 +88,7 @@ def calibration_batches(tokenizer: Any, count: int) -> list[tuple[torch.Tensor, 
     mean 0.99090 -> 0.99138, minimum 0.9849 -> 0.9825."""
     full = [
         (e["input_ids"], e["attention_mask"])
-        for e in (tokenizer([s], return_tensors="pt") for s in calibration_sentences(count))
+        for e in (tokenizer([s], return_tensors="pt") for s in sentences)
     ]
     lengths = torch.randint(4, 9, (len(full),), generator=torch.Generator().manual_seed(0))
     short = []
@@ -125,7 +133,8 @@ def minilm(calibration: int) -> tuple[GraphModule, dict, tuple, list[tuple]]:
     shapes = {k: {0: v, 1: seq} for k, v in dim.items()}
     with torch.no_grad():
         gm = torch.export.export(Hidden(), inputs, dynamic_shapes=shapes).module()
-    return gm, {"mask": enc["attention_mask"]}, inputs, calibration_batches(tok, calibration)
+    info = {"mask": enc["attention_mask"], "tokenizer": tok}
+    return gm, info, inputs, calibration_batches(tok, calibration)
 
 
 def pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,8 +155,10 @@ def float_flow(gm: GraphModule, flow: str, config: Any, calibration: list[tuple]
     return gm
 
 
-def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple, memo: dict) -> float:
-    gm, info, inputs, cal = ctx
+def converted(
+    scheme: str, group: int, flow: str, kind: str | None, gm: GraphModule, cal: list, memo: dict
+) -> GraphModule:
+    """The reference program of ``scheme`` after ``flow``, fitted on ``cal``."""
     quantizer = XNNPACKQuantizer()
     config = llm_config(scheme, group)
     rewrites = "+".join(s for s in flow.split("+") if s != "gptq")
@@ -166,10 +177,45 @@ def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple, memo: 
         prepared(*cal[0])  # the LLM schemes observe weights only (activations dynamic or float)
         if flow.endswith("gptq"):
             gptq(prepared, cal)
-        converted = convert_pt2e(prepared)
+        return convert_pt2e(prepared)
+
+
+def run(scheme: str, group: int, flow: str, kind: str | None, ctx: tuple, memo: dict) -> float:
+    gm, info, inputs, cal = ctx
+    program = converted(scheme, group, flow, kind, gm, cal, memo)
+    with torch.no_grad():
         want = pool(gm(*inputs), info["mask"])
-        got = pool(converted(*inputs), info["mask"])
+        got = pool(program(*inputs), info["mask"])
     return float(torch.nn.functional.cosine_similarity(got, want).min())
+
+
+def held_out(args: argparse.Namespace, gm: GraphModule, tokenizer: Any) -> None:
+    """Fit on all but the last ``args.held_out`` calibration sentences, judge on those (whole,
+    and cut short as ``sentence_batches`` cuts them): mean and minimum cosine per flow."""
+    sentences = calibration_sentences(args.calibration)
+    fit = sentence_batches(tokenizer, sentences[: -args.held_out])
+    judge = sentence_batches(tokenizer, sentences[-args.held_out :])
+    print(f"held out: fit on {len(sentences) - args.held_out} sentences, judged on the other "
+          f"{args.held_out}, whole and cut short")  # fmt: skip
+    with torch.no_grad():
+        want = [pool(gm(*b), b[1]) for b in judge]
+    for scheme in args.schemes:
+        memo: dict = {}
+        for flow in args.flows:
+            program = converted(scheme, args.group, flow, None, gm, fit, memo)
+            with torch.no_grad():
+                cos = torch.cat(
+                    [
+                        torch.nn.functional.cosine_similarity(pool(program(*b), b[1]), w)
+                        for b, w in zip(judge, want, strict=True)
+                    ]
+                )
+            whole, short = cos[: args.held_out], cos[args.held_out :]
+            print(
+                f"minilm {scheme} g{args.group} {flow}: whole mean {whole.mean():.5f} min "
+                f"{whole.min():.5f} | short mean {short.mean():.5f} min {short.min():.5f}",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,9 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         "--calibration", type=int, default=CALIBRATION_SENTENCES, help="calibration sentences"
     )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--held-out", type=int, default=0, help="judge on the last N calibration sentences instead"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    if args.held_out:
+        gm, info, _, _ = minilm(0)
+        held_out(args, gm, info["tokenizer"])
+        return 0
     ctx = minilm(args.calibration)
     print(f"calibration: {len(ctx[3])} sentences, {sum(b[0].numel() for b in ctx[3])} tokens")
     failed = False
