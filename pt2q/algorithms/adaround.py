@@ -26,12 +26,11 @@ import time
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch.fx import GraphModule
 
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import record
-from pt2q.algorithms.params import LINEAR, conv_geometry, get_param, groups_of, set_param
+from pt2q.algorithms.params import LINEAR, get_param, groups_of, im2col_rows, set_param
 from pt2q.algorithms.weights import QuantizedWeight, quantized_weights
 from pt2q.convert.fold import ROUNDED_WEIGHT_KEY
 
@@ -57,9 +56,7 @@ def _rows_reducer(qw: QuantizedWeight, kernel: tuple[int, ...], per_batch: int) 
         if linear:
             rows = x.reshape(-1, x.shape[-1])
         else:
-            stride, padding, dilation = conv_geometry(qw.op)
-            patches = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
-            rows = patches.transpose(1, 2).reshape(-1, patches.shape[1])  # (N * L, Cin*kh*kw)
+            rows = im2col_rows(qw.op, x, kernel)
         step = max(1, rows.shape[0] // per_batch)
         return rows[::step][:per_batch].clone()
 

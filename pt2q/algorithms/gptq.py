@@ -38,14 +38,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.fx import GraphModule, Node
 
 from pt2q.affine.block_size import get_block_size
 from pt2q.algorithms.adaround import FLOAT_WEIGHT_KEY
 from pt2q.algorithms.batches import Batch
 from pt2q.algorithms.capture import SecondMoment, record
-from pt2q.algorithms.params import LINEAR, conv_geometry, get_param, groups_of, set_param
+from pt2q.algorithms.params import LINEAR, get_param, groups_of, im2col_rows, set_param
 from pt2q.algorithms.weights import quantized_weights
 from pt2q.convert.affine import ir_zero_point
 from pt2q.convert.qdq import observer_of
@@ -245,14 +244,10 @@ class _PatchMoment(SecondMoment):
 
     def __init__(self, op: Node, kernel: tuple[int, ...]) -> None:
         super().__init__()
-        self.kernel = kernel
-        self.stride, self.padding, self.dilation = conv_geometry(op)
+        self.op, self.kernel = op, kernel
 
     def __call__(self, x: torch.Tensor) -> None:
-        patches = F.unfold(
-            x.float(), self.kernel, dilation=self.dilation, padding=self.padding, stride=self.stride
-        )
-        super().__call__(patches.transpose(1, 2))
+        super().__call__(im2col_rows(self.op, x.float(), self.kernel))
 
 
 def gptq(

@@ -8,6 +8,7 @@ the user's model), so the user's model and the float weights it shares stay unto
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.fx import GraphModule, Node
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "weight_bias",
     "groups_of",
     "conv_geometry",
+    "im2col_rows",
 ]
 
 aten = torch.ops.aten
@@ -92,3 +94,11 @@ def conv_geometry(
     padding = args[4] if len(args) > 4 else node.kwargs.get("padding", 0)
     dilation = args[5] if len(args) > 5 else node.kwargs.get("dilation", 1)
     return _size_arg(node, stride), _size_arg(node, padding), _size_arg(node, dilation)
+
+
+def im2col_rows(node: Node, x: torch.Tensor, kernel: tuple[int, ...]) -> torch.Tensor:
+    """Conv2d ``node``'s input matrix for input ``x``: one row per output position and image,
+    (N * L, Cin * kh * kw), columns in the order of the weight flattened to (Cout, -1)."""
+    stride, padding, dilation = conv_geometry(node)
+    patches = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
+    return patches.transpose(1, 2).reshape(-1, patches.shape[1])
