@@ -1,6 +1,6 @@
 """Small helpers every annotator uses to read and write ``node.meta`` (annotations are data).
 
-Four meta keys are involved:
+Five meta keys are involved:
 
 * ``"quantization_annotation"`` (``Q_ANNOTATION_KEY``): the ``QuantizationAnnotation`` prepare reads.
 * ``"pt2q_int8_output"`` (``INT8_OUTPUT_KEY``): True on the last node of a matched pattern whose
@@ -10,6 +10,9 @@ Four meta keys are involved:
   coverage report shows it.
 * ``"pt2q_fused_into"`` (``FUSED_INTO_KEY``): on a post-op of a matched conv/linear pattern, the
   anchor's node name (the coverage report shows ``post-op of <anchor>``).
+* ``"pt2q_dynamic_note"`` (``DYNAMIC_NOTE_KEY``): on a quantized op whose input the quantizer made
+  dynamic although its config is static, why (``annotators/float_read_linears.py``; the coverage
+  report shows it as the node's note).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pt2q.qdq.meta import FLOAT_REASON_KEY, FUSED_INTO_KEY, INT8_OUTPUT_KEY
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationSpecBase
 
 __all__ = [
+    "DYNAMIC_NOTE_KEY",
     "INT8_OUTPUT_KEY",
     "FLOAT_REASON_KEY",
     "FUSED_INTO_KEY",
@@ -32,6 +36,8 @@ __all__ = [
     "is_float_tensor",
     "has_int8_output",
 ]
+
+DYNAMIC_NOTE_KEY = "pt2q_dynamic_note"
 
 
 def is_annotated(node: Node) -> bool:

@@ -21,6 +21,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation
 from pt2q.quantizers.annotation import (
+    DYNAMIC_NOTE_KEY,
     FLOAT_REASON_KEY,
     FUSED_INTO_KEY,
     INT8_OUTPUT_KEY,
@@ -77,13 +78,15 @@ class NothingQuantizedWarning(UserWarning):
 class NodeCoverage:
     """One reported node: its name, op, whether any of its edges/outputs is quantized, and if
     not, why (None when quantized); ``fused_into`` names the conv/linear a quantized post-op
-    (add, relu...) runs inside, else None."""
+    (add, relu...) runs inside, else None; ``note`` says why a quantized node departs from its
+    config (a static linear made dynamic), else None."""
 
     node: str
     op: str
     quantized: bool
     reason: str | None
     fused_into: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class CoverageReport:
         lines = [f"{n_q}/{len(self.entries)} reported ops quantized"]
         for e in self.entries:
             status = "int8 " if e.quantized else "float"
-            note = e.reason or (f"post-op of {e.fused_into}" if e.fused_into else "")
+            note = e.reason or (f"post-op of {e.fused_into}" if e.fused_into else e.note or "")
             lines.append(f"  {status} {e.node:<28} {e.op:<28} {note}".rstrip())
         return "\n".join(lines)
 
@@ -140,7 +143,10 @@ def coverage(gm: GraphModule) -> CoverageReport:
         quantized = _is_quantized(node)
         reason = None if quantized else node.meta.get(FLOAT_REASON_KEY, "not annotated")
         fused_into = node.meta.get(FUSED_INTO_KEY) if quantized else None
-        entries.append(NodeCoverage(node.name, str(node.target), quantized, reason, fused_into))
+        note = node.meta.get(DYNAMIC_NOTE_KEY) if quantized else None
+        entries.append(
+            NodeCoverage(node.name, str(node.target), quantized, reason, fused_into, note)
+        )
     return CoverageReport(tuple(entries))
 
 

@@ -17,7 +17,10 @@ quantized like a tensor operand (torchao's ``_convert_scalars_to_attrs``).
 
 Unlike torchao, a residual add read only by normalization ops (transformers' residual stream,
 ``annotators/residual.py``) stays float with a coverage reason; ``set_residual_add_quantization
-(True)`` quantizes it as torchao does.
+(True)`` quantizes it as torchao does. And a static per-channel linear whose int8 output only
+float ops would read (attention projections, FFN linears) gets a per-token dynamic input and a
+float output instead (``annotators/float_read_linears.py``; XNNPACK's dynamic GEMM);
+``set_float_read_linear_dynamic(False)`` keeps torchao's static form.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from torch.fx import GraphModule, Node
 from pt2q.quantizer import QuantizationConfig
 from pt2q.quantizers.annotators.binary import BinaryFamily
 from pt2q.quantizers.annotators.cat import annotate_cat
+from pt2q.quantizers.annotators.float_read_linears import make_float_read_linears_dynamic
 from pt2q.quantizers.annotators.residual import keep_residual_adds_float
 from pt2q.quantizers.annotators.shared import annotate_input_output_sharing, propagate_sharing
 from pt2q.quantizers.annotators.weighted import WeightedFamily
 from pt2q.quantizers.config_builder import activation_spec, build_config, symmetric_weight_spec
 from pt2q.quantizers.config_rules import ConfigRules
+from pt2q.quantizers.llm.config import llm_config
 from pt2q.quantizers.op_tables import (
     ADAPTIVE_AVG_POOL_OPS,
     ADD_OPS,
@@ -127,6 +132,7 @@ class XNNPACKQuantizer(PatternQuantizer):
     def __init__(self) -> None:
         super().__init__()
         self.quantize_residual_adds = False
+        self.float_read_linear_dynamic = True
 
     def transforms(self) -> Sequence[GraphTransform]:
         return (
@@ -145,6 +151,7 @@ class XNNPACKQuantizer(PatternQuantizer):
             XNNPACK_ADD.annotate,
             XNNPACK_MUL.annotate,
             annotate_cat,
+            self._make_float_read_linears_dynamic,
             lambda gm, rules: propagate_sharing(gm, XNNPACK_SHARING_OPS),
         ]
 
@@ -152,6 +159,16 @@ class XNNPACKQuantizer(PatternQuantizer):
         """Recipe step: residual adds stay float unless ``set_residual_add_quantization(True)``."""
         if not self.quantize_residual_adds:
             keep_residual_adds_float(gm)
+
+    def _make_float_read_linears_dynamic(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """Recipe step: static linears read only by float ops turn per-token dynamic (not under
+        QAT, nor with ``set_float_read_linear_dynamic(False)``)."""
+        if self.float_read_linear_dynamic and not any(c.is_qat for c in rules.configs()):
+            dynamic = llm_config("8da8w").input_activation
+            assert dynamic is not None
+            make_float_read_linears_dynamic(
+                gm, XNNPACK_LINEAR.anchor_ops, XNNPACK_SHARING_OPS, dynamic
+            )
 
     def supported_ops(self) -> frozenset[OpOverload]:
         return (
@@ -194,6 +211,14 @@ class XNNPACKQuantizer(PatternQuantizer):
         if not isinstance(quantize, bool):
             raise TypeError(f"set_residual_add_quantization: expected a bool, found {quantize!r}")
         self.quantize_residual_adds = quantize
+        return self
+
+    def set_float_read_linear_dynamic(self, dynamic: bool) -> XNNPACKQuantizer:
+        """With False, a static linear read only by float ops keeps its int8 output (torchao's
+        behaviour) instead of turning per-token dynamic (``annotators/float_read_linears.py``)."""
+        if not isinstance(dynamic, bool):
+            raise TypeError(f"set_float_read_linear_dynamic: expected a bool, found {dynamic!r}")
+        self.float_read_linear_dynamic = dynamic
         return self
 
     def set_filter_function(self, filter_fn: Callable[[Node], bool] | None) -> XNNPACKQuantizer:

@@ -27,8 +27,12 @@ QUANTIZERS = {
     "x86": lambda: X86InductorQuantizer().set_global(
         get_default_x86_inductor_quantization_config()
     ),
-    "xnnpack": lambda: XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=True)
+    # torchao's static linears: their int8 inputs over the layer_norm ranges are what smoothing
+    # helps (by default the linears here would be per-token dynamic, float_read_linears.py)
+    "xnnpack": lambda: (
+        XNNPACKQuantizer()
+        .set_global(get_symmetric_quantization_config(is_per_channel=True))
+        .set_float_read_linear_dynamic(False)
     ),
 }
 

@@ -44,10 +44,28 @@ class Mlp(torch.nn.Module):
         return self.fc2(torch.relu(self.fc1(x)))
 
 
+class Block(torch.nn.Module):
+    """A post-LN FFN block: its linears are read only by float ops (GELU, the residual adds kept
+    float), so pt2q makes them per-token dynamic (``annotators/float_read_linears.py``); ``up``
+    and ``side`` share one dynamic quantization of ``x``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = torch.nn.Linear(16, 64)
+        self.down = torch.nn.Linear(64, 16)
+        self.side = torch.nn.Linear(16, 16)
+        self.norm = torch.nn.LayerNorm(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, T, 16)
+        return self.norm(x + self.down(torch.nn.functional.gelu(self.up(x))) + self.side(x))
+
+
 CASES: dict[str, tuple[type[torch.nn.Module], tuple[int, ...], dict[str, Any]]] = {
     "static_per_channel_cnn": (ConvNet, (2, 1, 8, 8), {"is_per_channel": True}),
     "static_per_tensor_cnn": (ConvNet, (2, 1, 8, 8), {"is_per_channel": False}),
     "dynamic_mlp": (Mlp, (3, 16), {"is_per_channel": True, "is_dynamic": True}),
+    "float_read_linears": (Block, (2, 5, 16), {"is_per_channel": True}),
+    "dynamic_block": (Block, (2, 5, 16), {"is_per_channel": True, "is_dynamic": True}),
 }
 
 
@@ -104,6 +122,9 @@ def run(case: str, flow: str) -> dict[str, Any]:
     outside = sorted(
         {str(n.target) for n in calls if n not in delegates and "getitem" not in str(n.target)}
     )
+    in_reference = sorted(
+        {str(n.target) for n in converted.graph.nodes if "quantized_decomposed" in str(n.target)}
+    )
     buffer = edge.to_executorch().buffer
     method = Runtime.get().load_program(buffer).load_method("forward")
     (deployed,) = method.execute(list(inputs))
@@ -112,6 +133,8 @@ def run(case: str, flow: str) -> dict[str, Any]:
     return {
         "delegates": len(delegates),
         "outside_delegate": outside,
+        "qdq_ops": in_reference,
+        "reference": reference.double().flatten().tolist(),
         "pte_bytes": len(buffer),
         "max_abs_diff": diff,
         "output_scale": scale,

@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 import torch
 
-from pt2q.tolerances import LOWERED_VS_REFERENCE_STEPS, QUANTIZED_TENSOR_SQNR_DB
+from pt2q.tolerances import (
+    LOWERED_VS_REFERENCE_STEPS,
+    QUANTIZED_TENSOR_SQNR_DB,
+    lowered_within_program_tolerance,
+)
 
 _CHILD = Path(__file__).with_name("executorch_child.py")
 _MARK = "@@executorch@@"
@@ -67,3 +71,29 @@ def test_pt2q_program_deploys_like_torchao(
         runtime, float_out = torch.tensor(ours["deployed"]), torch.tensor(ours["float"])
         sqnr = 10 * torch.log10(float_out.pow(2).sum() / (runtime - float_out).pow(2).sum())
         assert sqnr >= QUANTIZED_TENSOR_SQNR_DB, f"{case}: {sqnr:.1f} dB vs float"
+
+
+@pytest.mark.slow
+def test_float_read_linears_deploy_as_dynamic_gemms(
+    deployed: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    """A static config on a post-LN FFN block: pt2q's linears (read only by GELU and the float
+    residual add) are per-token dynamic; ExecuTorch delegates them as XNNPACK's dynamic GEMMs, as
+    much of the block as torchao's static program (layer_norm stays outside in both), in as many
+    delegate calls as torchao's dynamic program of it (x's quantization, shared by two linears,
+    splits the partition in both), and the runtime computes the reference program's numbers."""
+    ours, theirs = deployed["pt2q"]["float_read_linears"], deployed["torchao"]["float_read_linears"]
+    torchao_dynamic = deployed["torchao"]["dynamic_block"]
+    assert "quantized_decomposed.choose_qparams_per_token_asymmetric.default" in ours["qdq_ops"]
+    assert "quantized_decomposed.quantize_per_tensor.default" not in ours["qdq_ops"]
+    assert "quantized_decomposed.quantize_per_tensor.default" in theirs["qdq_ops"]
+    assert ours["delegates"] == torchao_dynamic["delegates"] == 2
+    assert ours["outside_delegate"] == theirs["outside_delegate"]
+    assert [op.split(">")[0] for op in ours["outside_delegate"]] == [
+        "<EdgeOpOverload: aten.native_layer_norm.default"
+    ]
+    runtime, reference, float_out = (
+        torch.tensor(ours[k]) for k in ("deployed", "reference", "float")
+    )
+    assert lowered_within_program_tolerance(float_out, reference, runtime)
+    assert ours["max_abs_diff"] < 1e-4  # XNNPACK's per-row quantization is the reference's
