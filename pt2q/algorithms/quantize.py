@@ -185,8 +185,9 @@ def quantize(
     plain = best_sqnr
     steps: list[MethodResult] = []
     # auto: a float rewrite is also judged after keep_float on both sides (cheap, no fitting):
-    # outlier-dominated activations can mask its gain until they stay float (MiniLM XNNPACK:
-    # smooth alone 0.960 -> 0.952, smooth + keep_float 0.995 vs keep_float alone 0.993).
+    # outlier-dominated activations can mask its gain until they stay float (MiniLM XNNPACK with
+    # torchao's static int8 linear outputs: smooth alone 0.960 -> 0.952, smooth + keep_float
+    # 0.995 vs keep_float alone 0.993; tests/algorithms/test_smooth_residual.py).
     lookahead = auto and "keep_float" in chosen
     best_ahead = trial.with_keep_float(prepared) if lookahead else -math.inf
     for name in (m for m in chosen if m in FLOAT_METHODS):
