@@ -183,10 +183,11 @@ def lower_pt2e_quantized_to_x86(
       * Returns an :class:`X86LoweredModule`, a ``torch.fx.GraphModule`` whose graph holds the
         ``onednn.qconv_pointwise`` / ``qlinear_pointwise`` ops (3-D linears included) with
         weights prepacked, and a ``LoweringReport`` (``pt2q.lowering.lowering_report(m)``).
-      * ``compile=True``: calls are tiered (first call eager, then ``torch.compile`` of the same
-        lowering with Inductor freezing and its C++ wrapper, see ``module.py``; ``compile_options``
-        go to ``torch.compile``, e.g. ``options={"cpp_wrapper": False}``); ``compile=False``:
-        always eager.
+      * ``compile=True``: calls are tiered (first call eager, then the same lowering compiled
+        ahead of time by AOTInductor with Inductor freezing and loaded in-process, or
+        ``torch.compile`` of it for calls that program was not built for, see ``module.py``;
+        ``compile_options`` go to ``torch.compile`` and make it the only compiled tier, e.g.
+        ``options={"cpp_wrapper": False}``); ``compile=False``: always eager.
       * On CPUs without VNNI, full-range uint8 activations are lowered in the 7-bit or the
         saturating form, whichever measured closer to the reference on ``example_inputs``
         (``pt2q.tolerances.ISA_ADAPTED_MAX_SQNR_LOSS_DB``); with VNNI / AMX, exactly.
@@ -212,7 +213,9 @@ def lower_pt2e_quantized_to_x86(
     opts.setdefault("dynamic", None)
     if "mode" not in opts:  # torch.compile takes a mode or options, not both
         opts["options"] = {"cpp_wrapper": True, **opts.get("options", {})}
-    module = X86LoweredModule(lowered, guarded if compile else None, mixed_bf16, opts, dims)
+    # AOTInductor serves unless the caller chose torch.compile's options (module.py)
+    aot = not compile_options
+    module = X86LoweredModule(lowered, guarded if compile else None, mixed_bf16, opts, dims, aot)
     report = build_report(reference, module, isa, reasons, choices, removed, counters)
     merge_llm_report(report, guarded)
     return attach_report(module, report)  # type: ignore[return-value]

@@ -18,6 +18,7 @@ from torch.fx import GraphModule
 
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.lower import prepare_for_inductor
+from pt2q.lowering.x86.module import aoti_compile
 
 __all__ = ["package_x86"]
 
@@ -41,9 +42,4 @@ def package_x86(
     guarded, _, inputs, dims = prepare_for_inductor(
         converted, example_inputs, isa, payoff, llm_compute_dtype
     )
-    shapes = tuple({d: torch.export.Dim.DYNAMIC for d in sorted(ds)} if ds else None for ds in dims)
-    with torch.no_grad():
-        ep = torch.export.export(guarded, inputs, dynamic_shapes=shapes, strict=False)
-        return torch._inductor.aoti_compile_and_package(
-            ep, package_path=path, inductor_configs={"freezing": True}
-        )
+    return aoti_compile(guarded, inputs, dims, path)[0]

@@ -69,23 +69,28 @@ def _kernels(low: X86LoweredModule) -> list[tuple[str, str, torch.dtype | None]]
 _WRAPPER_CALL = re.compile(
     r"^\s*(cpp_fused_\w+?)(?:_\d+)?\("
     r"|aoti_torch_cpu__(qconv|qlinear)_pointwise_(\w+)\("
-    r'|findSchemaOrThrow\("(\w+)::(\w+)", "(\w*)"\)',
+    r'|findSchemaOrThrow\("(\w+)::(\w+)", "(\w*)"\)'
+    r"|aoti_torch_proxy_executor_call_function\(proxy_executor, (\d+),",
     re.MULTILINE,
 )
 
 
 def _compiled_kernels(low: X86LoweredModule, x: torch.Tensor) -> list[str]:
-    """What the compiled tier's output code calls, in order (generated C++ kernels by name)."""
+    """What the compiled tier's C++ wrapper calls, in order (generated C++ kernels by name):
+    the AOTInductor tier's by default, else ``torch.compile``'s output code."""
     with torch.no_grad():
         _, code = run_and_get_code(lambda: (low(x), low(x)))  # eager first call, then compiled
     assert low.compiled
-    wrapper = next(c for c in code if "inductor_entry_impl" in c)  # the C++ wrapper's module
+    wrapper = low.aot_wrapper_source or next(c for c in code if "inductor_entry_impl" in c)
     calls = []
-    for kernel, onednn, overload, ns, op, schema_overload in _WRAPPER_CALL.findall(wrapper):
+    for kernel, onednn, overload, ns, op, schema_overload, proxy in _WRAPPER_CALL.findall(wrapper):
         if kernel:
             calls.append(kernel)
         elif onednn:
             calls.append(f"torch.ops.onednn.{onednn}_pointwise.{overload}")
+        elif proxy:  # AOTInductor: an op without a C shim, named in the package's extern nodes
+            ns, op = (low.aot_extern_ops or [])[int(proxy)].split("::")
+            calls.append(f"torch.ops.{ns}.{op}.default")
         else:
             calls.append(f"torch.ops.{ns}.{op}.{schema_overload or 'default'}")
     return calls

@@ -99,6 +99,31 @@ def test_mlp_compiled_tier_matches_and_keeps_global_config(
     for batch in (2, 9):  # dims exported as Dim stay dynamic in the compiled tier
         xb = torch.randn(batch, 16, 64)
         _check(low(xb), ref, xb)
+    # every call so far was one the AOTInductor program was built for (batch in [1, 64])
+    assert low.compiled_tiers == ("aotinductor",)
+    assert low.tier_notes == []
+    assert "aoti_torch_cpu__qlinear_pointwise_tensor(" in (low.aot_wrapper_source or "")
+    # a transposed view: not what that program takes; torch.compile of the same lowering serves
+    xt = torch.randn(4, 64, 16).transpose(1, 2)
+    _check(low(xt), ref, xt)
+    assert low.compiled_tiers == ("aotinductor", "torch.compile")
+    xb = torch.randn(3, 16, 64)
+    _check(low(xb), ref, xb)  # contiguous again: back on the AOTInductor program
+
+
+@pytest.mark.slow
+def test_compiled_tier_is_torch_compile_with_options_or_mixed_bf16() -> None:
+    torch.manual_seed(2)
+    x = torch.randn(2, 16, 64)
+    ref = quantize(MLP3d(), (x,))
+    for low in (
+        lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, options={"cpp_wrapper": False}),
+        lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, mixed_bf16=True),
+    ):
+        with torch.no_grad():
+            low(x), low(x)
+        assert low.compiled_tiers == ("torch.compile",)
+        assert low.aot_wrapper_source is None
 
 
 @pytest.fixture(scope="module")
