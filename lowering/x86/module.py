@@ -22,6 +22,7 @@ module then runs exactly its graph. Under Dynamo / FX tracing the graph is what 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -50,10 +51,21 @@ def aoti_compile(
     return written, ep
 
 
+def _bound(value: Any) -> float:
+    """A symbol's range bound as a Python number (torch's integer infinities as +-inf)."""
+    from torch.utils._sympy.numbers import int_oo
+
+    if value == int_oo:
+        return math.inf
+    if value == -int_oo:
+        return -math.inf
+    return int(value)
+
+
 class _AotiTier:
     """The loaded AOTInductor program, its C++ wrapper's source (what each call runs), the ops
-    that wrapper calls through the proxy executor (by index) and the inputs it accepts: per tensor, its dtype and each dim as a fixed size or the (min, max)
-    range of its symbol."""
+    that wrapper calls through the proxy executor (by index) and the inputs it accepts: per
+    tensor, its dtype and each dim as a fixed size or the (min, max) range of its symbol."""
 
     def __init__(self, program: GraphModule, args: tuple[torch.Tensor, ...], dims: list[set[int]]):
         with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +77,9 @@ class _AotiTier:
                 extern = [n for n in z.namelist() if n.endswith(".wrapper.json")]
                 nodes = json.loads(z.read(extern[0]))["nodes"] if extern else []
                 self.extern_ops: list[str] = [n["node"]["target"] for n in nodes]
-        ranges = {str(sym): (r.lower, r.upper) for sym, r in ep.range_constraints.items()}
+        ranges = {
+            str(sym): (_bound(r.lower), _bound(r.upper)) for sym, r in ep.range_constraints.items()
+        }
         user_inputs = set(ep.graph_signature.user_inputs)
         self.accepts: list[tuple[torch.dtype, list[Any]]] = []
         for node in ep.graph.nodes:

@@ -112,6 +112,19 @@ def test_mlp_compiled_tier_matches_and_keeps_global_config(
 
 
 @pytest.mark.slow
+def test_aotinductor_tier_takes_an_unbounded_dynamic_batch() -> None:
+    """``Dim.DYNAMIC`` (no max): the AOTInductor program takes any batch its range allows."""
+    torch.manual_seed(3)
+    x = torch.randn(4, 16, 64)
+    ref = quantize(MLP3d(), (x,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))
+    low = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False)
+    for batch in (4, 4, 7, 100):
+        xb = torch.randn(batch, 16, 64)
+        _check(low(xb), ref, xb)
+    assert low.compiled_tiers == ("aotinductor",), low.tier_notes
+
+
+@pytest.mark.slow
 def test_compiled_tier_is_torch_compile_with_options_or_mixed_bf16() -> None:
     torch.manual_seed(2)
     x = torch.randn(2, 16, 64)
