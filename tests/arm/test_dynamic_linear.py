@@ -155,3 +155,36 @@ def test_dynamic_per_row_false_lowers_the_reference_programs_math() -> None:
     s, _ = qd.choose_qparams.tensor(x, -128, 127, eps, torch.int8)
     want = reference(x).detach().double()
     assert _steps(lowered(x), want, s.float().expand(5), ws) <= KERNEL_VS_FLOAT_REFERENCE_STEPS
+
+
+class _FfnBlock(torch.nn.Module):
+    """Post-LN FFN: the static config's linears are read only by GELU and the float residual
+    add, so XNNPACKQuantizer makes them per-token dynamic (float_read_linears.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up, self.down = torch.nn.Linear(32, 64), torch.nn.Linear(64, 32)
+        self.norm = torch.nn.LayerNorm(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.down(torch.nn.functional.gelu(self.up(x))))
+
+
+def test_static_config_float_read_linears_lower_to_dynamic_gemms() -> None:
+    torch.manual_seed(4)
+    model, x = _FfnBlock().eval(), torch.randn(2, 6, 32)
+    cfg = get_symmetric_quantization_config(is_per_channel=True)  # static
+    prepared = prepare_pt2e(
+        torch.export.export(model, (x,)).module(), XNNPACKQuantizer().set_global(cfg)
+    )
+    prepared(x)
+    reference = convert_pt2e(prepared)
+    lowered = lower_pt2e_quantized_to_arm(reference, (x,))
+    linears = [d for d in lowering_report(lowered).lowered if d.op == "aten.linear.default"]
+    assert len(linears) == 2 and all(d.kernel.startswith("qd8-f32-gemm/") for d in linears)
+    targets = [n.target for n in lowered.graph.nodes if n.op == "call_function"]
+    assert aten.linear.default not in targets
+    with torch.no_grad():
+        want, got = reference(x), lowered(x)
+    # per-token dynamic in the reference and in the kernel: the same rows, the same integers
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
