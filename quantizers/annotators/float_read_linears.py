@@ -14,7 +14,8 @@ attention matmuls, the FFN's first linear to a float GELU, the projections back 
 residual stream (``residual.py``). The int8 output is a rounding step, 50-200x outlier channels
 included, that buys no int8 consumer; a dynamic linear (XNNPACK's QD8 GEMM: activations quantized
 per row at run time, the same per-channel int8 weights) has a float output and is delegated as
-such. all-MiniLM-L6-v2, XNNPACKQuantizer per-channel: sentence cosine 0.960 -> 0.9987 (plain flow, `bench/accuracy.py`).
+such. all-MiniLM-L6-v2, XNNPACKQuantizer per-channel, plain flow: sentence cosine 0.960 -> 0.9987
+(``bench/accuracy.py``).
 
 ``make_float_read_linears_dynamic`` runs after every other annotator and before the pass-through
 sharing: a linear qualifies when its annotation observes its own output (no fused post-op), its
@@ -34,12 +35,12 @@ from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, Quantizatio
 from pt2q.quantizers.annotation import DYNAMIC_NOTE_KEY, is_annotated
 from pt2q.quantizers.op_tables import OpOverload
 
-__all__ = ["float_readers_only", "make_float_read_linears_dynamic"]
+__all__ = ["make_float_read_linears_dynamic"]
 
 _PER_CHANNEL = (torch.per_channel_symmetric, torch.per_channel_affine)
 
 
-def float_readers_only(node: Node, pass_through: frozenset[OpOverload]) -> bool:
+def _float_readers_only(node: Node, pass_through: frozenset[OpOverload]) -> bool:
     """Whether every reader of ``node`` (through unannotated ``pass_through`` ops) is a call the
     quantizer left float; False when the graph's output or an int8 edge reads it."""
     frontier, seen = list(node.users), set()
@@ -87,7 +88,7 @@ def make_float_read_linears_dynamic(
         x, weight = node.args[0], node.args[1]
         if not (isinstance(x, Node) and isinstance(weight, Node)):
             continue
-        if not _static_per_channel(ann, x, weight) or not float_readers_only(node, pass_through):
+        if not _static_per_channel(ann, x, weight) or not _float_readers_only(node, pass_through):
             continue
         ann.input_qspec_map[x] = dynamic_activation
         ann.output_qspec = None
