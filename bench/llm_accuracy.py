@@ -9,10 +9,10 @@ graph before prepare: activation-aware scaling + clipping, told the scheme's dyn
 ``input_activation``), ``gptq`` (``pt2q.algorithms.gptq`` on the calibrated prepared model),
 ``awq+gptq`` (both: GPTQ's integers on AWQ's weights), and each with ``shift+`` in front
 (``pt2q.algorithms.shift`` first: the layer_norm outputs centred into the linears' biases). The
-default flows are bench/llm.py's ``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration`` sentences (at most: 1817 exist)
-from standard-library docstrings, each also cut short (``calibration_batches``), scored on
-bench/llm.py's four SENTENCES; the figure is the minimum over the eval sentences of the cosine between mean-pooled embeddings
-(padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
+default flows are bench/llm.py's ``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration``
+sentences (at most: 1817 exist) from standard-library docstrings, each also cut short
+(``calibration_batches``), scored on bench/llm.py's four SENTENCES; the figure is the minimum
+over the eval sentences of the cosine between mean-pooled embeddings (padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
 ``--held-out N`` fits on all but the last N calibration sentences and judges on those instead
 (mean and minimum cosine, whole and cut short).
 """
@@ -80,12 +80,13 @@ def calibration_batches(tokenizer: Any, count: int) -> list[tuple[torch.Tensor, 
 def sentence_batches(
     tokenizer: Any, sentences: list[str]
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(input_ids, attention_mask)`` of each sentence, then of a short copy of each: its [CLS], first 4-8 word pieces and [SEP] (lengths seeded). Real
-    inputs are often a few words ("A man is eating food."), where [CLS] and [SEP] weigh 2 of
-    ~7 tokens in the mean pool; GPTQ's ``H`` from 40-160 character sentences alone under-weights
-    them. Measured with GPTQ (8da4w g32) fitted on 1600 sentences, judged on the other 217
-    cut the same way: mean cosine 0.98981 -> 0.99051, minimum 0.9591 -> 0.9699; on them whole:
-    mean 0.99090 -> 0.99138, minimum 0.9849 -> 0.9825."""
+    """``(input_ids, attention_mask)`` of each sentence, then of a short copy of each: its
+    [CLS], first 4-8 word pieces and [SEP] (lengths seeded). Real inputs are often a few words
+    ("A man is eating food."), where [CLS] and [SEP] weigh 2 of ~7 tokens in the mean pool;
+    GPTQ's ``H`` from 40-160 character sentences alone under-weights them. Measured with GPTQ
+    (8da4w g32) fitted on 1600 sentences, judged on the other 217 cut the same way: mean
+    cosine 0.98981 -> 0.99051, minimum 0.9591 -> 0.9699; on them whole: mean 0.99090 ->
+    0.99138, minimum 0.9849 -> 0.9825."""
     full = [
         (e["input_ids"], e["attention_mask"])
         for e in (tokenizer([s], return_tensors="pt") for s in sentences)

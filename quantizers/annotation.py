@@ -17,7 +17,7 @@ Five meta keys are involved:
 
 from __future__ import annotations
 
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from torch.fx import Node
 
@@ -35,6 +35,8 @@ __all__ = [
     "set_float_reason",
     "is_float_tensor",
     "has_int8_output",
+    "readers_through",
+    "reads_int8",
 ]
 
 DYNAMIC_NOTE_KEY = "pt2q_dynamic_note"
@@ -99,3 +101,26 @@ def has_int8_output(node: Node) -> bool:
         return False
     ann = node.meta[Q_ANNOTATION_KEY]
     return bool(node.meta.get(INT8_OUTPUT_KEY)) or ann.output_qspec is not None
+
+
+def readers_through(node: Node, pass_through: frozenset[Any]) -> list[tuple[Node, Node]]:
+    """Every ``(reader, value it reads)`` of ``node``'s output, looking through the unannotated
+    ``pass_through`` ops it flows into (view, permute, ... that would share its observer); the
+    graph's output node is a reader too."""
+    found, frontier, seen = [], [(u, node) for u in node.users], set()
+    while frontier:
+        user, value = frontier.pop()
+        if user in seen:
+            continue
+        seen.add(user)
+        if user.op == "call_function" and user.target in pass_through and not is_annotated(user):
+            frontier.extend((u, user) for u in user.users)
+        else:
+            found.append((user, value))
+    return found
+
+
+def reads_int8(reader: Node, value: Node) -> bool:
+    """Whether ``reader``'s annotation quantizes its input edge from ``value``."""
+    ann = reader.meta.get(Q_ANNOTATION_KEY)
+    return isinstance(ann, QuantizationAnnotation) and value in ann.input_qspec_map

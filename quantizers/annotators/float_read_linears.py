@@ -32,7 +32,12 @@ from torch.fx import GraphModule, Node
 
 from pt2q.qdq.meta import INT8_OUTPUT_KEY
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation, QuantizationSpec
-from pt2q.quantizers.annotation import DYNAMIC_NOTE_KEY, is_annotated
+from pt2q.quantizers.annotation import (
+    DYNAMIC_NOTE_KEY,
+    is_annotated,
+    readers_through,
+    reads_int8,
+)
 from pt2q.quantizers.op_tables import OpOverload
 
 __all__ = ["make_float_read_linears_dynamic"]
@@ -41,24 +46,12 @@ _PER_CHANNEL = (torch.per_channel_symmetric, torch.per_channel_affine)
 
 
 def _float_readers_only(node: Node, pass_through: frozenset[OpOverload]) -> bool:
-    """Whether every reader of ``node`` (through unannotated ``pass_through`` ops) is a call the
-    quantizer left float; False when the graph's output or an int8 edge reads it."""
-    frontier, seen = list(node.users), set()
-    while frontier:
-        user = frontier.pop()
-        if user in seen:
-            continue
-        seen.add(user)
-        if user.op != "call_function":
-            return False
-        if is_annotated(user):
-            ann = user.meta[Q_ANNOTATION_KEY]
-            if any(spec is not None for spec in ann.input_qspec_map.values()):
-                return False  # reads some edge in int8 (conservative: any edge)
-            continue
-        if user.target in pass_through:
-            frontier.extend(user.users)
-    return bool(seen)
+    """Whether ``node`` has readers and each is a call reading it in float (not the graph's
+    output, not an int8 edge)."""
+    readers = readers_through(node, pass_through)
+    return bool(readers) and all(
+        r.op == "call_function" and not reads_int8(r, value) for r, value in readers
+    )
 
 
 def _static_per_channel(ann: QuantizationAnnotation, x: Node, weight: Node) -> bool:

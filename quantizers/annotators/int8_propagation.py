@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import (
-    Q_ANNOTATION_KEY,
-    QuantizationAnnotation,
     QuantizationSpecBase,
     SharedQuantizationSpec,
 )
 from pt2q.quantizers.annotation import (
     any_annotated,
     has_int8_output,
-    is_annotated,
+    readers_through,
+    reads_int8,
     set_float_reason,
     write_annotation,
 )
@@ -61,14 +60,7 @@ def _inputs(node: Node) -> list[Node]:
 
 def _feeds_int8_consumer(node: Node, ops: frozenset[OpOverload]) -> bool:
     """Whether ``node``'s output reaches, through ``ops`` only, an annotation quantizing it."""
-    for user in node.users:
-        ann = user.meta.get(Q_ANNOTATION_KEY)
-        if isinstance(ann, QuantizationAnnotation) and node in ann.input_qspec_map:
-            return True
-        if user.op == "call_function" and user.target in ops and not is_annotated(user):
-            if _feeds_int8_consumer(user, ops):
-                return True
-    return False
+    return any(reads_int8(r, value) for r, value in readers_through(node, ops))
 
 
 def annotate_int8_propagation(
