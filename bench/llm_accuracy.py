@@ -12,7 +12,8 @@ graph before prepare: activation-aware scaling + clipping, told the scheme's dyn
 default flows are bench/llm.py's ``DEFAULT_FLOW``. AWQ and GPTQ are fitted on ``--calibration``
 sentences (at most: 1817 exist) from standard-library docstrings, each also cut short
 (``calibration_batches``), scored on bench/llm.py's four SENTENCES; the figure is the minimum
-over the eval sentences of the cosine between mean-pooled embeddings (padding masked out). ``--by-layer`` quantizes one kind of linear at a time (others float).
+over the eval sentences of the cosine between mean-pooled embeddings (padding masked out).
+``--by-layer`` quantizes one kind of linear at a time (others float).
 ``--held-out N`` fits on all but the last N calibration sentences and judges on those instead
 (mean and minimum cosine, whole and cut short).
 """
