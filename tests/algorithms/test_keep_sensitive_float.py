@@ -122,7 +122,7 @@ def test_invalid_arguments_raise(kwargs: dict[str, float], message: str) -> None
 
 @pytest.mark.filterwarnings("ignore::pt2q.convert.health_check.QuantizationHealthWarning")
 def test_quantize_runs_sensitivity_after_keep_float_with_its_metric() -> None:
-    assert METHODS.index("keep_float") < METHODS.index("sensitivity") < METHODS.index("gptq")
+    assert METHODS.index("keep_float") < METHODS.index("gptq") < METHODS.index("sensitivity")
     torch.manual_seed(0)
     model = CrushedChain().eval()
     batches = _batches()
@@ -141,6 +141,30 @@ def test_quantize_runs_sensitivity_after_keep_float_with_its_metric() -> None:
     assert report.sqnr_db > report.plain_sqnr_db + 10.0
     assert 3 in seen  # scored on the three fit batches, judged on the held-out one
     assert "relu_1" in converted.meta["pt2q"]["kept_float"]
+
+
+def _int8_weights(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
+    return [t for _, t in sorted(gm.state_dict().items()) if t.dtype == torch.int8]
+
+
+@pytest.mark.filterwarnings("ignore::pt2q.convert.health_check.QuantizationHealthWarning")
+def test_sensitivity_scores_and_keeps_the_gptq_integers() -> None:
+    """Sensitivity runs after gptq and converts copies of its prepared model: what it scores
+    and what convert then folds are gptq's integers, not a re-rounding of the float weights."""
+    torch.manual_seed(0)
+    batches = _batches()
+    gm = exported(CrushedChain().eval(), batches[0])
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config())
+    rounded, gptq_only = quantize(gm, quantizer, batches, ("gptq",))
+    both, report = quantize(gm, quantizer, batches, ("gptq", "sensitivity"))
+    assert [s.method for s in report.steps] == ["gptq", "sensitivity"]
+    assert report.steps[0].sqnr_db == gptq_only.steps[0].sqnr_db
+    assert "relu_1" in both.meta["pt2q"]["kept_float"]
+    plain = convert_pt2e(_calibrated(CrushedChain().eval(), batches[:3]))
+    ours, theirs = _int8_weights(both), _int8_weights(rounded)
+    assert len(ours) == len(theirs) >= 5  # the five linears (and the mask constant)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(ours, _int8_weights(plain), strict=True))
 
 
 def test_quantize_rejects_a_bad_sensitivity_budget_before_running_anything() -> None:
