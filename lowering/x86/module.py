@@ -17,10 +17,13 @@ the same program instead, guarded as usual; so do ``mixed_bf16`` modules, explic
 ``compile_options`` (they are ``torch.compile``'s), and any program AOTInductor fails on
 (``tier_notes`` says why). Editing the graph (``recompile()``) drops the compiled tiers, so the
 module then runs exactly its graph. Under Dynamo / FX tracing the graph is what gets traced.
+``copy.deepcopy`` copies the graph, attributes and report; the prepacked oneDNN weights (no
+storage to copy) and the compiled tiers already built are shared with the copy.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -104,6 +107,17 @@ class _AotiTier:
         return True
 
 
+def _opaque_tensors(*modules: torch.nn.Module | None) -> list[torch.Tensor]:
+    """The oneDNN-prepacked tensors (no storage: ``copy.deepcopy`` cannot copy them) that
+    ``modules`` hold as parameters, buffers or plain attributes."""
+    found: list[torch.Tensor] = []
+    for module in modules:
+        for sub in module.modules() if module is not None else ():
+            values = [*sub._parameters.values(), *sub._buffers.values(), *vars(sub).values()]
+            found += [v for v in values if isinstance(v, torch.Tensor) and v.is_mkldnn]
+    return found
+
+
 def _call_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """What Dynamo guards on for our inputs: tensor shapes, strides and dtypes."""
     return tuple(
@@ -146,7 +160,34 @@ class X86LoweredModule(GraphModule):
         self.mixed_bf16 = mixed_bf16
         self._compile_options = compile_options
         self._dims = dims  # per input, the dims exported as symbolic: compiled dynamic
+        self.__dict__["_aot"] = aot
         self.__dict__["_aoti_tried"] = not aot or mixed_bf16  # True: no AOTInductor tier
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> X86LoweredModule:
+        """An independent copy of the graph, its attributes and its report. The prepacked oneDNN
+        weights are constants of the program and cannot be copied (no storage): both modules
+        share them, as they share the compiled tiers already built (loaded, immutable code; a
+        ``recompile()`` of either drops only its own)."""
+        for t in _opaque_tensors(self, self.__dict__["_source"]):
+            memo.setdefault(id(t), t)
+        # a GraphModule of a copy of the graph (one of self.graph would take over its owner)
+        graph = copy.deepcopy(GraphModule(self, copy.deepcopy(self.graph)), memo)
+        source = copy.deepcopy(self.__dict__["_source"], memo)
+        options, dims = copy.deepcopy(self._compile_options), copy.deepcopy(self._dims)
+        twin = X86LoweredModule(
+            graph, source, self.mixed_bf16, options, dims, self.__dict__["_aot"]
+        )
+        twin.meta = copy.deepcopy(self.meta, memo)
+        for key, value in vars(self).items():  # what the lowering attached (its report, ...)
+            if key not in vars(twin):
+                setattr(twin, key, copy.deepcopy(value, memo))
+        if source is not None:  # not after a recompile(): the tiers are the same program's
+            for key in ("_compiled", "_aoti", "_calls", "_aoti_tried"):
+                twin.__dict__[key] = self.__dict__[key]
+            twin.__dict__["_seen"] = set(self._seen)
+            twin.__dict__["tier_notes"] = list(self.tier_notes)
+        memo[id(self)] = twin
+        return twin
 
     @property
     def report(self) -> Any:

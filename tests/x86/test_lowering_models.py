@@ -3,6 +3,8 @@ numerics of both tiers (eager graph, compiled) against the reference program."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch._inductor import config as inductor_config
@@ -109,6 +111,32 @@ def test_mlp_compiled_tier_matches_and_keeps_global_config(
     assert low.compiled_tiers == ("aotinductor", "torch.compile")
     xb = torch.randn(3, 16, 64)
     _check(low(xb), ref, xb)  # contiguous again: back on the AOTInductor program
+
+
+def test_deepcopy_shares_the_prepacked_weights_and_compiled_tiers(
+    mlp: tuple[X86LoweredModule, torch.fx.GraphModule, str],
+) -> None:
+    """``copy.deepcopy`` works (the prepacked oneDNN weights have no storage to copy: shared),
+    the copy runs the compiled tiers already built, and its graph is its own."""
+    low, ref, _ = mlp
+    torch.manual_seed(4)
+    x = torch.randn(4, 16, 64)
+    low(x), low(x)
+    twin = copy.deepcopy(low)
+    assert isinstance(twin, X86LoweredModule) and twin is not low
+    assert twin.compiled_tiers == low.compiled_tiers and "aotinductor" in twin.compiled_tiers
+    assert torch.equal(twin(x), low(x))
+    assert [d.node for d in twin.report.lowered] == [d.node for d in low.report.lowered]
+    output = next(n for n in twin.graph.nodes if n.op == "output")
+    (result,) = output.args[0]  # type: ignore[misc]
+    with twin.graph.inserting_before(output):
+        doubled = twin.graph.call_function(torch.ops.aten.mul.Tensor, (result, 2.0))
+    output.args = ((doubled,),)
+    twin.recompile()  # drops the copy's tiers only: it now runs exactly its graph
+    assert not twin.compiled and low.compiled
+    assert low.graph.owning_module is low and twin.graph.owning_module is twin
+    assert torch.equal(twin(x), 2.0 * low.forward(x))
+    _check(low(x), ref, x)
 
 
 @pytest.mark.slow
