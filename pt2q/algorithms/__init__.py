@@ -3,10 +3,11 @@
 * ``equalize`` (cross-layer equalization + bias absorption), ``smooth`` (SmoothQuant) and
   ``shift`` (normalization outputs centred into the linears' biases): float -> equivalent
   float rewrites of the exported graph, before annotation;
-* ``keep_float`` (activations with unhealthy int8 ranges stay float), ``sensitivity``
-  (activations whose int8 costs the output most, measured, stay float), ``adaround`` (adaptive
-  rounding) and ``bias_correction`` (empirical): on the calibrated prepared model, writing
-  what convert folds unchanged;
+* ``keep_float`` (activations with unhealthy int8 ranges stay float), ``gptq`` (weights
+  rounded column by column, the error spread through the inputs' second moment),
+  ``sensitivity`` (activations whose int8 costs the output most, measured, stay float),
+  ``adaround`` (adaptive rounding) and ``bias_correction`` (empirical): on the calibrated
+  prepared model, in that order, writing what convert folds unchanged;
 * ``quantize(model, quantizer, calibration_batches, methods="auto")`` runs them and keeps each
   only where it improves held-out output SQNR; ``with_activation_observer`` picks the range
   setting (e.g. ``MSEObserver``, ``PercentileObserver``) of a quantizer config.
