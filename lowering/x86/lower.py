@@ -13,6 +13,7 @@ The pipeline, each step a named pass over a private copy of the reference progra
       -> contiguous_linear_inputs      (a linear after attention would decompose to expand+bmm)
       -> unfused_conv1d_add            (oneDNN's conv + sum post-op is 2-D only)
       -> lower_eagerly                 (Inductor's freezing passes, eagerly: the returned graph)
+      -> uint8_max_pools               (compiled tiers only: dq -> max_pool2d -> q as a uint8 pool)
       -> report                        (NodeDecision per conv/linear, post-op, attention op, q/dq)
 """
 
@@ -43,6 +44,7 @@ from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
 from pt2q.lowering.x86.payoff import ALWAYS_PAYS_MACS, macs, slower_in_int8, time_int8_vs_float
+from pt2q.lowering.x86.pools import uint8_max_pools
 from pt2q.lowering.x86.report import build_report, static_reasons
 from pt2q.qdq import attach_report
 from pt2q.qdq.dangling import remove_dangling_qdq
@@ -51,7 +53,12 @@ from pt2q.qdq.ops import is_quantize
 from pt2q.qdq.program_checks import require_converted_program
 from pt2q.qdq.views import act_q, weight_q
 
-__all__ = ["lower_pt2e_quantized_to_x86", "prepare_for_inductor", "dynamic_dims"]
+__all__ = [
+    "lower_pt2e_quantized_to_x86",
+    "prepare_for_inductor",
+    "compiled_program",
+    "dynamic_dims",
+]
 
 
 def _as_graph_module(model: GraphModule | torch.export.ExportedProgram) -> GraphModule:
@@ -215,10 +222,19 @@ def lower_pt2e_quantized_to_x86(
         opts["options"] = {"cpp_wrapper": True, **opts.get("options", {})}
     # AOTInductor serves unless the caller chose torch.compile's options (module.py)
     aot = not compile_options
-    module = X86LoweredModule(lowered, guarded if compile else None, mixed_bf16, opts, dims, aot)
+    source = compiled_program(guarded) if compile else None
+    module = X86LoweredModule(lowered, source, mixed_bf16, opts, dims, aot)
     report = build_report(reference, module, isa, reasons, choices, removed, counters)
     merge_llm_report(report, guarded)
     return attach_report(module, report)  # type: ignore[return-value]
+
+
+def compiled_program(guarded: GraphModule) -> GraphModule:
+    """What the compiled tiers and ``package_x86`` hand Inductor: a copy of ``guarded`` whose
+    uint8 max-pools run on the uint8 values (``pools.py``)."""
+    program = copy_of(guarded)
+    _run("uint8_max_pools", lambda: uint8_max_pools(program))
+    return program
 
 
 def copy_of(gm: GraphModule) -> GraphModule:

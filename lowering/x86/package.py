@@ -1,7 +1,8 @@
 """``package_x86``: compile once, deploy anywhere, as an AOTInductor ``.pt2`` package.
 
-The guarded copy of the reference program (the same one the lowering hands to Inductor: dangling
-q/dq removed, activation forms chosen for the CPU it is packaged on) is exported and compiled
+The guarded copy of the reference program (the same one the lowering's compiled tiers hand to
+Inductor: dangling q/dq removed, activation forms chosen for the CPU it is packaged on, uint8
+max-pools on the uint8 values) is exported and compiled
 ahead of time with Inductor freezing, so its int8 passes emit the oneDNN kernels
 (``onednn.qconv_pointwise`` / ``qlinear_pointwise``, prepacked weights baked in) and fuse the rest
 into C++. The package holds only aten / oneDNN calls: ``torch._inductor.aoti_load_package(path)``
@@ -17,7 +18,7 @@ import torch
 from torch.fx import GraphModule
 
 from pt2q.lowering.x86.isa import CpuInt8Isa
-from pt2q.lowering.x86.lower import prepare_for_inductor
+from pt2q.lowering.x86.lower import compiled_program, prepare_for_inductor
 from pt2q.lowering.x86.module import aoti_compile
 
 __all__ = ["package_x86"]
@@ -42,4 +43,4 @@ def package_x86(
     guarded, _, inputs, dims = prepare_for_inductor(
         converted, example_inputs, isa, payoff, llm_compute_dtype
     )
-    return aoti_compile(guarded, inputs, dims, path)[0]
+    return aoti_compile(compiled_program(guarded), inputs, dims, path)[0]

@@ -138,8 +138,8 @@ def test_cnn_convs_hand_uint8_through_int8_max_pools(
     low, x = cnn
     u8, f32 = torch.uint8, torch.float32
     pool = "aten.max_pool2d_with_indices.default"
-    # Eagerly the pools run between a dequantize and a quantize of the same qparams; Inductor
-    # turns each such triple into one uint8 max-pool (below).
+    # Eagerly the pools run between a dequantize and a quantize of the same qparams; the
+    # compiled program pools the uint8 values (lowering/x86/pools.py) in Inductor's C++ loops.
     assert _kernels(low) == [
         (QUANTIZE, "", None),
         (QCONV, "relu", u8),
@@ -156,20 +156,18 @@ def test_cnn_convs_hand_uint8_through_int8_max_pools(
         (QUANTIZE, "", None),
         (QLINEAR, "none", f32),
     ]
-    qconv, qpool = (
-        "torch.ops.onednn.qconv_pointwise.tensor",
-        "torch.ops.quantized.max_pool2d.default",
-    )
+    qconv = "torch.ops.onednn.qconv_pointwise.tensor"
     assert _compiled_kernels(low, x) == [
         "cpp_fused_quantize_per_tensor",  # the model input
         qconv,
         qconv,
-        qpool,
+        "cpp_fused_max_pool2d_with_indices",  # uint8 in, uint8 out: no ATen quantized op
         qconv,
-        qpool,
-        "cpp_fused_addmm_quantize_per_tensor",  # flatten: channels-last uint8 -> (N, 4096)
+        # the last pool and the flatten (channels-last uint8 -> (N, 4096)) in one loop
+        "cpp_fused_addmm_max_pool2d_with_indices_quantize_per_tensor",
         "torch.ops.onednn.qlinear_pointwise.tensor",
     ]
+    assert low.aot_extern_ops == []  # nothing through the proxy executor
 
 
 def test_compile_options_reach_torch_compile() -> None:
