@@ -24,7 +24,11 @@ aten = torch.ops.aten
 
 def uint8_max_pools(gm: GraphModule) -> bool:
     """Rewrite every uint8 ``dq -> max_pool2d -> q`` of shared static qparams in ``gm`` (in
-    place) as ``max_pool2d`` of the uint8 tensor; returns whether anything changed."""
+    place) as ``max_pool2d`` of the uint8 tensor; returns whether anything changed::
+
+        x_u8 -> dq(s, z) -> max_pool2d -> q(s, z) -> readers      (dq kept if others read it)
+        x_u8 -> max_pool2d -> readers
+    """
     changed = False
     for pool in list(gm.graph.nodes):
         if pool.target != aten.max_pool2d.default or len(pool.users) != 1:
