@@ -23,7 +23,7 @@ from torch._inductor.fx_passes.freezing_patterns import freezing_passes
 from torch._inductor.fx_passes.post_grad import view_to_reshape
 from torch.fx import GraphModule, Node
 
-__all__ = ["lower_eagerly", "dynamic_dims"]
+__all__ = ["lower_eagerly", "dynamic_dims", "export_with_dims"]
 
 aten = torch.ops.aten
 
@@ -38,6 +38,16 @@ def dynamic_dims(gm: GraphModule) -> list[set[int]]:
         else:
             dims.append(set())
     return dims
+
+
+def export_with_dims(
+    gm: GraphModule, example_inputs: tuple[object, ...], dims: list[set[int]]
+) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``gm`` on ``example_inputs`` with ``dims`` (per input, from
+    :func:`dynamic_dims`) kept dynamic; under ``no_grad``, as every lowering step runs it."""
+    shapes = tuple({d: torch.export.Dim.DYNAMIC for d in sorted(ds)} if ds else None for ds in dims)
+    with torch.no_grad():
+        return torch.export.export(gm, tuple(example_inputs), dynamic_shapes=shapes, strict=False)
 
 
 def _t_to_permute(gm: GraphModule) -> None:
@@ -81,9 +91,8 @@ def lower_eagerly(
     gm: GraphModule, example_inputs: tuple[object, ...], dims: list[set[int]]
 ) -> tuple[GraphModule, dict[str, int]]:
     """``gm`` (a guarded reference copy) -> (eager GraphModule with oneDNN ops, counter deltas)."""
-    shapes = tuple({d: torch.export.Dim.DYNAMIC for d in sorted(ds)} if ds else None for ds in dims)
+    ep = export_with_dims(gm, example_inputs, dims)
     with torch.no_grad():
-        ep = torch.export.export(gm, tuple(example_inputs), dynamic_shapes=shapes, strict=False)
         lowered = ep.run_decompositions().module()
     _t_to_permute(lowered)
     view_to_reshape(lowered)

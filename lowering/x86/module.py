@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
+from pt2q.lowering.x86.eager import export_with_dims
+
 __all__ = ["X86LoweredModule", "aoti_compile"]
 
 
@@ -45,9 +47,8 @@ def aoti_compile(
     """Export ``program`` on ``inputs`` (``dims``: per input, the dims kept dynamic) and write its
     AOTInductor package, compiled with Inductor freezing, to ``path``; returns the path and the
     export (whose placeholders say which shapes the package accepts)."""
-    shapes = tuple({d: torch.export.Dim.DYNAMIC for d in sorted(ds)} if ds else None for ds in dims)
+    ep = export_with_dims(program, inputs, dims)
     with torch.no_grad():
-        ep = torch.export.export(program, inputs, dynamic_shapes=shapes, strict=False)
         written = torch._inductor.aoti_compile_and_package(
             ep, package_path=path, inductor_configs={"freezing": True}
         )
