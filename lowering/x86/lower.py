@@ -66,7 +66,7 @@ def _as_graph_module(model: GraphModule | torch.export.ExportedProgram) -> Graph
         return model.module()  # a fresh GraphModule: nothing of the caller's is mutated
     if isinstance(model, GraphModule):
         # A new graph over the same (read-only) constants: the caller's graph is never edited.
-        return GraphModule(model, copy.deepcopy(model.graph), class_name=type(model).__name__)
+        return copy_of(model)
     raise TypeError(
         "lower_pt2e_quantized_to_x86: model must be the torch.fx.GraphModule returned by "
         f"convert_pt2e or a torch.export.ExportedProgram of it, got {type(model).__name__}"
@@ -238,5 +238,8 @@ def compiled_program(guarded: GraphModule) -> GraphModule:
 
 
 def copy_of(gm: GraphModule) -> GraphModule:
-    """A new GraphModule over ``gm``'s constants with a copied graph."""
-    return GraphModule(gm, copy.deepcopy(gm.graph), class_name=type(gm).__name__)
+    """A new GraphModule over ``gm``'s constants with a copied graph and ``gm.meta`` (pt2q's
+    stage and the algorithms' kept-float reasons, which the report quotes)."""
+    out = GraphModule(gm, copy.deepcopy(gm.graph), class_name=type(gm).__name__)
+    out.meta = copy.deepcopy(gm.meta)
+    return out

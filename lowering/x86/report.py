@@ -27,7 +27,7 @@ from pt2q.lowering.x86.patterns import (
 )
 from pt2q.qdq import LoweringReport, LoweringStatus, NodeDecision
 from pt2q.qdq.dangling import RemovedPair
-from pt2q.qdq.meta import copy_handle, get_handle
+from pt2q.qdq.meta import copy_handle, get_handle, kept_float_reasons
 from pt2q.qdq.views import quantized_op
 
 __all__ = ["static_reasons", "build_report", "ATTENTION_REASON"]
@@ -47,14 +47,18 @@ _ATTENTION_OPS = frozenset(
 def static_reasons(gm: GraphModule) -> dict[str, str]:
     """Conv / linear node name -> why it cannot become a oneDNN int8 kernel ("" when it can)."""
     out: dict[str, str] = {}
+    kept = kept_float_reasons(gm)
     for node in gm.graph.nodes:
         if node.op != "call_function" or node.target not in COMPUTE_OPS:
             continue
         view = quantized_op(node, weight_arg=1)
         act, w = view.inputs[0] if view.inputs else None, view.weight
         if act is None:
+            src = node.args[0] if node.args else None
+            why = kept.get(node.name) or (kept.get(src.name) if isinstance(src, Node) else None)
             reason = (
-                f"activation input of {node.name} is not dequantized (the quantizer left it float)"
+                f"activation input of {node.name} is not dequantized "
+                f"({why or 'the quantizer left it float'})"
             )
         elif act.dtype != torch.uint8:
             reason = (

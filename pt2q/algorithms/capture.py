@@ -18,7 +18,7 @@ from torch.fx import GraphModule, Node
 from pt2q.algorithms.batches import Batch, call
 from pt2q.convert.qdq import observer_of
 
-__all__ = ["SecondMoment", "record", "strip_observers"]
+__all__ = ["SecondMoment", "float_outputs", "record", "strip_observers"]
 
 
 class SecondMoment:
@@ -57,6 +57,15 @@ def strip_observers(gm: GraphModule) -> None:
         if observer_of(gm, node) is not None:
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
+
+
+def float_outputs(prepared: GraphModule, batches: Sequence[Batch]) -> list[Any]:
+    """The outputs of ``prepared`` with every observer bypassed (its float graph), computed on a
+    copy so the observers see nothing more."""
+    model = copy.deepcopy(prepared)
+    strip_observers(model)
+    model.recompile()
+    return [call(model, b) for b in batches]
 
 
 def record(

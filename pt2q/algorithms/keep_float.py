@@ -19,18 +19,16 @@ from torch.fx import GraphModule, Node
 from pt2q.algorithms.batches import Batch
 from pt2q.convert.qdq import observer_of
 from pt2q.health import COLLAPSED, OUTLIER_DOMINATED, observer_health
-from pt2q.qdq.meta import PT2Q_META_KEY
+from pt2q.qdq.meta import KEPT_FLOAT_KEY, PT2Q_META_KEY
 
-__all__ = ["FLAGS", "KEPT_FLOAT", "keep_unhealthy_float", "record_kept_float"]
-
-KEPT_FLOAT = "kept_float"  # in gm.meta["pt2q"]: {node name: why its output stays float}
+__all__ = ["FLAGS", "keep_unhealthy_float", "record_kept_float"]
 
 FLAGS = (OUTLIER_DOMINATED, COLLAPSED)
 
 
 def record_kept_float(gm: GraphModule, name: str, reason: str) -> None:
     """Record in ``gm.meta["pt2q"]["kept_float"]`` that node ``name``'s output stays float."""
-    gm.meta.setdefault(PT2Q_META_KEY, {}).setdefault(KEPT_FLOAT, {})[name] = reason
+    gm.meta.setdefault(PT2Q_META_KEY, {}).setdefault(KEPT_FLOAT_KEY, {})[name] = reason
 
 
 def keep_unhealthy_float(gm: GraphModule, batches: Sequence[Batch] = ()) -> list[str]:

@@ -38,7 +38,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.algorithms.batches import Batch, Metric, call, sqnr_metric
-from pt2q.algorithms.capture import strip_observers
+from pt2q.algorithms.capture import float_outputs
 from pt2q.algorithms.keep_float import record_kept_float
 from pt2q.convert.health_check import QuantizationHealthWarning
 from pt2q.convert.qdq import observer_of
@@ -151,15 +151,6 @@ class _Bypass:
         return [call(self.program, b) for b in batches]
 
 
-def _float_outputs(prepared: GraphModule, batches: Sequence[Batch]) -> list[Any]:
-    """The outputs of ``prepared`` with every observer bypassed (its float graph), computed on a
-    copy so the observers see nothing more."""
-    model = copy.deepcopy(prepared)
-    strip_observers(model)
-    model.recompile()
-    return [call(model, b) for b in batches]
-
-
 @dataclass(frozen=True)
 class SensitivityOptions:
     """The search's bounds (see the module doc); invalid values raise ``ValueError`` naming
@@ -209,7 +200,7 @@ def sensitivity_search(
     order = sorted(range(len(found)), key=lambda i: -found[i][1])[:max_candidates]
     bypass = _Bypass(gm, [found[i][0] for i in order])
     scored = [found[i][0] for i in order if found[i][0] in bypass.switches]
-    ref = _float_outputs(gm, batches)
+    ref = float_outputs(gm, batches)
 
     def score(chosen: Sequence[tuple[str, ...]], n: int = len(batches)) -> float:
         return float(score_of(ref[:n], bypass.outputs(chosen, batches[:n]), batches[:n]))

@@ -35,6 +35,8 @@ __all__ = [
     "ROUNDED_WEIGHT_KEY",
     "QUANTIZED_OUTPUT_KEY",
     "PT2Q_META_KEY",
+    "KEPT_FLOAT_KEY",
+    "kept_float_reasons",
     "X86_LLM_META_KEY",
     "CARRIED_META_KEYS",
     "get_handle",
@@ -71,6 +73,9 @@ QUANTIZED_OUTPUT_KEY = "pt2q_quantized_output"
 # {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]},
 #  "health": {node: Health} (convert), "kept_float": {node: reason} (pt2q.algorithms)}
 PT2Q_META_KEY = "pt2q"
+# In meta["pt2q"]: {node name: why its output (or, for an op an algorithm left float, the op)
+# stays float}, written by pt2q.algorithms, carried by convert, read by the lowering reports.
+KEPT_FLOAT_KEY = "kept_float"
 # Where the x86 LLM pass leaves its decisions until the lowering report is assembled.
 X86_LLM_META_KEY = "pt2q_x86_llm"
 
@@ -126,3 +131,10 @@ def copy_meta(src: Node, dst: Node) -> None:
     for key in CARRIED_META_KEYS:
         if key in src.meta:
             dst.meta[key] = src.meta[key]
+
+
+def kept_float_reasons(gm: object) -> dict[str, str]:
+    """Node name -> why an algorithm kept it float, from a prepared / converted GraphModule
+    (empty when none did)."""
+    meta = getattr(gm, "meta", {}).get(PT2Q_META_KEY, {})
+    return dict(meta.get(KEPT_FLOAT_KEY, {}))
