@@ -112,8 +112,11 @@ def mixed_precision_search(
     units = [n.name for n in gm.graph.nodes if any(n.name in r for r in readers.values())]
     ref = float_outputs(gm, batches)
 
+    shared: dict[int, object] = {id(t): t for t in (*gm.parameters(), *gm.buffers())}
+
     def score(keep: set[str]) -> float:
-        model = copy.deepcopy(gm)
+        # a copy of the graph and modules; the float tensors are shared (convert only reads them)
+        model = copy.deepcopy(gm, dict(shared))
         for node in list(model.graph.nodes):
             if observer_of(model, node) is not None and node.name not in keep:
                 node.replace_all_uses_with(node.args[0])
@@ -129,8 +132,8 @@ def mixed_precision_search(
 
     int8 = score(keep_for(set(units)))
     alone: dict[str, float] = {}
-    if int8 >= target or not units:
-        return MixedPrecisionResult(target, int8, alone, (), int8, True, 0.0)
+    if int8 >= target or not units:  # nothing to do, or nothing quantized to leave float
+        return MixedPrecisionResult(target, int8, alone, (), int8, int8 >= target, 0.0)
     for u in units:
         alone[u] = score({o for o, r in readers.items() if u in r})
     ranked = sorted(units, key=lambda u: -alone[u])  # cheapest int8 first (stable: graph order)
