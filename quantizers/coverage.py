@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from torch.fx import GraphModule, Node
 
+from pt2q.qdq.meta import kept_float_reasons
 from pt2q.quantizer import Q_ANNOTATION_KEY, QuantizationAnnotation
 from pt2q.quantizers.annotation import (
     DYNAMIC_NOTE_KEY,
@@ -135,13 +136,18 @@ def _is_quantized(node: Node) -> bool:
 
 
 def coverage(gm: GraphModule) -> CoverageReport:
-    """The coverage report of an annotated (or prepared) ``gm``."""
+    """The coverage report of an annotated (or prepared) ``gm``; an op a PTQ algorithm left to
+    compute in float (``pt2q.algorithms``: ``meta["pt2q"]["kept_float_ops"]``) is float, with
+    the algorithm's reason."""
     entries = []
+    float_ops = kept_float_reasons(gm, ops=True)
     for node in gm.graph.nodes:
         if node.op != "call_function" or node.target not in REPORTED_OPS:
             continue
-        quantized = _is_quantized(node)
-        reason = None if quantized else node.meta.get(FLOAT_REASON_KEY, "not annotated")
+        quantized = _is_quantized(node) and node.name not in float_ops
+        reason = None
+        if not quantized:
+            reason = float_ops.get(node.name) or node.meta.get(FLOAT_REASON_KEY, "not annotated")
         fused_into = node.meta.get(FUSED_INTO_KEY) if quantized else None
         note = node.meta.get(DYNAMIC_NOTE_KEY) if quantized else None
         entries.append(

@@ -47,7 +47,7 @@ _ATTENTION_OPS = frozenset(
 def static_reasons(gm: GraphModule) -> dict[str, str]:
     """Conv / linear node name -> why it cannot become a oneDNN int8 kernel ("" when it can)."""
     out: dict[str, str] = {}
-    kept = kept_float_reasons(gm)
+    kept, float_ops = kept_float_reasons(gm), kept_float_reasons(gm, ops=True)
     for node in gm.graph.nodes:
         if node.op != "call_function" or node.target not in COMPUTE_OPS:
             continue
@@ -55,7 +55,9 @@ def static_reasons(gm: GraphModule) -> dict[str, str]:
         act, w = view.inputs[0] if view.inputs else None, view.weight
         if act is None:
             src = node.args[0] if node.args else None
-            why = kept.get(node.name) or (kept.get(src.name) if isinstance(src, Node) else None)
+            why = float_ops.get(node.name) or (
+                kept.get(src.name) if isinstance(src, Node) else None
+            )
             reason = (
                 f"activation input of {node.name} is not dequantized "
                 f"({why or 'the quantizer left it float'})"

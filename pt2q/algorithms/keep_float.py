@@ -19,16 +19,18 @@ from torch.fx import GraphModule, Node
 from pt2q.algorithms.batches import Batch
 from pt2q.convert.qdq import observer_of
 from pt2q.health import COLLAPSED, OUTLIER_DOMINATED, observer_health
-from pt2q.qdq.meta import KEPT_FLOAT_KEY, PT2Q_META_KEY
+from pt2q.qdq.meta import KEPT_FLOAT_KEY, KEPT_FLOAT_OPS_KEY, PT2Q_META_KEY
 
 __all__ = ["FLAGS", "keep_unhealthy_float", "record_kept_float"]
 
 FLAGS = (OUTLIER_DOMINATED, COLLAPSED)
 
 
-def record_kept_float(gm: GraphModule, name: str, reason: str) -> None:
-    """Record in ``gm.meta["pt2q"]["kept_float"]`` that node ``name``'s output stays float."""
-    gm.meta.setdefault(PT2Q_META_KEY, {}).setdefault(KEPT_FLOAT_KEY, {})[name] = reason
+def record_kept_float(gm: GraphModule, name: str, reason: str, op: bool = False) -> None:
+    """Record in ``gm.meta["pt2q"]["kept_float"]`` that node ``name``'s output stays float
+    (``op``: in ``["kept_float_ops"]``, that the op computes in float)."""
+    key = KEPT_FLOAT_OPS_KEY if op else KEPT_FLOAT_KEY
+    gm.meta.setdefault(PT2Q_META_KEY, {}).setdefault(key, {})[name] = reason
 
 
 def keep_unhealthy_float(gm: GraphModule, batches: Sequence[Batch] = ()) -> list[str]:

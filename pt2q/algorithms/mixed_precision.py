@@ -17,7 +17,8 @@ An observer stays when every op reading it stays int8 (a float op reads float in
 ``budget`` of the units go float; if the target needs more, the budget's worth is kept and the
 result says the target was not reached. The chosen ops' observers are removed from the prepared
 graph, and each op's reason (with the share of the conv / linear multiply-accumulates left
-float) goes to ``meta["pt2q"]["kept_float"]``, which convert carries to the converted program.
+float) goes to ``meta["pt2q"]["kept_float_ops"]``, which convert carries to the converted program
+(the coverage report and the x86 lowering report quote it).
 Scores come from real conversions on the given batches, so gptq / adaround integers count; the
 work is one convert and forward per unit plus about log2(units) more, so the choice depends only
 on the data.
@@ -197,6 +198,7 @@ def keep_float_to_target(
             f"mixed_precision: target {result.target:.4g} {outcome} with {len(result.kept_float)} "
             f"of {len(result.alone)} quantized ops float{share} ({result.int8_score:.4g} all int8 "
             f"-> {result.score:.4g}); this op alone int8 scored {result.alone[name]:.4g}",
+            op=True,
         )
     gm.graph.lint()
     gm.recompile()

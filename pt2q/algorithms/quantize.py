@@ -38,6 +38,7 @@ from pt2q.algorithms.sensitivity import SensitivityOptions, keep_sensitive_float
 from pt2q.algorithms.shift import shift
 from pt2q.algorithms.smooth import smooth
 from pt2q.passes.fold_bn import fold_bn_into_preceding_op
+from pt2q.qdq.meta import kept_float_reasons
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizer.quantizer import Quantizer
 
@@ -263,7 +264,7 @@ def quantize(
         if name in ("keep_float", "sensitivity"):
             detail = f"{len(changed)} activations kept float: {', '.join(changed)}"
         elif name == "mixed_precision":
-            detail = candidate.meta["pt2q"]["kept_float"][changed[0]].split(";")[0]
+            detail = kept_float_reasons(candidate, ops=True)[changed[0]].split(";")[0]
             detail += f": {', '.join(changed)}"
         else:
             detail = f"{len(changed)} weighted ops changed"

@@ -14,6 +14,7 @@ One place, so that a quantizer, a pass, a lowering and the debugger never spell 
 | ``pt2q_quantized_output``                     | node           | lowerings              | (scale, zero point) of an int8 output   |
 | ``pt2q``                                      | GraphModule    | prepare / convert      | stage, QAT flag, observer descriptions  |
 | ``pt2q["kept_float"]``                        | GraphModule    | algorithms             | node -> why its output stays float      |
+| ``pt2q["kept_float_ops"]``                    | GraphModule    | algorithms             | op -> why it computes in float          |
 | ``pt2q_x86_llm``                              | GraphModule    | x86 LLM lowering       | its decisions, for the lowering report  |
 
 The debug handle lives under ``meta["custom"]`` because ``torch.export`` carries that dict
@@ -36,6 +37,7 @@ __all__ = [
     "QUANTIZED_OUTPUT_KEY",
     "PT2Q_META_KEY",
     "KEPT_FLOAT_KEY",
+    "KEPT_FLOAT_OPS_KEY",
     "kept_float_reasons",
     "X86_LLM_META_KEY",
     "CARRIED_META_KEYS",
@@ -73,9 +75,11 @@ QUANTIZED_OUTPUT_KEY = "pt2q_quantized_output"
 # {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]},
 #  "health": {node: Health} (convert), "kept_float": {node: reason} (pt2q.algorithms)}
 PT2Q_META_KEY = "pt2q"
-# In meta["pt2q"]: {node name: why its output (or, for an op an algorithm left float, the op)
-# stays float}, written by pt2q.algorithms, carried by convert, read by the lowering reports.
+# In meta["pt2q"], written by pt2q.algorithms, carried by convert, read by the reports:
+# {node name: why its output stays float} (an activation: its readers take the float value)
 KEPT_FLOAT_KEY = "kept_float"
+# {op name: why the op computes in float} (its weight and activation inputs stay float)
+KEPT_FLOAT_OPS_KEY = "kept_float_ops"
 # Where the x86 LLM pass leaves its decisions until the lowering report is assembled.
 X86_LLM_META_KEY = "pt2q_x86_llm"
 
@@ -133,8 +137,8 @@ def copy_meta(src: Node, dst: Node) -> None:
             dst.meta[key] = src.meta[key]
 
 
-def kept_float_reasons(gm: object) -> dict[str, str]:
-    """Node name -> why an algorithm kept it float, from a prepared / converted GraphModule
-    (empty when none did)."""
+def kept_float_reasons(gm: object, ops: bool = False) -> dict[str, str]:
+    """Node name -> why an algorithm kept its output float (``ops``: op name -> why the op
+    computes in float), from a prepared / converted GraphModule; empty when none did."""
     meta = getattr(gm, "meta", {}).get(PT2Q_META_KEY, {})
-    return dict(meta.get(KEPT_FLOAT_KEY, {}))
+    return dict(meta.get(KEPT_FLOAT_OPS_KEY if ops else KEPT_FLOAT_KEY, {}))

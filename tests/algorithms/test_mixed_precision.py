@@ -17,6 +17,7 @@ from pt2q.convert.qdq import observer_of
 from pt2q.qdq.ops import is_dequantize
 from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizers import XNNPACKQuantizer, get_symmetric_quantization_config
+from pt2q.quantizers.coverage import coverage
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::pt2q.convert.health_check.QuantizationHealthWarning"
@@ -91,12 +92,16 @@ def test_reaches_the_target_with_the_fewest_ranked_ops_float() -> None:
     for node in _linears(converted):
         reads_dq = [is_dequantize(a) for a in node.args[:2] if isinstance(a, torch.fx.Node)]
         assert reads_dq == ([False, False] if node.name in kept else [True, True]), node.name
-    reasons = converted.meta["pt2q"]["kept_float"]
+    reasons = converted.meta["pt2q"]["kept_float_ops"]
     assert set(reasons) == set(kept)
     assert reasons["linear"].startswith(
         f"mixed_precision: target {target:.4g} reached with {len(kept)} of "
     )
     assert "% of the conv / linear MACs" in reasons["linear"]
+    report = coverage(prepared)  # the coverage report (linears here; tanh is not reported) too
+    linears = {n.name for n in _linears(prepared)}
+    assert report.float_reasons == {name: reasons[name] for name in kept if name in linears}
+    assert set(report.quantized) == linears - set(kept)
     assert _sqnr(model, prepared, batches[3:]) > _sqnr(model, _setup()[2], batches[3:])
 
 
@@ -112,7 +117,7 @@ def test_budget_bounds_what_goes_float_and_says_the_target_was_missed() -> None:
     _, batches, prepared = _setup()
     kept = keep_float_to_target(prepared, batches[:3], 200.0, budget=0.2)
     assert kept == ["linear", "tanh", "linear_1"]  # floor(0.2 * 16 ops: 8 linear, 8 tanh)
-    reason = prepared.meta["pt2q"]["kept_float"]["linear"]
+    reason = prepared.meta["pt2q"]["kept_float_ops"]["linear"]
     assert "target 200 NOT reached within the budget with 3 of 16 quantized ops float" in reason
 
 
