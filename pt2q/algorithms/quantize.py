@@ -201,6 +201,11 @@ def quantize(
             "quantize: method 'mixed_precision' needs target= (the score to reach, in the "
             "metric's units: dB of output SQNR by default)"
         )
+    if "mixed_precision" not in chosen and target is not None:
+        raise ValueError(
+            f"quantize: target={target!r} is used only by method 'mixed_precision', which "
+            f"methods={methods!r} does not include; add it, or use methods='auto'"
+        )
     fit, held = split_batches(list(calibration_batches), held_out)
     ref = [call(model, b) for b in held]
     trial = _Trial(quantizer, fit, held, ref, metric or sqnr_metric)

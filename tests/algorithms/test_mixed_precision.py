@@ -138,6 +138,8 @@ def test_quantize_runs_it_only_with_a_target() -> None:
     methods = ("bias_correction", "mixed_precision")
     with pytest.raises(ValueError, match="method 'mixed_precision' needs target="):
         quantize(gm, quantizer, batches, methods)
+    with pytest.raises(ValueError, match=r"target=20.0 is used only by method 'mixed_precision'"):
+        quantize(gm, quantizer, batches, ("bias_correction",), target=20.0)
     _, report = quantize(gm, quantizer, batches, "auto", adaround_seconds=0.2)
     step = next(s for s in report.steps if s.method == "mixed_precision")
     assert (step.method, step.kept, step.detail) == (
