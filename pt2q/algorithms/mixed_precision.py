@@ -162,6 +162,24 @@ def mixed_precision_search(
     return MixedPrecisionResult(target, int8, alone, kept_float, score_k(lo), reached, share)
 
 
+def _leave_float(gm: GraphModule, float_ops: set[str]) -> dict[str, set[str]]:
+    """Remove from ``gm`` every observer an op of ``float_ops`` reads. Returns, for each observed
+    node whose observer int8 ops read as well (they now read its float value), those float ops."""
+    shared: dict[str, set[str]] = {}
+    for node in list(gm.graph.nodes):
+        if observer_of(gm, node) is None:
+            continue
+        readers = _readers(gm, node)
+        if not readers & float_ops:
+            continue
+        src = node.args[0]
+        if readers - float_ops and isinstance(src, Node):
+            shared[src.name] = readers & float_ops
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+    return shared
+
+
 def keep_float_to_target(
     gm: GraphModule,
     batches: Sequence[Batch],
@@ -176,15 +194,7 @@ def keep_float_to_target(
     result = mixed_precision_search(gm, batches, target, metric, budget)
     if not result.kept_float:
         return []
-    int8_units = {
-        n.name
-        for n in gm.graph.nodes
-        if n.op == "call_function" and n.name not in result.kept_float
-    }
-    for node in list(gm.graph.nodes):
-        if observer_of(gm, node) is not None and not _readers(gm, node) <= int8_units:
-            node.replace_all_uses_with(node.args[0])
-            gm.graph.erase_node(node)
+    shared = _leave_float(gm, set(result.kept_float))
     share = (
         ""
         if result.float_mac_share is None
@@ -199,6 +209,13 @@ def keep_float_to_target(
             f"of {len(result.alone)} quantized ops float{share} ({result.int8_score:.4g} all int8 "
             f"-> {result.score:.4g}); this op alone int8 scored {result.alone[name]:.4g}",
             op=True,
+        )
+    for src, readers in shared.items():
+        record_kept_float(
+            gm,
+            src,
+            f"mixed_precision: read also by {', '.join(sorted(readers))}, left to compute in "
+            "float (one observer per value: its int8 readers read it float too)",
         )
     gm.graph.lint()
     gm.recompile()

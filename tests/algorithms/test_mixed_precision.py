@@ -174,3 +174,48 @@ def test_x86_lowering_report_quotes_why_an_op_stayed_float() -> None:
         assert expected in lines[name]
     others = set(lines) - set(kept)
     assert all("mixed_precision" not in lines[n] for n in others)
+
+
+class Fork(nn.Module):
+    """fc0 -> tanh read by two linears (one observer for their shared input) -> add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc0, self.fc_a, self.fc_b = (nn.Linear(16, 16) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.fc0(x))
+        return self.fc_a(h) + self.fc_b(h)
+
+
+def test_an_int8_op_sharing_an_input_with_a_float_op_says_why_it_reads_float(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pt2q.algorithms import mixed_precision
+    from pt2q.lowering import lower_pt2e_quantized_to_x86, lowering_report
+    from pt2q.quantizers import X86InductorQuantizer, get_default_x86_inductor_quantization_config
+
+    torch.manual_seed(0)
+    model = Fork().eval()
+    batches = [torch.randn(8, 16) for _ in range(3)]
+    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(exported(model, batches[0]), quantizer)
+    for b in batches:
+        prepared(b)
+    fc_a, fc_b = [n.name for n in _linears(prepared)][1:]
+    chosen = mixed_precision.MixedPrecisionResult(
+        30.0, 20.0, {"linear": 40.0, fc_a: 21.0, fc_b: 35.0}, (fc_a,), 31.0, True, 0.33
+    )
+    monkeypatch.setattr(mixed_precision, "mixed_precision_search", lambda *a, **k: chosen)
+    assert keep_float_to_target(prepared, batches, 30.0) == [fc_a]
+    reasons = prepared.meta["pt2q"]["kept_float"]
+    assert reasons == {
+        "tanh": f"mixed_precision: read also by {fc_a}, left to compute in float (one observer "
+        "per value: its int8 readers read it float too)"
+    }
+    lowered = lower_pt2e_quantized_to_x86(convert_pt2e(prepared), (batches[0],))
+    lines = {ln.split()[1]: ln for ln in str(lowering_report(lowered)).splitlines()[1:]}
+    assert "not dequantized (mixed_precision: target 30 reached with 1 of 3" in lines[fc_a]
+    # fc_b keeps its int8 weight on a float input: the weight-only form, or float with the reason
+    assert "the quantizer left it float" not in lines[fc_b]
+    assert "mixed_precision" not in lines["linear"]  # fc0 is untouched (too small to pay)
