@@ -73,7 +73,8 @@ QUANTIZED_OUTPUT_KEY = "pt2q_quantized_output"
 
 # ---------------------------------------------------------------- GraphModule.meta
 # {"stage": "prepared" | "converted", "is_qat": bool, "observers": {module: [described keys]},
-#  "health": {node: Health} (convert), "kept_float": {node: reason} (pt2q.algorithms)}
+#  "health": {node: Health} (convert), "kept_float" / "kept_float_ops": {node: reason}
+#  (pt2q.algorithms)}
 PT2Q_META_KEY = "pt2q"
 # In meta["pt2q"], written by pt2q.algorithms, carried by convert, read by the reports:
 # {node name: why its output stays float} (an activation: its readers take the float value)
