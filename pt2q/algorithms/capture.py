@@ -50,11 +50,12 @@ class _Recorder(torch.nn.Module):
         return x
 
 
-def strip_observers(gm: GraphModule) -> None:
-    """Remove every observer / fake-quantize node of ``gm`` in place (its users read the
-    observed value): what is left is the prepared model's float graph. Not recompiled."""
+def strip_observers(gm: GraphModule, which: Callable[[Node], bool] | None = None) -> None:
+    """Remove every observer / fake-quantize node of ``gm`` (or those ``which`` selects) in place
+    (their users read the observed value): with all gone, what is left is the prepared model's
+    float graph. Not recompiled."""
     for node in list(gm.graph.nodes):
-        if observer_of(gm, node) is not None:
+        if observer_of(gm, node) is not None and (which is None or which(node)):
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
 

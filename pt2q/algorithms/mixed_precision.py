@@ -36,8 +36,9 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.algorithms.batches import Batch, Metric, call, sqnr_metric
-from pt2q.algorithms.capture import float_outputs
+from pt2q.algorithms.capture import float_outputs, strip_observers
 from pt2q.algorithms.keep_float import record_kept_float
+from pt2q.algorithms.params import WEIGHTED, get_param
 from pt2q.convert.health_check import QuantizationHealthWarning
 from pt2q.convert.qdq import observer_of
 from pt2q.quantize_pt2e import convert_pt2e
@@ -73,23 +74,16 @@ def _readers(gm: GraphModule, obs: Node) -> set[str]:
 
 
 def _macs(gm: GraphModule, node: Node) -> int | None:
-    """Multiply-accumulates of a conv / linear node (from its output and weight shapes)."""
-    if node.target not in (
-        torch.ops.aten.linear.default,
-        torch.ops.aten.conv1d.default,
-        torch.ops.aten.conv2d.default,
-        torch.ops.aten.conv3d.default,
-    ):
+    """Multiply-accumulates of a conv / linear node (from its output and weight shapes), 0 for
+    other ops, None when the shapes are not known."""
+    if node.target not in WEIGHTED:
         return 0
     out, w = node.meta.get("val"), node.args[1]
     while isinstance(w, Node) and observer_of(gm, w) is not None:
         w = w.args[0]
-    weight = w.meta.get("val") if isinstance(w, Node) else None
-    if weight is None and isinstance(w, Node) and w.op == "get_attr":
-        weight = getattr(gm, str(w.target), None)
-    if not isinstance(out, torch.Tensor) or not isinstance(weight, torch.Tensor):
+    if not isinstance(out, torch.Tensor) or not isinstance(w, Node) or w.op != "get_attr":
         return None
-    return int(out.numel()) * int(weight[0].numel())
+    return int(out.numel()) * int(get_param(gm, w)[0].numel())
 
 
 def mixed_precision_search(
@@ -118,10 +112,7 @@ def mixed_precision_search(
     def score(keep: set[str]) -> float:
         # a copy of the graph and modules; the float tensors are shared (convert only reads them)
         model = copy.deepcopy(gm, dict(shared))
-        for node in list(model.graph.nodes):
-            if observer_of(model, node) is not None and node.name not in keep:
-                node.replace_all_uses_with(node.args[0])
-                model.graph.erase_node(node)
+        strip_observers(model, lambda node: node.name not in keep)
         model.recompile()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", QuantizationHealthWarning)
@@ -165,18 +156,14 @@ def mixed_precision_search(
 def _leave_float(gm: GraphModule, float_ops: set[str]) -> dict[str, set[str]]:
     """Remove from ``gm`` every observer an op of ``float_ops`` reads. Returns, for each observed
     node whose observer int8 ops read as well (they now read its float value), those float ops."""
-    shared: dict[str, set[str]] = {}
-    for node in list(gm.graph.nodes):
-        if observer_of(gm, node) is None:
-            continue
-        readers = _readers(gm, node)
-        if not readers & float_ops:
-            continue
-        src = node.args[0]
-        if readers - float_ops and isinstance(src, Node):
-            shared[src.name] = readers & float_ops
-        node.replace_all_uses_with(src)
-        gm.graph.erase_node(node)
+    readers = {n: _readers(gm, n) for n in gm.graph.nodes if observer_of(gm, n) is not None}
+    going = {n.name for n, r in readers.items() if r & float_ops}
+    shared = {
+        n.args[0].name: r & float_ops
+        for n, r in readers.items()
+        if n.name in going and r - float_ops and isinstance(n.args[0], Node)
+    }
+    strip_observers(gm, lambda node: node.name in going)
     return shared
 
 
