@@ -4,7 +4,10 @@ Recipe (the same annotations as torchao 0.18's X86InductorQuantizer, found on th
 
 * conv1d/conv2d (incl. ``padding="same"``) [+ relu/hardtanh/relu6/hardswish/silu]
   [+ add (extra input quantized) [+ relu]]; QAT: conv -> batch_norm is matched too.
-* linear (2-D or N-D input) [+ relu/gelu] [+ add (extra input float) [+ relu]].
+* linear (2-D or N-D input) [+ relu/gelu] [+ add (extra input float) [+ relu]]. Under a
+  static PTQ config a linear with no fused relu/gelu gets a per-token dynamic input instead of
+  torchao's static one (``annotators/token_linears.py``; ``set_token_dynamic_linears(False)``
+  keeps torchao's).
   These are exactly the post-ops torch 2.13 ``_inductor/fx_passes/quantization.py`` fuses into
   ``qconv_pointwise`` / ``qlinear_pointwise``; any other order (``linear -> relu -> add``) fuses
   what it can and leaves the rest float with a reason in the coverage report.
@@ -32,13 +35,17 @@ from types import MappingProxyType
 from typing import Any
 
 import torch
+from torch.fx import GraphModule
 
 from pt2q.quantizer import QuantizationConfig, QuantizationSpec
 from pt2q.quantizers.annotators.binary import BinaryFamily
 from pt2q.quantizers.annotators.int8_propagation import Int8PropagationFamily
 from pt2q.quantizers.annotators.matmul import MatmulFamily
+from pt2q.quantizers.annotators.token_linears import make_linears_token_dynamic
 from pt2q.quantizers.annotators.weighted import WeightedFamily
 from pt2q.quantizers.config_builder import activation_spec, build_config, symmetric_weight_spec
+from pt2q.quantizers.config_rules import ConfigRules
+from pt2q.quantizers.llm.config import llm_config
 from pt2q.quantizers.op_tables import (
     ACTIVATION_OPS,
     ADAPTIVE_AVG_POOL_OPS,
@@ -156,11 +163,37 @@ class X86InductorQuantizer(PatternQuantizer):
     # annotator.
     RECIPE = (X86_CONV, X86_LINEAR, X86_MATMUL, X86_MUL, X86_INT8_PROPAGATION)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.token_dynamic_linears = True
+
     def transforms(self) -> Sequence[GraphTransform]:
         return (remove_eval_dropout,)
 
     def recipe(self) -> Sequence[AnnotationStep]:
-        return [family.annotate for family in self.RECIPE]
+        steps: list[AnnotationStep] = [family.annotate for family in self.RECIPE]
+        # after the linears are matched, before int8 propagation reads their input specs
+        steps.insert(self.RECIPE.index(X86_LINEAR) + 1, self._make_linears_token_dynamic)
+        return steps
+
+    def _make_linears_token_dynamic(self, gm: GraphModule, rules: ConfigRules) -> None:
+        """Recipe step: static linears with no fused activation get per-token dynamic inputs
+        (``annotators/token_linears.py``; not under QAT, nor with
+        ``set_token_dynamic_linears(False)``)."""
+        if self.token_dynamic_linears and not any(c.is_qat for c in rules.configs()):
+            dynamic = llm_config("8da8w").input_activation
+            assert dynamic is not None
+            make_linears_token_dynamic(
+                gm, X86_LINEAR.anchor_ops, X86_LINEAR.unary_post_ops, dynamic
+            )
+
+    def set_token_dynamic_linears(self, dynamic: bool) -> X86InductorQuantizer:
+        """With False, every linear keeps its config's static per-tensor input (torchao's
+        behaviour) instead of a per-token dynamic one (``annotators/token_linears.py``)."""
+        if not isinstance(dynamic, bool):
+            raise TypeError(f"set_token_dynamic_linears: expected a bool, found {dynamic!r}")
+        self.token_dynamic_linears = dynamic
+        return self
 
     def float_reasons(self) -> Mapping[OpOverload, str]:
         return X86_FLOAT_REASONS

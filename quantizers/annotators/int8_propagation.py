@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from torch.fx import GraphModule, Node
 
 from pt2q.quantizer import (
+    Q_ANNOTATION_KEY,
+    QuantizationSpec,
     QuantizationSpecBase,
     SharedQuantizationSpec,
 )
@@ -59,8 +61,14 @@ def _inputs(node: Node) -> list[Node]:
 
 
 def _feeds_int8_consumer(node: Node, ops: frozenset[OpOverload]) -> bool:
-    """Whether ``node``'s output reaches, through ``ops`` only, an annotation quantizing it."""
-    return any(reads_int8(r, value) for r, value in readers_through(node, ops))
+    """Whether ``node``'s output reaches, through ``ops`` only, an annotation quantizing it with
+    a static spec (a per-token dynamic linear quantizes the float value itself)."""
+
+    def static(reader: Node, value: Node) -> bool:
+        spec = reader.meta[Q_ANNOTATION_KEY].input_qspec_map[value]
+        return not (isinstance(spec, QuantizationSpec) and spec.is_dynamic)
+
+    return any(reads_int8(r, value) and static(r, value) for r, value in readers_through(node, ops))
 
 
 def annotate_int8_propagation(

@@ -324,3 +324,44 @@ def test_dynamic_batch_dimension() -> None:
 def test_rejects_non_graph_module() -> None:
     with pytest.raises(TypeError, match="GraphModule returned by convert_pt2e"):
         lower_llm_linears(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+
+
+def test_8da8w_in_the_x86_lowering_is_a_prepacked_onednn_qlinear() -> None:
+    """lower_pt2e_quantized_to_x86 on VNNI leaves 8da8w's integer GEMM to Inductor's oneDNN
+    qlinear (prepacked weights, uint8 tokens with scale 1, the token zero point and scale
+    applied after it; integer.rewrite_qlinear_tokens), which X86InductorQuantizer's per-token
+    linears (its default) run on: within the float32 LLM rule of the reference, eager first
+    call and AOTInductor tier alike. lower_llm_linears (eager, no Inductor) keeps aten._int_mm."""
+    from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(128, 96))
+    x = torch.randn(2, 7, 128) * 3
+    ref = converted_program(model, "8da8w", (x,))
+    low = lower_pt2e_quantized_to_x86(ref, (x,), isa=VNNI, payoff=False)
+    assert low.report.kernel_counts() == {"onednn.qlinear_pointwise (8da8w)": 1}
+    onednn = [n for n in low.graph.nodes if n.target == torch.ops.onednn.qlinear_pointwise.default]
+    assert len(onednn) == 1 and onednn[0].args[1:3] == (1.0, 0)  # the tokens' scale comes after
+    assert torch.ops.aten._int_mm.default not in {n.target for n in low.graph.nodes}
+    step = float_dot_step(kernel_input(x, "8da8w"), weight_range(ref, linears(ref)[0]))
+    with torch.no_grad():
+        expected = ref(x)
+        for got in (low(x), low(x)):  # eager first call, then the compiled tier
+            err = max_error_in_steps(got, expected, step)
+            assert err <= LLM_WEIGHT_KERNEL_FP32_STEPS, f"{err:.2f} steps"
+
+
+def test_uint8_tokens_are_the_reference_tokens_plus_128() -> None:
+    """tokens.token_u8 (the qlinear path's tokens) equals quantize_per_token + 128 bit for bit,
+    ties at .5 included, compiled by Inductor too."""
+    from pt2q.lowering.x86.llm.tokens import token_q, token_u8
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 256, generator=g) * torch.logspace(-3, 3, 64).unsqueeze(1)
+    x[0, :6] = torch.tensor([0.5, 1.5, -0.5, 2.5, -1.5, 127.0])  # rows with exact ties
+    xq, s, z = token_q(x)
+    for fn in (token_u8, torch.compile(token_u8)):
+        xu, s8, z8 = fn(x)
+        assert xu.dtype == torch.uint8
+        assert torch.equal(xu.to(torch.int32), xq.to(torch.int32) + 128)
+        assert torch.equal(s8, s) and torch.equal(z8, z)

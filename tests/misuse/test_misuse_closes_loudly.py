@@ -44,7 +44,9 @@ def _xnnpack() -> XNNPACKQuantizer:
 
 
 def _x86() -> X86InductorQuantizer:
-    return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    # torchao's static uint8 linears: a program only the x86 lowering takes
+    q = X86InductorQuantizer().set_token_dynamic_linears(False)
+    return q.set_global(get_default_x86_inductor_quantization_config())
 
 
 def _converted(quantizer: object, reference: bool = False) -> torch.fx.GraphModule:

@@ -32,7 +32,9 @@ from pt2q.tolerances import QDQ_VS_HAND_REFERENCE_STEPS
 
 
 def x86() -> Quantizer:
-    return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    # torchao's static linears: these goldens are its annotations (token_linears.py: the default)
+    q = X86InductorQuantizer().set_token_dynamic_linears(False)
+    return q.set_global(get_default_x86_inductor_quantization_config())
 
 
 def xnn() -> Quantizer:

@@ -29,7 +29,9 @@ from pt2q.quantizers import (
 
 
 def x86() -> X86InductorQuantizer:
-    return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    # torchao's static linears: these goldens are its annotations (token_linears.py: the default)
+    q = X86InductorQuantizer().set_token_dynamic_linears(False)
+    return q.set_global(get_default_x86_inductor_quantization_config())
 
 
 def annotated(model: nn.Module, *args: torch.Tensor, q: X86InductorQuantizer | None = None) -> str:

@@ -23,7 +23,9 @@ NO_BMM = "X86InductorQuantizer: Inductor x86 (torch 2.13) has no int8 bmm/matmul
 
 
 def x86() -> X86InductorQuantizer:
-    return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    # torchao's static linears: these goldens are its annotations (token_linears.py: the default)
+    q = X86InductorQuantizer().set_token_dynamic_linears(False)
+    return q.set_global(get_default_x86_inductor_quantization_config())
 
 
 class LinearDropoutAdd(nn.Module):

@@ -23,18 +23,20 @@ def quantize(
     example_inputs: tuple[torch.Tensor, ...],
     dynamic_shapes: Any = None,
     reduce_range: bool | None = None,
+    token_dynamic: bool = False,
 ) -> GraphModule:
     """Export, annotate with X86InductorQuantizer, calibrate on the example inputs, convert.
 
     ``reduce_range`` defaults to what this CPU needs for exact oneDNN kernels (True without
-    VNNI), like a user following the quantizer's documentation.
+    VNNI), like a user following the quantizer's documentation. ``token_dynamic``: the
+    quantizer's per-token dynamic linears (its default); off, every linear has torchao's static
+    input, whose oneDNN mechanics most of these tests check.
     """
     if reduce_range is None:
         reduce_range = not detect_isa().exact_u8s8
     ep = torch.export.export(model.eval(), example_inputs, dynamic_shapes=dynamic_shapes)
-    quantizer = X86InductorQuantizer().set_global(
-        get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
-    )
+    quantizer = X86InductorQuantizer().set_token_dynamic_linears(token_dynamic)
+    quantizer.set_global(get_default_x86_inductor_quantization_config(reduce_range=reduce_range))
     prepared = prepare_pt2e(ep.module(), quantizer)
     with torch.no_grad():
         prepared(*example_inputs)

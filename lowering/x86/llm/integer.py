@@ -33,10 +33,11 @@ the ``uses_*`` predicates, and keeps the report).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
-from torch.fx import GraphModule, Node
+from torch.fx import Graph, GraphModule, Node
 
 from pt2q.lowering.llm.graph import buffer
 from pt2q.lowering.llm.match import LlmLinear
@@ -44,12 +45,14 @@ from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.llm.pack import PackedWeight, int16_weight_problem, int16_weights
 from pt2q.lowering.x86.llm.splice import lead_dims, replace_linear
 from pt2q.lowering.x86.llm.tokens import inline_graph, token_q, traced
+from pt2q.qdq.ops import qd
 
 __all__ = [
     "INT16_WEIGHT_MIN_ROWS",
     "rewrite_int16_tokens",
     "rewrite_int16_weights",
     "rewrite_int_mm",
+    "rewrite_qlinear_tokens",
     "token_rows",
     "uses_int16_tokens",
     "uses_int16_weights",
@@ -57,6 +60,7 @@ __all__ = [
 ]
 
 aten = torch.ops.aten
+F32 = torch.float32
 
 
 def rewrite_int_mm(
@@ -88,6 +92,62 @@ def rewrite_int_mm(
             aten.mul.Tensor, (graph.call_function(aten.mul.Tensor, (y, s2)), s_w)
         )
     return replace_linear(lin, y, lead, packed.n)
+
+
+def rewrite_qlinear_tokens(
+    gm: GraphModule, lin: LlmLinear, tokens: tuple[Node, Node, Node], packed: PackedWeight
+) -> Node:
+    """8da8w's ``linear(dq(xq), dq(w), b)`` for Inductor's oneDNN ``qlinear``: ``tokens`` are
+    ``tokens.token_u8``'s (uint8 ``xq + 128``, scale, zero point ``z``), dequantized with scale 1
+    and zero point 0, so Inductor's int8 linear pattern turns ``linear(dq(xu), dq(w))`` into one
+    prepacked ``onednn.qlinear_pointwise`` whose float output is the integer sums times the
+    weight scales; the token zero point and scale follow:
+    ``(acc - (z + 128) * sum_k(w) * s_w) * s_x + b``. oneDNN's qlinear takes one activation
+    scale per call (a per-token scale raises "act scale/zp size should be 1"), hence scale 1;
+    ``aten._int_mm`` takes its weights unpacked on every call."""
+    node, graph = lin.node, lin.node.graph
+    q, s_w, sums = packed.tensors
+    consts = [
+        buffer(gm, node, f"{node.name}_{part}", t)
+        for part, t in (
+            ("weight", q),
+            ("scales", s_w),
+            ("zeros", torch.zeros(q.shape[0], dtype=torch.int64)),
+            ("scaled_sums", sums.to(torch.float32) * s_w),
+        )
+    ]
+    assert lin.tokens is not None
+    with graph.inserting_before(node):
+        lead = lead_dims(graph, lin.tokens.source, node.meta["val"].shape)
+    y = inline_graph(_qlinear_tokens_graph(), graph, [*tokens, *consts], node)
+    return replace_linear(lin, y, lead, packed.n)
+
+
+def _qlinear_tokens(
+    xu: torch.Tensor,
+    s_x: torch.Tensor,
+    z: torch.Tensor,
+    w: torch.Tensor,
+    w_scale: torch.Tensor,
+    w_zero: torch.Tensor,
+    scaled_sums: torch.Tensor,
+) -> torch.Tensor:
+    """(M, N) float32 of ``tokens.token_u8``'s (M, K) uint8 tokens (scale, zero point (M, 1))
+    against int8 weights ``w`` (N, K): the dequantize -> linear Inductor lowers to qlinear,
+    then the token zero point and scale."""
+    x_dq = qd.dequantize_per_tensor.default(xu, 1.0, 0, 0, 255, torch.uint8)
+    w_dq = qd.dequantize_per_channel.default(w, w_scale, w_zero, 0, -128, 127, torch.int8)
+    acc = aten.linear.default(x_dq, w_dq)
+    z2 = aten._to_copy.default(aten.reshape.default(aten.add.Tensor(z, 128), [-1, 1]), dtype=F32)
+    s2 = aten._to_copy.default(aten.reshape.default(s_x, [-1, 1]), dtype=F32)  # float64 before
+    return aten.mul.Tensor(aten.sub.Tensor(acc, aten.mul.Tensor(z2, scaled_sums)), s2)
+
+
+@functools.cache
+def _qlinear_tokens_graph() -> Graph:
+    """``_qlinear_tokens`` as an FX graph of the ops it calls (symbolic trace: the dequantizes
+    stay ops, for Inductor's pattern)."""
+    return torch.fx.symbolic_trace(_qlinear_tokens).graph
 
 
 def token_rows(lin: LlmLinear) -> Node:

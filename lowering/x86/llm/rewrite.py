@@ -41,6 +41,7 @@ from pt2q.lowering.x86.llm.integer import (
     rewrite_int16_tokens,
     rewrite_int16_weights,
     rewrite_int_mm,
+    rewrite_qlinear_tokens,
     token_rows,
     uses_int8_tokens,
     uses_int16_tokens,
@@ -56,6 +57,7 @@ from pt2q.lowering.x86.llm.tokens import (
     inline_token_q,
     inline_token_q16,
     inline_token_qdq,
+    inline_token_u8,
 )
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
 from pt2q.qdq.meta import X86_LLM_META_KEY
@@ -114,7 +116,10 @@ def _rewrite(
 
 
 def rewrite_llm_linears(
-    gm: GraphModule, compute_dtype: torch.dtype = torch.bfloat16, isa: CpuInt8Isa | None = None
+    gm: GraphModule,
+    compute_dtype: torch.dtype = torch.bfloat16,
+    isa: CpuInt8Isa | None = None,
+    onednn: bool = False,
 ) -> tuple[list[NodeDecision], dict[str, int]]:
     """Rewrite, in place on ``gm`` (the lowering's private copy), every LLM linear pattern onto
     torch's x86 weight kernels. Returns the decisions for the nodes it looked at (linear:
@@ -122,7 +127,10 @@ def rewrite_llm_linears(
     inlined: FUSED) and the packed weight bytes per lowered linear. Linears of other patterns
     (static int8, float) get no decision: they belong to the oneDNN pass. ``isa`` (default: this
     CPU's) decides whether 8da8w, int8wo (with bf16 compute) and 8da4w (over many rows) run the
-    integer GEMM."""
+    integer GEMM. ``onednn`` (the x86 lowering, whose Inductor passes follow): 8da8w's integer
+    GEMM is left as the pattern Inductor turns into a prepacked oneDNN ``qlinear``
+    (``integer.rewrite_qlinear_tokens``) instead of ``aten._int_mm``, which an eager program
+    needs."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"rewrite_llm_linears: compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype}"
@@ -131,7 +139,7 @@ def rewrite_llm_linears(
     weight_bytes: dict[str, int] = {}
     isa = isa or detect_isa()
     inlined: dict[Node, Node] = {}  # quantize_per_token -> its inlined dequantized output
-    inlined_q: dict[Node, tuple[Node, Node, Node]] = {}  # -> its inlined (int8, scale, zp)
+    inlined_q: dict[tuple[Node, bool], tuple[Node, Node, Node]] = {}  # -> (int8 / uint8, scale, zp)
     inlined_16: dict[Node, tuple[Node, Node]] = {}  # float input -> its int16 halves, scale
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target != aten.linear.default:
@@ -151,7 +159,9 @@ def rewrite_llm_linears(
             continue
         name, w_node = node.name, lin.weight.node
         note = ", int16 tokens" if int16 else ", int16 weights" if wide else ""
-        kernel = f"{packed.kernel} ({lin.scheme}{note})"
+        qlinear = onednn and int_mm and not wide
+        op = "onednn.qlinear_pointwise" if qlinear else packed.kernel
+        kernel = f"{op} ({lin.scheme}{note})"
         decisions.append(decision(node, LoweringStatus.LOWERED, kernel))
         decisions.append(decision(w_node, LoweringStatus.FUSED, name))
         weight_bytes[name] = packed.nbytes
@@ -163,13 +173,20 @@ def rewrite_llm_linears(
         if int_mm or wide:
             t = lin.tokens
             assert t is not None
-            if t.q not in inlined_q:  # first linear reading these int8 tokens
-                inlined_q[t.q] = inline_token_q(gm.graph, token_rows(lin), node)
+            if (t.q, qlinear) not in inlined_q:  # first linear reading these int8 tokens
+                inline = inline_token_u8 if qlinear else inline_token_q
+                inlined_q[t.q, qlinear] = inline(gm.graph, token_rows(lin), node)
                 for n in (t.choose, t.q):
                     decisions.append(decision(n, LoweringStatus.FUSED, name, _INT_ACT_REASON))
             decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _INT_ACT_REASON))
-            rewrite = rewrite_int16_weights if wide else rewrite_int_mm
-            rewrite(gm, lin, inlined_q[t.q], packed)
+            rewrite = (
+                rewrite_int16_weights
+                if wide
+                else rewrite_qlinear_tokens
+                if qlinear
+                else rewrite_int_mm
+            )
+            rewrite(gm, lin, inlined_q[t.q, qlinear], packed)
             continue
         x = lin.x
         if lin.tokens is not None:
@@ -224,7 +241,7 @@ def apply_llm_pass(
 ) -> None:
     """``rewrite_llm_linears`` as a step of ``lower_pt2e_quantized_to_x86``: rewrites ``gm`` (its
     private copy) and keeps the decisions and packed bytes in ``gm.meta[LLM_META_KEY]``."""
-    gm.meta[LLM_META_KEY] = rewrite_llm_linears(gm, compute_dtype, isa)
+    gm.meta[LLM_META_KEY] = rewrite_llm_linears(gm, compute_dtype, isa, onednn=True)
 
 
 def merge_llm_report(report: LoweringReport, gm: GraphModule) -> LoweringReport:

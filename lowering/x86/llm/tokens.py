@@ -34,8 +34,10 @@ __all__ = [
     "inline_graph",
     "inline_token_q",
     "inline_token_q16",
+    "inline_token_u8",
     "inline_token_qdq",
     "token_q",
+    "token_u8",
     "traced",
 ]
 
@@ -48,6 +50,16 @@ def token_q(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
     xq = decomposed.quantize_per_token(x, scale, zero_point, -128, 127, torch.int8)
     return xq, scale, zero_point
+
+
+def token_u8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``token_q`` shifted to uint8 for oneDNN (tokens ``xq + 128``, zero point unchanged: the
+    caller adds 128), bit for bit: the same float64 products, rounding and clamp as
+    ``quantize_per_token``, with the integer-valued result cast through float32 (Inductor's
+    float64 -> int8 cast measured 3x slower than the rest of the loop)."""
+    scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
+    v = x.mul(1.0 / scale).add(zero_point).round().clamp(-128, 127) + 128
+    return v.to(torch.float32).to(torch.uint8), scale, zero_point
 
 
 def _token_qdq(x: torch.Tensor) -> torch.Tensor:
@@ -105,6 +117,12 @@ def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Nod
     returns its (int8 tokens, scale, zero point) nodes, scale / zero point of shape (..., 1)."""
     xq, scale, zero_point = inline_graph(traced(token_q, *_ANY_ROWS), graph, [x], before)
     return xq, scale, zero_point
+
+
+def inline_token_u8(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Node]:
+    """``inline_token_q`` with ``token_u8``: (uint8 tokens, scale, zero point) nodes."""
+    xu, scale, zero_point = inline_graph(traced(token_u8, *_ANY_ROWS), graph, [x], before)
+    return xu, scale, zero_point
 
 
 def inline_token_q16(graph: Graph, x2: Node, before: Node) -> tuple[Node, Node]:
