@@ -5,8 +5,8 @@ Recipe (the same annotations as torchao 0.18's X86InductorQuantizer, found on th
 * conv1d/conv2d (incl. ``padding="same"``) [+ relu/hardtanh/relu6/hardswish/silu]
   [+ add (extra input quantized) [+ relu]]; QAT: conv -> batch_norm is matched too.
 * linear (2-D or N-D input) [+ relu/gelu] [+ add (extra input float) [+ relu]]. Under a
-  static PTQ config a linear with no fused relu/gelu gets a per-token dynamic input instead of
-  torchao's static one (``annotators/token_linears.py``; ``set_token_dynamic_linears(False)``
+  static PTQ config a linear with no fused relu/gelu and no uint8 conv / linear output feeding
+  it (GELU outputs excepted) gets a per-token dynamic input instead of torchao's static one (``annotators/token_linears.py``; ``set_token_dynamic_linears(False)``
   keeps torchao's).
   These are exactly the post-ops torch 2.13 ``_inductor/fx_passes/quantization.py`` fuses into
   ``qconv_pointwise`` / ``qlinear_pointwise``; any other order (``linear -> relu -> add``) fuses
@@ -177,14 +177,18 @@ class X86InductorQuantizer(PatternQuantizer):
         return steps
 
     def _make_linears_token_dynamic(self, gm: GraphModule, rules: ConfigRules) -> None:
-        """Recipe step: static linears with no fused activation get per-token dynamic inputs
-        (``annotators/token_linears.py``; not under QAT, nor with
+        """Recipe step: static linears with no fused activation and no int8 chain behind them
+        get per-token dynamic inputs (``annotators/token_linears.py``; not under QAT, nor with
         ``set_token_dynamic_linears(False)``)."""
         if self.token_dynamic_linears and not any(c.is_qat for c in rules.configs()):
             dynamic = llm_config("8da8w").input_activation
             assert dynamic is not None
             make_linears_token_dynamic(
-                gm, X86_LINEAR.anchor_ops, X86_LINEAR.unary_post_ops, dynamic
+                gm,
+                X86_LINEAR.anchor_ops,
+                X86_LINEAR.unary_post_ops,
+                X86_INT8_PROPAGATION.ops,
+                dynamic,
             )
 
     def set_token_dynamic_linears(self, dynamic: bool) -> X86InductorQuantizer:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
+from typing import Any
+
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e
 from pt2q.quantizer import (
     Q_ANNOTATION_KEY,
     QuantizationAnnotation,
@@ -13,7 +18,7 @@ from pt2q.quantizer import (
     SharedQuantizationSpec,
 )
 
-__all__ = ["export", "describe", "describe_spec", "count_qdq"]
+__all__ = ["export", "describe", "describe_spec", "count_qdq", "calibrated_convert", "op_counts"]
 
 
 def export(model: torch.nn.Module, *args: torch.Tensor) -> GraphModule:
@@ -55,3 +60,21 @@ def count_qdq(gm: GraphModule) -> dict[str, int]:
             name = str(node.target).replace("quantized_decomposed.", "")
             counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def calibrated_convert(
+    model: torch.nn.Module, quantizer: Any, batches: list[torch.Tensor]
+) -> GraphModule:
+    """Export on ``batches[0]``, prepare, calibrate on all but the last batch (held out), convert;
+    the health warnings an outlier test model raises are silenced."""
+    prepared = prepare_pt2e(torch.export.export(model, (batches[0],)).module(), quantizer)
+    for x in batches[:-1]:
+        prepared(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return convert_pt2e(prepared)
+
+
+def op_counts(gm: GraphModule) -> Counter[str]:
+    """How many call_function nodes of each target (by name) ``gm`` holds."""
+    return Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_function")

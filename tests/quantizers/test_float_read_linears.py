@@ -6,14 +6,12 @@ linear with ``set_float_read_linear_dynamic(False)``."""
 
 from __future__ import annotations
 
-import warnings
-from collections import Counter
-
 import torch
+from helpers import calibrated_convert, op_counts
 from torch import nn
 
 from pt2q.algorithms.batches import output_sqnr
-from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
+from pt2q.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 from pt2q.quantizers import XNNPACKQuantizer, coverage, get_symmetric_quantization_config
 
 qd = torch.ops.quantized_decomposed
@@ -49,17 +47,7 @@ def _data() -> list[torch.Tensor]:
 
 
 def _converted(model: nn.Module, quantizer: XNNPACKQuantizer) -> torch.fx.GraphModule:
-    data = _data()
-    prepared = prepare_pt2e(torch.export.export(model, (data[0],)).module(), quantizer)
-    for x in data[:-1]:
-        prepared(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # health warnings about the outlier channel
-        return convert_pt2e(prepared)
-
-
-def _ops(gm: torch.fx.GraphModule) -> Counter[str]:
-    return Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+    return calibrated_convert(model, quantizer, _data())
 
 
 def test_transformer_linears_turn_dynamic_and_gain_accuracy() -> None:
@@ -72,7 +60,7 @@ def test_transformer_linears_turn_dynamic_and_gain_accuracy() -> None:
     assert "set_float_read_linear_dynamic(False) keeps it static" in str(report)
 
     dynamic, static = _converted(model, _xnnpack()), _converted(model, _xnnpack(dynamic=False))
-    ops = _ops(dynamic)
+    ops = op_counts(dynamic)
     per_token = "quantized_decomposed.choose_qparams_per_token_asymmetric.default"
     # one dynamic quantization per input (q, k, v share x's), one dequantize per linear; nothing
     # static left (adds and matmuls stay float)
@@ -84,8 +72,8 @@ def test_transformer_linears_turn_dynamic_and_gain_accuracy() -> None:
         assert node.args[0].target == qd.dequantize_per_token.default  # type: ignore[union-attr]
         assert all(u.target != qd.quantize_per_tensor.default for u in node.users)
     # torchao's form: static int8 inputs and outputs (q, k, v, o, up and down each observed)
-    assert _ops(static)[per_token] == 0
-    assert _ops(static)["quantized_decomposed.quantize_per_tensor.default"] >= 6
+    assert op_counts(static)[per_token] == 0
+    assert op_counts(static)["quantized_decomposed.quantize_per_tensor.default"] >= 6
 
     x = _data()[-1]
     with torch.no_grad():
@@ -116,7 +104,10 @@ def test_linears_with_int8_or_graph_readers_stay_static() -> None:
     assert [e.quantized for e in linears] == [True, True, True]
     assert [e.note for e in linears] == [None, None, None]
     converted = _converted(_Mixed().eval(), _xnnpack())
-    assert _ops(converted)["quantized_decomposed.choose_qparams_per_token_asymmetric.default"] == 0
+    assert (
+        op_counts(converted)["quantized_decomposed.choose_qparams_per_token_asymmetric.default"]
+        == 0
+    )
 
 
 def test_per_tensor_weights_and_qat_keep_static_linears() -> None:

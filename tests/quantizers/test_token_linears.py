@@ -5,14 +5,12 @@ under QAT or with ``set_token_dynamic_linears(False)``."""
 
 from __future__ import annotations
 
-import warnings
-from collections import Counter
-
 import torch
+from helpers import calibrated_convert, op_counts
 from torch import nn
 
 from pt2q.algorithms.batches import output_sqnr
-from pt2q.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
+from pt2q.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 from pt2q.quantizers import (
     X86InductorQuantizer,
     coverage,
@@ -55,17 +53,7 @@ def _data() -> list[torch.Tensor]:
 
 
 def _converted(model: nn.Module, quantizer: X86InductorQuantizer) -> torch.fx.GraphModule:
-    data = _data()
-    prepared = prepare_pt2e(torch.export.export(model, (data[0],)).module(), quantizer)
-    for x in data[:-1]:
-        prepared(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # health warnings about the outlier token
-        return convert_pt2e(prepared)
-
-
-def _ops(gm: torch.fx.GraphModule) -> Counter[str]:
-    return Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+    return calibrated_convert(model, quantizer, _data())
 
 
 def test_linears_without_fused_activation_turn_per_token_and_gain_accuracy() -> None:
@@ -83,7 +71,7 @@ def test_linears_without_fused_activation_turn_per_token_and_gain_accuracy() -> 
     assert "set_token_dynamic_linears(False) keeps it static" in str(report)
 
     token, static = _converted(model, _x86()), _converted(model, _x86(token_dynamic=False))
-    ops = _ops(token)
+    ops = op_counts(token)
     per_token = "quantized_decomposed.choose_qparams_per_token_asymmetric.default"
     # q, k, v share ln1's tokens: 3 dynamic quantizations (h, the context, the gelu output)
     assert ops[per_token] == ops["quantized_decomposed.quantize_per_token.default"] == 3
@@ -91,7 +79,7 @@ def test_linears_without_fused_activation_turn_per_token_and_gain_accuracy() -> 
     assert ops["quantized_decomposed.quantize_per_tensor.default"] == 1  # up's input: static
     up = next(n for n in token.graph.nodes if n.name == "linear_4")
     assert up.args[0].target == qd.dequantize_per_tensor.default
-    assert _ops(static)[per_token] == 0
+    assert op_counts(static)[per_token] == 0
 
     x = _data()[-1]
     with torch.no_grad():
@@ -121,3 +109,30 @@ def test_opt_out_argument_checked() -> None:
         assert "set_token_dynamic_linears: expected a bool, found 'no'" in str(err)
     else:
         raise AssertionError("no TypeError")
+
+
+class _Int8Chains(nn.Module):
+    """A CNN head (conv -> relu -> pool -> flatten -> fc) and a ReLU MLP (fc1 -> relu -> fc2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, 16)
+        self.fc1, self.fc2 = nn.Linear(16, 16), nn.Linear(16, 4)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        pooled = nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(img)), 1).flatten(1)
+        h = self.fc(pooled)
+        return self.fc2(torch.relu(self.fc1(h)))
+
+
+def test_linears_behind_a_uint8_chain_stay_static() -> None:
+    """fc reads the conv's uint8 output through pool / flatten, fc2 reads fc1 + relu's: both keep
+    the chain (static); fc1 reads fc's float output (no activation fused into fc, but fc ends a
+    linear pattern: its output can be uint8) and stays static too."""
+    img = torch.randn(2, 3, 8, 8)
+    report = coverage(
+        prepare_pt2e(torch.export.export(_Int8Chains().eval(), (img,)).module(), _x86())
+    )
+    linears = report.for_op(aten.linear.default)
+    assert len(linears) == 3 and all(e.quantized and e.note is None for e in linears)
