@@ -18,6 +18,7 @@ Passes change the float graph in ways a per-node comparison misreads; the debugg
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -32,8 +33,15 @@ __all__ = ["GraphGroups", "is_qdq_node", "is_quantize_node", "is_dequantize_node
 
 
 def _is_compute(node: Node) -> bool:
-    """A call other than a q/dq op (a ``getitem`` counts: it may hold the op's value)."""
-    return node.op in ("call_function", "call_method", "call_module") and not is_qdq_node(node)
+    """A call other than a q/dq op (a ``getitem`` counts: it may hold the op's value, unless it
+    reads a run-time ``choose_qparams``: the scale / zero point of a dynamic quantization, whose
+    nodes carry the handle of the value they quantize)."""
+    if node.op not in ("call_function", "call_method", "call_module") or is_qdq_node(node):
+        return False
+    source = node.args[0] if node.args else None
+    return not (
+        node.target is operator.getitem and isinstance(source, Node) and is_qdq_node(source)
+    )
 
 
 @dataclass

@@ -134,9 +134,7 @@ def x86_quantize(
     """(float ExportedProgram, converted GraphModule) with the default x86 config, no handle
     step: the debugger derives handles from provenance."""
     ep = torch.export.export(model, calib[0])
-    # static linears (torchao's): these fixtures' tables are of uint8 per-tensor programs
-    quantizer = X86InductorQuantizer().set_token_dynamic_linears(False)
-    quantizer.set_global(get_default_x86_inductor_quantization_config())
+    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
     prepared = prepare_pt2e(ep.module(), quantizer)
     with torch.no_grad():
         for args in calib:
