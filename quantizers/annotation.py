@@ -11,8 +11,8 @@ Five meta keys are involved:
 * ``"pt2q_fused_into"`` (``FUSED_INTO_KEY``): on a post-op of a matched conv/linear pattern, the
   anchor's node name (the coverage report shows ``post-op of <anchor>``).
 * ``"pt2q_dynamic_note"`` (``DYNAMIC_NOTE_KEY``): on a quantized op whose input the quantizer made
-  dynamic although its config is static, why (``annotators/float_read_linears.py``; the coverage
-  report shows it as the node's note).
+  dynamic although its config is static, why (``annotators/float_read_linears.py``,
+  ``annotators/token_linears.py``; the coverage report shows it as the node's note).
 """
 
 from __future__ import annotations
