@@ -3,7 +3,9 @@
 The pipeline, each step a named pass over a private copy of the reference program::
 
     copy / unwrap ExportedProgram
-      -> llm_linears                   (int8wo / int4wo / 8da*w: torch's weight kernels, llm/)
+      -> llm_linears                   (int8wo / int4wo / 8da*w: torch's weight kernels or, for
+                                        8da8w on VNNI, oneDNN's qlinear, llm/; small 8da8w
+                                        linears timed first: float when int8 is slower)
       -> choose_activation_forms       (no VNNI: full-range uint8 -> saturating / 7-bit / float,
                                         measured)
       -> payoff                        (small conv / linear timed: float when int8 is slower)
@@ -26,6 +28,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.lowering.llm import NotLlm, llm_linear
+from pt2q.lowering.llm.match import LlmLinear
 from pt2q.lowering.x86.activation_forms import (
     FORM_FLOAT,
     ActivationChoice,
@@ -41,9 +45,16 @@ from pt2q.lowering.x86.guards import (
 )
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
+from pt2q.lowering.x86.llm.integer import uses_int8_tokens
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
-from pt2q.lowering.x86.payoff import ALWAYS_PAYS_MACS, macs, slower_in_int8, time_int8_vs_float
+from pt2q.lowering.x86.payoff import (
+    ALWAYS_PAYS_MACS,
+    macs,
+    slower_in_int8,
+    time_int8_vs_float,
+    time_token_int8_vs_float,
+)
 from pt2q.lowering.x86.pools import uint8_max_pools
 from pt2q.lowering.x86.report import build_report, static_reasons
 from pt2q.qdq import attach_report
@@ -137,6 +148,34 @@ def _payoff(
     return [ActivationChoice((), (name,), FORM_FLOAT, why) for name, why in slow.items()]
 
 
+def _token_payoff(gm: GraphModule, inputs: tuple[Any, ...], isa: CpuInt8Isa) -> dict[str, str]:
+    """{name: reason} of the small 8da8w linears (per-token dynamic: ``llm_config("8da8w")``,
+    X86InductorQuantizer's linears with no fused activation) whose oneDNN int8 form (VNNI / AMX:
+    ``llm/integer.py``) measures slower than the float linear on the example inputs."""
+    small: dict[Node, LlmLinear] = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target != torch.ops.aten.linear.default:
+            continue
+        try:
+            lin = llm_linear(gm, node)
+        except NotLlm:
+            continue
+        if lin.tokens is None or not uses_int8_tokens(lin, isa):
+            continue
+        x_val = lin.tokens.source.meta.get("val")
+        if isinstance(x_val, torch.Tensor) and macs(node, x_val, lin.weight.q) < ALWAYS_PAYS_MACS:
+            small[node] = lin
+    if not small:
+        return {}
+    values = record_values(gm, inputs, {lin.tokens.source for lin in small.values()})  # type: ignore[union-attr]
+    timings = {}
+    for node, lin in small.items():
+        bias = constant_value(gm, lin.bias) if lin.bias is not None else None
+        x = values[lin.tokens.source]  # type: ignore[union-attr]
+        timings[node.name] = time_token_int8_vs_float(x, lin.weight.q, lin.weight.scale, bias)  # type: ignore[arg-type]
+    return slower_in_int8(timings)
+
+
 def prepare_for_inductor(
     model: GraphModule | torch.export.ExportedProgram,
     example_inputs: tuple[Any, ...] | None,
@@ -151,8 +190,9 @@ def prepare_for_inductor(
     gm = _as_graph_module(model)
     inputs, dims = _check_inputs(gm, example_inputs)
     isa = isa or detect_isa()
-    # int8wo / int4wo / 8da*w linears: lowering/x86/llm
-    _run("llm_linears", lambda: apply_llm_pass(gm, llm_compute_dtype, isa))
+    # int8wo / int4wo / 8da*w linears: lowering/x86/llm; small per-token ones timed first
+    slow = _run("payoff", lambda: _token_payoff(gm, inputs, isa)) if payoff else {}
+    _run("llm_linears", lambda: apply_llm_pass(gm, llm_compute_dtype, isa, slow))
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
     # Non-uint8 activations: hidden from Inductor's patterns, which assume uint8 (they crash).

@@ -23,11 +23,19 @@ from collections.abc import Callable
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.lowering.x86.llm.tokens import token_u8
 from pt2q.lowering.x86.patterns import conv_params, kernel_family
 from pt2q.qdq.ops import qd
 from pt2q.qdq.views import act_q, weight_q
 
-__all__ = ["ALWAYS_PAYS_MACS", "macs", "median_us", "time_int8_vs_float", "slower_in_int8"]
+__all__ = [
+    "ALWAYS_PAYS_MACS",
+    "macs",
+    "median_us",
+    "time_int8_vs_float",
+    "time_token_int8_vs_float",
+    "slower_in_int8",
+]
 
 ALWAYS_PAYS_MACS = 1 << 24
 _SAMPLES = 7
@@ -106,6 +114,36 @@ def time_int8_vs_float(gm: GraphModule, op: Node, x: torch.Tensor) -> tuple[floa
             def flt() -> object:
                 return torch.nn.functional.conv2d(x, w_float, b, stride, padding, dilation, groups)
 
+        t_int8, t_float = median_us((int8, flt))
+    return t_int8, t_float
+
+
+def time_token_int8_vs_float(
+    x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None
+) -> tuple[float, float]:
+    """(int8 us, float us) of a per-token dynamic linear (8da8w) on float activation ``x``
+    (..., K) with int8 weights ``q`` (N, K) and per-channel ``scale`` (N,): the uint8 tokens,
+    the prepacked oneDNN qlinear and the token epilogue (``llm/integer.py``'s form, op by op)
+    against the float linear on the dequantized weights."""
+    x2 = x.reshape(-1, x.shape[-1])
+    s32 = scale.reshape(-1).to(torch.float32)
+    zeros = torch.zeros(q.shape[0], dtype=torch.int64)
+    scaled_sums = q.sum(1, dtype=torch.int32).to(torch.float32) * s32
+    w_float = (q.double() * scale.reshape(-1, 1)).float()
+    b = torch.zeros(q.shape[0]) if bias is None else bias
+    packed = torch.ops.onednn.qlinear_prepack(q, list(x2.shape))
+
+    def int8() -> object:
+        xu, s_x, z = token_u8(x2)
+        acc = torch.ops.onednn.qlinear_pointwise(
+            xu, 1.0, 0, packed, s32, zeros, None, 1.0, 0, torch.float32, "none", [], ""
+        )
+        return (acc - (z + 128).to(torch.float32) * scaled_sums) * s_x.to(torch.float32) + b
+
+    def flt() -> object:
+        return torch.nn.functional.linear(x2, w_float, b)
+
+    with torch.no_grad():
         t_int8, t_float = median_us((int8, flt))
     return t_int8, t_float
 

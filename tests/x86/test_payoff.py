@@ -80,3 +80,43 @@ def test_timing_is_a_median_of_filled_samples() -> None:
     t_stall, t_sleep = median_us((stalls_once, sleeps))
     assert t_stall < 100 < 1000 <= t_sleep
     assert next(calls) > 7 * 16  # 7 samples of many calls each (plus the sizing runs)
+
+
+def test_a_per_token_linear_that_does_not_pay_reads_its_float_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """X86InductorQuantizer's per-token linears (8da8w's form) are timed too, before the LLM
+    pass: the slow one computes on its float input and a float constant weight (no per-token
+    q/dq left for it), FLOAT with both times; the other runs the oneDNN qlinear."""
+    from pt2q.lowering.x86.isa import CpuInt8Isa
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.LayerNorm(32),
+        torch.nn.Linear(32, 64),
+        torch.nn.LayerNorm(64),
+        torch.nn.Linear(64, 16),
+    )
+    x = torch.randn(4, 32)
+    ref = quantize(model, (x,), token_dynamic=True)
+    timed: list[tuple[int, ...]] = []
+
+    def fake(
+        xv: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, bias: object
+    ) -> tuple[float, float]:
+        timed.append(tuple(q.shape))
+        assert xv.shape == (4, q.shape[1]) and xv.dtype == torch.float32
+        return (50.0, 20.0) if q.shape == (64, 32) else (10.0, 20.0)
+
+    monkeypatch.setattr(lower_mod, "time_token_int8_vs_float", fake)
+    vnni = CpuInt8Isa(vnni=True, amx=False, avx512=True)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=vnni)
+    assert timed == [(64, 32), (16, 64)]
+    decisions = {d.node: d for d in low.report if d.op == "aten.linear.default"}
+    assert decisions["linear"].status is LoweringStatus.FLOAT
+    assert decisions["linear"].reason.startswith("int8 would not pay: measured 50 us")
+    assert decisions["linear_1"].kernel == "onednn.qlinear_pointwise (8da8w)"
+    per_token = [n for n in low.graph.nodes if "per_token" in str(n.target)]
+    assert not per_token  # the kept one's q/dq are gone, the other's are inlined aten ops
+    with torch.no_grad():  # float first linear, int8 second: close to the reference
+        torch.testing.assert_close(low(x), ref(x), atol=0.05, rtol=0.05)

@@ -29,6 +29,7 @@ int8 / int4 weight kernels on their scalar float32 loop, 13x slower than an fp32
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -115,11 +116,27 @@ def _rewrite(
     return replace_linear(lin, y, lead, packed.n)
 
 
+def _float_linear(gm: GraphModule, lin: LlmLinear) -> Node:
+    """``lin`` on its float input (no per-token q/dq) with its weight dequantized once, at
+    lowering, into a float constant (the reference's values: ``(q - z) * s``, one rounding)."""
+    node, graph, w = lin.node, lin.node.graph, lin.weight
+    source = lin.tokens.source if lin.tokens is not None else lin.x
+    scale = w.scale.repeat_interleave(w.group_size, dim=1)
+    zero = w.zero_point.repeat_interleave(w.group_size, dim=1)
+    value = ((w.q.double() - zero) * scale).to(torch.float32)
+    weight = buffer(gm, node, f"{node.name}_float_weight", value)
+    with graph.inserting_before(node):
+        lead = lead_dims(graph, source, node.meta["val"].shape)
+        y = graph.call_function(aten.linear.default, (source, weight))
+    return replace_linear(lin, y, lead, w.q.shape[0])
+
+
 def rewrite_llm_linears(
     gm: GraphModule,
     compute_dtype: torch.dtype = torch.bfloat16,
     isa: CpuInt8Isa | None = None,
     onednn: bool = False,
+    keep_float: Mapping[str, str] | None = None,
 ) -> tuple[list[NodeDecision], dict[str, int]]:
     """Rewrite, in place on ``gm`` (the lowering's private copy), every LLM linear pattern onto
     torch's x86 weight kernels. Returns the decisions for the nodes it looked at (linear:
@@ -130,7 +147,9 @@ def rewrite_llm_linears(
     integer GEMM. ``onednn`` (the x86 lowering, whose Inductor passes follow): 8da8w's integer
     GEMM is left as the pattern Inductor turns into a prepacked oneDNN ``qlinear``
     (``integer.rewrite_qlinear_tokens``) instead of ``aten._int_mm``, which an eager program
-    needs."""
+    needs. ``keep_float``: {linear name: reason} of 8da8w linears whose int8 form measured
+    slower than float (``lower.py``'s payoff): each reads its float input and its dequantized
+    weight as a float constant, FLOAT with the reason."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"rewrite_llm_linears: compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype}"
@@ -143,6 +162,10 @@ def rewrite_llm_linears(
     inlined_16: dict[Node, tuple[Node, Node]] = {}  # float input -> its int16 halves, scale
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target != aten.linear.default:
+            continue
+        if keep_float and node.name in keep_float:
+            decisions.append(decision(node, LoweringStatus.FLOAT, None, keep_float[node.name]))
+            _float_linear(gm, llm_linear(gm, node))
             continue
         try:
             lin = llm_linear(gm, node)
@@ -237,11 +260,14 @@ LLM_META_KEY = X86_LLM_META_KEY
 
 
 def apply_llm_pass(
-    gm: GraphModule, compute_dtype: torch.dtype = torch.bfloat16, isa: CpuInt8Isa | None = None
+    gm: GraphModule,
+    compute_dtype: torch.dtype = torch.bfloat16,
+    isa: CpuInt8Isa | None = None,
+    keep_float: Mapping[str, str] | None = None,
 ) -> None:
     """``rewrite_llm_linears`` as a step of ``lower_pt2e_quantized_to_x86``: rewrites ``gm`` (its
     private copy) and keeps the decisions and packed bytes in ``gm.meta[LLM_META_KEY]``."""
-    gm.meta[LLM_META_KEY] = rewrite_llm_linears(gm, compute_dtype, isa, onednn=True)
+    gm.meta[LLM_META_KEY] = rewrite_llm_linears(gm, compute_dtype, isa, True, keep_float)
 
 
 def merge_llm_report(report: LoweringReport, gm: GraphModule) -> LoweringReport:
