@@ -49,6 +49,7 @@ __all__ = [
     "ActivationChoice",
     "choose_activation_forms",
     "apply_forms",
+    "fold_float_weight",
     "record_values",
 ]
 
@@ -317,7 +318,7 @@ def _choice(
     )
 
 
-def _fold_float_weight(gm: GraphModule, op: Node) -> None:
+def fold_float_weight(gm: GraphModule, op: Node) -> None:
     """A conv / linear kept float reads its weight as a float constant with the dequantized
     values, so neither tier dequantizes it again on every call (Inductor's freezing does not
     fold a dequantize of an int8 constant)::
@@ -349,7 +350,7 @@ def apply_forms(gm: GraphModule, choices: list[ActivationChoice]) -> bool:
             a = act_q(node.args[0])
             assert a is not None and a.float_input is not None
             node.replace_input_with(a.dq, a.float_input)
-            _fold_float_weight(gm, node)
+            fold_float_weight(gm, node)
             changed = True
         if node.name not in seven:
             continue

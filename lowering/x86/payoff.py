@@ -23,6 +23,7 @@ from collections.abc import Callable
 import torch
 from torch.fx import GraphModule, Node
 
+from pt2q.lowering.x86.llm.integer import qlinear_token_weights, token_epilogue
 from pt2q.lowering.x86.llm.tokens import token_u8
 from pt2q.lowering.x86.patterns import conv_params, kernel_family
 from pt2q.qdq.ops import qd
@@ -126,9 +127,7 @@ def time_token_int8_vs_float(
     the prepacked oneDNN qlinear and the token epilogue (``llm/integer.py``'s form, op by op)
     against the float linear on the dequantized weights."""
     x2 = x.reshape(-1, x.shape[-1])
-    s32 = scale.reshape(-1).to(torch.float32)
-    zeros = torch.zeros(q.shape[0], dtype=torch.int64)
-    scaled_sums = q.sum(1, dtype=torch.int32).to(torch.float32) * s32
+    _, s32, zeros, scaled_sums = qlinear_token_weights(q, scale)
     w_float = (q.double() * scale.reshape(-1, 1)).float()
     b = torch.zeros(q.shape[0]) if bias is None else bias
     packed = torch.ops.onednn.qlinear_prepack(q, list(x2.shape))
@@ -138,7 +137,7 @@ def time_token_int8_vs_float(
         acc = torch.ops.onednn.qlinear_pointwise(
             xu, 1.0, 0, packed, s32, zeros, None, 1.0, 0, torch.float32, "none", [], ""
         )
-        return (acc - (z + 128).to(torch.float32) * scaled_sums) * s_x.to(torch.float32) + b
+        return token_epilogue(acc, s_x, z, scaled_sums) + b
 
     def flt() -> object:
         return torch.nn.functional.linear(x2, w_float, b)

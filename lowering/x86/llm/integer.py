@@ -52,7 +52,9 @@ __all__ = [
     "rewrite_int16_tokens",
     "rewrite_int16_weights",
     "rewrite_int_mm",
+    "qlinear_token_weights",
     "rewrite_qlinear_tokens",
+    "token_epilogue",
     "token_rows",
     "uses_int16_tokens",
     "uses_int16_weights",
@@ -106,15 +108,11 @@ def rewrite_qlinear_tokens(
     scale per call (a per-token scale raises "act scale/zp size should be 1"), hence scale 1;
     ``aten._int_mm`` takes its weights unpacked on every call."""
     node, graph = lin.node, lin.node.graph
-    q, s_w, sums = packed.tensors
+    q = packed.tensors[0]
+    parts = ("weight", "scales", "zeros", "scaled_sums")
     consts = [
         buffer(gm, node, f"{node.name}_{part}", t)
-        for part, t in (
-            ("weight", q),
-            ("scales", s_w),
-            ("zeros", torch.zeros(q.shape[0], dtype=torch.int64)),
-            ("scaled_sums", sums.to(torch.float32) * s_w),
-        )
+        for part, t in zip(parts, qlinear_token_weights(q, packed.tensors[1]), strict=True)
     ]
     assert lin.tokens is not None
     with graph.inserting_before(node):
@@ -137,7 +135,22 @@ def _qlinear_tokens(
     then the token zero point and scale."""
     x_dq = qd.dequantize_per_tensor.default(xu, 1.0, 0, 0, 255, torch.uint8)
     w_dq = qd.dequantize_per_channel.default(w, w_scale, w_zero, 0, -128, 127, torch.int8)
-    acc = aten.linear.default(x_dq, w_dq)
+    return token_epilogue(aten.linear.default(x_dq, w_dq), s_x, z, scaled_sums)
+
+
+def qlinear_token_weights(q: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The constants of the qlinear token form for int8 weights ``q`` (N, K) and per-channel
+    ``scale``: (q, float32 scales (N,), zero points (N,) int64, sum_k(q) * scale (N,))."""
+    s32 = scale.reshape(-1).to(torch.float32)
+    zeros = torch.zeros(q.shape[0], dtype=torch.int64)
+    return q, s32, zeros, q.sum(1, dtype=torch.int32).to(torch.float32) * s32
+
+
+def token_epilogue(
+    acc: torch.Tensor, s_x: torch.Tensor, z: torch.Tensor, scaled_sums: torch.Tensor
+) -> torch.Tensor:
+    """``(acc - (z + 128) * scaled_sums) * s_x``: the qlinear's float output (integer sums of
+    the uint8 tokens times the weight scales) back to the token's zero point and scale."""
     z2 = aten._to_copy.default(aten.reshape.default(aten.add.Tensor(z, 128), [-1, 1]), dtype=F32)
     s2 = aten._to_copy.default(aten.reshape.default(s_x, [-1, 1]), dtype=F32)  # float64 before
     return aten.mul.Tensor(aten.sub.Tensor(acc, aten.mul.Tensor(z2, scaled_sums)), s2)

@@ -37,6 +37,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.lowering.llm.graph import buffer, claims, decision
 from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
+from pt2q.lowering.x86.activation_forms import fold_float_weight
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm.integer import (
     rewrite_int16_tokens,
@@ -116,19 +117,13 @@ def _rewrite(
     return replace_linear(lin, y, lead, packed.n)
 
 
-def _float_linear(gm: GraphModule, lin: LlmLinear) -> Node:
-    """``lin`` on its float input (no per-token q/dq) with its weight dequantized once, at
-    lowering, into a float constant (the reference's values: ``(q - z) * s``, one rounding)."""
-    node, graph, w = lin.node, lin.node.graph, lin.weight
-    source = lin.tokens.source if lin.tokens is not None else lin.x
-    scale = w.scale.repeat_interleave(w.group_size, dim=1)
-    zero = w.zero_point.repeat_interleave(w.group_size, dim=1)
-    value = ((w.q.double() - zero) * scale).to(torch.float32)
-    weight = buffer(gm, node, f"{node.name}_float_weight", value)
-    with graph.inserting_before(node):
-        lead = lead_dims(graph, source, node.meta["val"].shape)
-        y = graph.call_function(aten.linear.default, (source, weight))
-    return replace_linear(lin, y, lead, w.q.shape[0])
+def _float_linear(gm: GraphModule, lin: LlmLinear) -> None:
+    """``lin`` reads its float input (its per-token q/dq then dead) and its weight as a float
+    constant with the reference's dequantized values (``activation_forms.fold_float_weight``,
+    as the static payoff's float nodes)."""
+    if lin.tokens is not None:
+        lin.node.replace_input_with(lin.x, lin.tokens.source)
+    fold_float_weight(gm, lin.node)
 
 
 def rewrite_llm_linears(
