@@ -34,6 +34,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import random
 import statistics
 import subprocess
@@ -359,6 +360,7 @@ def main() -> None:
     )
     p.add_argument("--no-torchao", dest="torchao", action="store_false")
     p.add_argument("--no-package", dest="package", action="store_false")
+    p.add_argument("--no-executorch", dest="executorch", action="store_false")
     p.add_argument("--no-reduce-range-row", dest="reduce_range_row", action="store_false")
     a = p.parse_args()
     a.models = [m for arg in a.models for m in arg.split(",") if m]
@@ -369,9 +371,16 @@ def main() -> None:
         p.error(f"--iters >= 20 and --warmup >= 2 needed, got {a.iters} / {a.warmup}")
     if a.clock == "cpu" and a.threads != 1:
         p.error(f"--clock cpu times the calling thread alone: needs --threads 1, got {a.threads}")
-    a.executorch = importlib.util.find_spec("executorch") is not None
+    a.executorch = a.executorch and importlib.util.find_spec("executorch") is not None
     torch.set_num_threads(a.threads)
     isa = detect_isa()
+    if isa.cap:
+        # An AVX2 (or other) machine emulated on this CPU: oneDNN's kernels (int8 and fp32) and,
+        # with ATEN_CPU_CAPABILITY, ATen's and Inductor's vector code are limited; XNNPACK is not.
+        print(f"emulated ISA: oneDNN {isa.cap}, ATEN_CPU_CAPABILITY="
+              f"{os.environ.get('ATEN_CPU_CAPABILITY', '(unset)')}; ExecuTorch's XNNPACK has no such "
+              "cap, so it is left out")  # fmt: skip
+        a.executorch = False
     print(f"torch {torch.__version__}, {a.threads} threads, CPU int8: {isa.describe()}; "
           f"median of {a.iters} rounds of {BLOCK} calls after {a.warmup} warm-up, {a.clock} clock; executorch: {a.executorch}")  # fmt: skip
     rows = []

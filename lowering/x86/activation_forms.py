@@ -195,9 +195,14 @@ def _matrices(
 def _saturating_dot(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Sum over pairs of the int16-saturated ``a[2j]*w[2j] + a[2j+1]*w[2j+1]`` (vpmaddubsw),
     accumulated in int32 (vpmaddwd + vpaddd)."""
-    prod = a[:, None, :].to(torch.int32) * w[None, :, :].to(torch.int32)  # (R, N, K)
-    pairs = (prod[..., 0::2] + prod[..., 1::2]).clamp(-32768, 32767)
-    return pairs.sum(-1)
+    out = []
+    for chunk in w.split(_SATURATION_CHUNK):  # (R, n, K) int32 per chunk: bounded memory
+        prod = a[:, None, :].to(torch.int32) * chunk[None, :, :].to(torch.int32)
+        out.append((prod[..., 0::2] + prod[..., 1::2]).clamp(-32768, 32767).sum(-1))
+    return torch.cat(out, dim=1)
+
+
+_SATURATION_CHUNK = 64  # output channels per product tensor
 
 
 _MAX_ROWS = 64  # output positions sampled per consumer (evenly spaced): the error is a mean

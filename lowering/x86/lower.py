@@ -4,8 +4,9 @@ The pipeline, each step a named pass over a private copy of the reference progra
 
     copy / unwrap ExportedProgram
       -> llm_linears                   (int8wo / int4wo / 8da*w: torch's weight kernels or, for
-                                        8da8w on VNNI, oneDNN's qlinear, llm/; small 8da8w
-                                        linears timed first: float when int8 is slower)
+                                        8da8w, oneDNN's qlinear, llm/; without VNNI its tokens
+                                        saturating / 7-bit / float, measured (token_forms.py);
+                                        small 8da8w linears timed first: float when slower)
       -> choose_activation_forms       (no VNNI: full-range uint8 -> saturating / 7-bit / float,
                                         measured)
       -> payoff                        (small conv / linear timed: float when int8 is slower)
@@ -31,6 +32,7 @@ from torch.fx import GraphModule, Node
 from pt2q.lowering.llm import NotLlm, llm_linear
 from pt2q.lowering.llm.match import LlmLinear
 from pt2q.lowering.x86.activation_forms import (
+    FORM_7BIT,
     FORM_FLOAT,
     ActivationChoice,
     apply_forms,
@@ -45,7 +47,7 @@ from pt2q.lowering.x86.guards import (
 )
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
-from pt2q.lowering.x86.llm.integer import uses_int8_tokens
+from pt2q.lowering.x86.llm.integer import is_8da8w
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
 from pt2q.lowering.x86.payoff import (
@@ -57,6 +59,7 @@ from pt2q.lowering.x86.payoff import (
 )
 from pt2q.lowering.x86.pools import uint8_max_pools
 from pt2q.lowering.x86.report import build_report, static_reasons
+from pt2q.lowering.x86.token_forms import choose_token_forms
 from pt2q.qdq import attach_report
 from pt2q.qdq.dangling import remove_dangling_qdq
 from pt2q.qdq.engine import constant_value
@@ -148,10 +151,16 @@ def _payoff(
     return [ActivationChoice((), (name,), FORM_FLOAT, why) for name, why in slow.items()]
 
 
-def _token_payoff(gm: GraphModule, inputs: tuple[Any, ...], isa: CpuInt8Isa) -> dict[str, str]:
+def _token_payoff(
+    gm: GraphModule,
+    inputs: tuple[Any, ...],
+    isa: CpuInt8Isa,
+    forms: dict[str, tuple[str, str]],
+) -> dict[str, str]:
     """{name: reason} of the small 8da8w linears (per-token dynamic: ``llm_config("8da8w")``,
-    X86InductorQuantizer's linears with no fused activation) whose oneDNN int8 form (VNNI / AMX:
-    ``llm/integer.py``) measures slower than the float linear on the example inputs."""
+    X86InductorQuantizer's linears with no fused activation) whose oneDNN int8 form
+    (``llm/integer.py``; 7-bit tokens without VNNI) measures slower than the float linear on the
+    example inputs."""
     small: dict[Node, LlmLinear] = {}
     for node in gm.graph.nodes:
         if node.op != "call_function" or node.target != torch.ops.aten.linear.default:
@@ -160,7 +169,7 @@ def _token_payoff(gm: GraphModule, inputs: tuple[Any, ...], isa: CpuInt8Isa) -> 
             lin = llm_linear(gm, node)
         except NotLlm:
             continue
-        if lin.tokens is None or not uses_int8_tokens(lin, isa):
+        if lin.tokens is None or not is_8da8w(lin) or forms.get(node.name, ("",))[0] == FORM_FLOAT:
             continue
         x_val = lin.tokens.source.meta.get("val")
         if isinstance(x_val, torch.Tensor) and macs(node, x_val, lin.weight.q) < ALWAYS_PAYS_MACS:
@@ -172,7 +181,13 @@ def _token_payoff(gm: GraphModule, inputs: tuple[Any, ...], isa: CpuInt8Isa) -> 
     for node, lin in small.items():
         bias = constant_value(gm, lin.bias) if lin.bias is not None else None
         x = values[lin.tokens.source]  # type: ignore[union-attr]
-        timings[node.name] = time_token_int8_vs_float(x, lin.weight.q, lin.weight.scale, bias)  # type: ignore[arg-type]
+        timings[node.name] = time_token_int8_vs_float(
+            x,  # type: ignore[arg-type]
+            lin.weight.q,
+            lin.weight.scale,
+            bias,
+            seven_bit=forms.get(node.name, ("",))[0] == FORM_7BIT,
+        )
     return slower_in_int8(timings)
 
 
@@ -190,9 +205,13 @@ def prepare_for_inductor(
     gm = _as_graph_module(model)
     inputs, dims = _check_inputs(gm, example_inputs)
     isa = isa or detect_isa()
-    # int8wo / int4wo / 8da*w linears: lowering/x86/llm; small per-token ones timed first
-    slow = _run("payoff", lambda: _token_payoff(gm, inputs, isa)) if payoff else {}
-    _run("llm_linears", lambda: apply_llm_pass(gm, llm_compute_dtype, isa, slow))
+    # int8wo / int4wo / 8da*w linears: lowering/x86/llm; without VNNI each 8da8w linear's token
+    # form measured first; small per-token ones timed
+    tokens = _run("choose_token_forms", lambda: choose_token_forms(gm, isa, inputs))
+    slow = {n: why for n, (form, why) in tokens.items() if form == FORM_FLOAT}
+    if payoff:
+        slow |= _run("payoff", lambda: _token_payoff(gm, inputs, isa, tokens))
+    _run("llm_linears", lambda: apply_llm_pass(gm, llm_compute_dtype, isa, slow, tokens))
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))
     # Non-uint8 activations: hidden from Inductor's patterns, which assume uint8 (they crash).

@@ -24,7 +24,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.lowering.x86.llm.integer import qlinear_token_weights, token_epilogue
-from pt2q.lowering.x86.llm.tokens import token_u8
+from pt2q.lowering.x86.llm.tokens import token_u7, token_u8
 from pt2q.lowering.x86.patterns import conv_params, kernel_family
 from pt2q.qdq.ops import qd
 from pt2q.qdq.views import act_q, weight_q
@@ -120,20 +120,27 @@ def time_int8_vs_float(gm: GraphModule, op: Node, x: torch.Tensor) -> tuple[floa
 
 
 def time_token_int8_vs_float(
-    x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor,
+    q: torch.Tensor,
+    scale: torch.Tensor,
+    bias: torch.Tensor | None,
+    seven_bit: bool = False,
 ) -> tuple[float, float]:
     """(int8 us, float us) of a per-token dynamic linear (8da8w) on float activation ``x``
-    (..., K) with int8 weights ``q`` (N, K) and per-channel ``scale`` (N,): the uint8 tokens,
-    the prepacked oneDNN qlinear and the token epilogue (``llm/integer.py``'s form, op by op)
-    against the float linear on the dequantized weights."""
+    (..., K) with int8 weights ``q`` (N, K) and per-channel ``scale`` (N,): the uint8 tokens
+    (``seven_bit``: ``token_u7``'s, the form without VNNI), the prepacked oneDNN qlinear and the
+    token epilogue (``llm/integer.py``'s form, op by op) against the float linear on the
+    dequantized weights."""
     x2 = x.reshape(-1, x.shape[-1])
     _, s32, zeros, scaled_sums = qlinear_token_weights(q, scale)
     w_float = (q.double() * scale.reshape(-1, 1)).float()
     b = torch.zeros(q.shape[0]) if bias is None else bias
     packed = torch.ops.onednn.qlinear_prepack(q, list(x2.shape))
 
+    tokens = token_u7 if seven_bit else token_u8
+
     def int8() -> object:
-        xu, s_x, z = token_u8(x2)
+        xu, s_x, z = tokens(x2)
         acc = torch.ops.onednn.qlinear_pointwise(
             xu, 1.0, 0, packed, s32, zeros, None, 1.0, 0, torch.float32, "none", [], ""
         )

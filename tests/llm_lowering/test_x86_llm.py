@@ -365,3 +365,59 @@ def test_uint8_tokens_are_the_reference_tokens_plus_128() -> None:
         assert xu.dtype == torch.uint8
         assert torch.equal(xu.to(torch.int32), xq.to(torch.int32) + 128)
         assert torch.equal(s8, s) and torch.equal(z8, z)
+
+
+def _seven_bit_tokens(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scalar definition of the 7-bit tokens: the reference's per-token scale doubled, its
+    uint8 zero point halved, both rounded half to even; (int64 tokens, scale, zero point)."""
+    from torch.ao.quantization.fx._decomposed import _choose_qparams_per_token_asymmetric_impl
+
+    s, z = _choose_qparams_per_token_asymmetric_impl(x, torch.int8)
+    s7, z7 = s.double() * 2, torch.round((z.double() + 128) / 2)
+    t7 = torch.clamp(torch.round(x.double() / s7) + z7, 0, 127).to(torch.int64)
+    return t7, s7, z7
+
+
+def test_seven_bit_tokens_are_the_reference_scale_doubled() -> None:
+    """tokens.token_u7 (8da8w's tokens without VNNI) equals its scalar definition bit for bit,
+    ties at .5 included, compiled by Inductor too; its zero point minus 128 lets the 8-bit
+    epilogue apply unchanged."""
+    from pt2q.lowering.x86.llm.tokens import token_u7
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 256, generator=g) * torch.logspace(-3, 3, 64).unsqueeze(1)
+    x[0, :6] = torch.tensor([0.5, 1.5, -0.5, 2.5, -1.5, 127.0])
+    t7, s7, z7 = _seven_bit_tokens(x)
+    assert int(t7.max()) == 127 and int(t7.min()) == 0
+    for fn in (token_u7, torch.compile(token_u7)):
+        xu, s, z = fn(x)
+        assert xu.dtype == torch.uint8
+        assert torch.equal(xu.to(torch.int64), t7)
+        assert torch.equal(s.double(), s7) and torch.equal(z.double() + 128, z7)
+
+
+def test_8da8w_without_vnni_is_a_qlinear_on_7bit_tokens() -> None:
+    """Without VNNI (mocked) the x86 lowering keeps 8da8w on oneDNN's qlinear with 7-bit tokens
+    (exact in vpmaddubsw's int16 pairs), not on the bf16 weight kernel, which is slower than
+    float32 on AVX2: it returns the 7-bit tokens' integer dot products, scaled, within the
+    float32 LLM rule, eager and compiled alike; against the reference it is one bit coarser."""
+    from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(128, 96))
+    x = torch.randn(2, 7, 128) * 3
+    ref = converted_program(model, "8da8w", (x,))
+    low = lower_pt2e_quantized_to_x86(ref, (x,), isa=AVX2, payoff=False)
+    assert low.report.kernel_counts() == {"onednn.qlinear_pointwise (8da8w, 7-bit tokens)": 1}
+    lin = llm_linear(ref, linears(ref)[0])
+    t7, s7, z7 = _seven_bit_tokens(x.reshape(-1, 128))
+    w = lin.weight.q.double() * lin.weight.scale.double().reshape(-1, 1)
+    expected7 = ((t7.double() - z7) * s7) @ w.T + model[0].bias.double()
+    step = float_dot_step(kernel_input(x, "8da8w"), weight_range(ref, linears(ref)[0]))
+    with torch.no_grad():
+        reference, fp32 = ref(x), model(x)
+        for got in (low(x), low(x)):  # eager first call, then the compiled tier
+            err = max_error_in_steps(got, expected7.float().reshape(got.shape), step)
+            assert err <= LLM_WEIGHT_KERNEL_FP32_STEPS, f"{err:.2f} steps"
+            noise = (got - fp32).pow(2).sum() / (reference - fp32).pow(2).sum()
+            assert 1.5 < float(noise) < 8.0  # one bit coarser: ~4x the reference's noise

@@ -102,8 +102,9 @@ def test_a_per_token_linear_that_does_not_pay_reads_its_float_input(
     timed: list[tuple[int, ...]] = []
 
     def fake(
-        xv: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, bias: object
+        xv: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, bias: object, seven_bit: bool
     ) -> tuple[float, float]:
+        assert not seven_bit  # VNNI: the full-range tokens
         timed.append(tuple(q.shape))
         assert xv.shape == (4, q.shape[1]) and xv.dtype == torch.float32
         return (50.0, 20.0) if q.shape == (64, 32) else (10.0, 20.0)

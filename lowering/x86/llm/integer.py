@@ -7,7 +7,10 @@ point, token scale and weight scales are applied to its result (``pack.py``). Me
 ``_weight_int8pack_mm`` at one token and 8x at 128 (0.043 vs 0.136 ms, 0.87 vs 7.5 ms); in the
 Llama-style decode step of ``bench/llm.py``, weights streamed from memory, 8.5 vs 11.9 ms.
 Without VNNI ``_int_mm`` is 20-35x slower than float32 (issue 12's AVX2 measurement), so 8da8w
-keeps the weight kernel there.
+keeps the weight kernel there in the eager LLM pass; the x86 lowering's oneDNN ``qlinear`` form
+(``rewrite_qlinear_tokens``) runs there on 7-bit tokens (``tokens.token_u7``), exact in
+``vpmaddubsw``'s int16 pairs: on ``ONEDNN_MAX_CPU_ISA=AVX2`` kernels here 2.3-2.4x faster than
+the float32 linear, where the bf16 weight kernel is 1.3-1.7x slower (BERT / MiniLM shapes).
 
 With VNNI and ``compute_dtype=torch.bfloat16``, int8 weight-only linears run ``aten._int_mm``
 as well, on their float tokens rounded to 16-bit fixed point (``tokens.inline_token_q16``: two
@@ -59,6 +62,7 @@ __all__ = [
     "uses_int16_tokens",
     "uses_int16_weights",
     "uses_int8_tokens",
+    "is_8da8w",
 ]
 
 aten = torch.ops.aten
@@ -298,12 +302,18 @@ def uses_int16_tokens(lin: LlmLinear, isa: CpuInt8Isa, compute_dtype: torch.dtyp
     )
 
 
-def uses_int8_tokens(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
-    """Whether ``lin`` (8da8w: int8 tokens in [-128, 127], int8 weights) runs ``aten._int_mm``."""
+def is_8da8w(lin: LlmLinear) -> bool:
+    """Whether ``lin`` is 8da8w: per-token int8 tokens in [-128, 127], int8 weights."""
     t = lin.tokens
     return (
-        isa.exact_u8s8
-        and t is not None
+        t is not None
         and lin.weight.bits == 8
         and (t.dtype, t.qmin, t.qmax) == (torch.int8, -128, 127)
     )
+
+
+def uses_int8_tokens(lin: LlmLinear, isa: CpuInt8Isa) -> bool:
+    """Whether ``lin`` (8da8w) runs ``aten._int_mm`` (VNNI / AMX: without, it is 20-35x slower
+    than float32). The x86 lowering's oneDNN ``qlinear`` form takes 8da8w on any ISA, with
+    ``tokens.token_u7``'s 7-bit tokens without VNNI (``rewrite.rewrite_llm_linears``)."""
+    return isa.exact_u8s8 and is_8da8w(lin)

@@ -40,6 +40,7 @@ from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.activation_forms import fold_float_weight
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm.integer import (
+    is_8da8w,
     rewrite_int16_tokens,
     rewrite_int16_weights,
     rewrite_int_mm,
@@ -59,6 +60,7 @@ from pt2q.lowering.x86.llm.tokens import (
     inline_token_q,
     inline_token_q16,
     inline_token_qdq,
+    inline_token_u7,
     inline_token_u8,
 )
 from pt2q.qdq.decision import LoweringReport, LoweringStatus, NodeDecision, attach_report
@@ -132,6 +134,7 @@ def rewrite_llm_linears(
     isa: CpuInt8Isa | None = None,
     onednn: bool = False,
     keep_float: Mapping[str, str] | None = None,
+    token_forms: Mapping[str, tuple[str, str]] | None = None,
 ) -> tuple[list[NodeDecision], dict[str, int]]:
     """Rewrite, in place on ``gm`` (the lowering's private copy), every LLM linear pattern onto
     torch's x86 weight kernels. Returns the decisions for the nodes it looked at (linear:
@@ -142,9 +145,13 @@ def rewrite_llm_linears(
     integer GEMM. ``onednn`` (the x86 lowering, whose Inductor passes follow): 8da8w's integer
     GEMM is left as the pattern Inductor turns into a prepacked oneDNN ``qlinear``
     (``integer.rewrite_qlinear_tokens``) instead of ``aten._int_mm``, which an eager program
-    needs. ``keep_float``: {linear name: reason} of 8da8w linears whose int8 form measured
-    slower than float (``lower.py``'s payoff): each reads its float input and its dequantized
-    weight as a float constant, FLOAT with the reason."""
+    needs, on any ISA: without VNNI on ``tokens.token_u7``'s 7-bit tokens or, where measured
+    closer, the saturating kernel on full-range ones. ``keep_float``: {linear name: reason} of
+    8da8w linears whose int8 form measured slower than float (``lower.py``'s payoff): each reads its float input and its dequantized
+    weight as a float constant, FLOAT with the reason. ``token_forms``: {linear name: (form,
+    reason)} of 8da8w linears without VNNI (``token_forms.choose_token_forms``): "saturating"
+    keeps the full-range tokens, any other form (and a linear not listed) takes the 7-bit ones;
+    the reason goes to the LOWERED decision."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"rewrite_llm_linears: compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype}"
@@ -153,7 +160,7 @@ def rewrite_llm_linears(
     weight_bytes: dict[str, int] = {}
     isa = isa or detect_isa()
     inlined: dict[Node, Node] = {}  # quantize_per_token -> its inlined dequantized output
-    inlined_q: dict[tuple[Node, bool], tuple[Node, Node, Node]] = {}  # -> (int8 / uint8, scale, zp)
+    inlined_q: dict[tuple[Node, bool, bool], tuple[Node, Node, Node]] = {}  # -> (tokens, scale, zp)
     inlined_16: dict[Node, tuple[Node, Node]] = {}  # float input -> its int16 halves, scale
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target != aten.linear.default:
@@ -166,6 +173,8 @@ def rewrite_llm_linears(
             lin = llm_linear(gm, node)
             int_mm, int16 = uses_int8_tokens(lin, isa), uses_int16_tokens(lin, isa, compute_dtype)
             wide = uses_int16_weights(lin, isa)
+            qlinear = onednn and is_8da8w(lin) and not wide
+            int_mm = int_mm or qlinear
             packed = (
                 pack_int4_as_int16(lin.weight)
                 if wide
@@ -176,11 +185,15 @@ def rewrite_llm_linears(
                 decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))
             continue
         name, w_node = node.name, lin.weight.node
-        note = ", int16 tokens" if int16 else ", int16 weights" if wide else ""
-        qlinear = onednn and int_mm and not wide
+        form, why = (token_forms or {}).get(name, ("7-bit", ""))
+        seven = qlinear and not isa.exact_u8s8 and form != "saturating"
+        saturating = qlinear and not isa.exact_u8s8 and not seven
+        notes = {", int16 tokens": int16, ", int16 weights": wide, ", 7-bit tokens": seven}
+        notes[", saturating tokens"] = saturating
+        note = next((text for text, on in notes.items() if on), "")
         op = "onednn.qlinear_pointwise" if qlinear else packed.kernel
         kernel = f"{op} ({lin.scheme}{note})"
-        decisions.append(decision(node, LoweringStatus.LOWERED, kernel))
+        decisions.append(decision(node, LoweringStatus.LOWERED, kernel, why if qlinear else ""))
         decisions.append(decision(w_node, LoweringStatus.FUSED, name))
         weight_bytes[name] = packed.nbytes
         if int16:
@@ -191,9 +204,12 @@ def rewrite_llm_linears(
         if int_mm or wide:
             t = lin.tokens
             assert t is not None
-            if (t.q, qlinear) not in inlined_q:  # first linear reading these int8 tokens
-                inline = inline_token_u8 if qlinear else inline_token_q
-                inlined_q[t.q, qlinear] = inline(gm.graph, token_rows(lin), node)
+            key = (t.q, qlinear, seven)
+            if key not in inlined_q:  # first linear reading these int8 tokens in this form
+                inline = (
+                    inline_token_u7 if seven else inline_token_u8 if qlinear else inline_token_q
+                )
+                inlined_q[key] = inline(gm.graph, token_rows(lin), node)
                 for n in (t.choose, t.q):
                     decisions.append(decision(n, LoweringStatus.FUSED, name, _INT_ACT_REASON))
             decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _INT_ACT_REASON))
@@ -204,7 +220,7 @@ def rewrite_llm_linears(
                 if qlinear
                 else rewrite_int_mm
             )
-            rewrite(gm, lin, inlined_q[t.q, qlinear], packed)
+            rewrite(gm, lin, inlined_q[key], packed)
             continue
         x = lin.x
         if lin.tokens is not None:
@@ -259,10 +275,13 @@ def apply_llm_pass(
     compute_dtype: torch.dtype = torch.bfloat16,
     isa: CpuInt8Isa | None = None,
     keep_float: Mapping[str, str] | None = None,
+    token_forms: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """``rewrite_llm_linears`` as a step of ``lower_pt2e_quantized_to_x86``: rewrites ``gm`` (its
     private copy) and keeps the decisions and packed bytes in ``gm.meta[LLM_META_KEY]``."""
-    gm.meta[LLM_META_KEY] = rewrite_llm_linears(gm, compute_dtype, isa, True, keep_float)
+    gm.meta[LLM_META_KEY] = rewrite_llm_linears(
+        gm, compute_dtype, isa, True, keep_float, token_forms
+    )
 
 
 def merge_llm_report(report: LoweringReport, gm: GraphModule) -> LoweringReport:

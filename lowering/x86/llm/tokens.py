@@ -34,9 +34,11 @@ __all__ = [
     "inline_graph",
     "inline_token_q",
     "inline_token_q16",
+    "inline_token_u7",
     "inline_token_u8",
     "inline_token_qdq",
     "token_q",
+    "token_u7",
     "token_u8",
     "traced",
 ]
@@ -60,6 +62,19 @@ def token_u8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
     v = x.mul(1.0 / scale).add(zero_point).round().clamp(-128, 127) + 128
     return v.to(torch.float32).to(torch.uint8), scale, zero_point
+
+
+def token_u7(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``token_u8`` one bit coarser, for oneDNN without VNNI (``vpmaddubsw`` adds pairs of
+    u8 x s8 products in int16, exact for tokens in [0, 127]): the reference's per-token scale
+    doubled and its uint8 zero point ``z + 128`` halved (round half to even), as the static
+    7-bit form does (``activation_forms.py``). Returns (uint8 tokens in [0, 127], scale,
+    zero point - 128), so that ``integer.token_epilogue`` applies unchanged."""
+    scale, zero_point = decomposed._choose_qparams_per_token_asymmetric_impl(x, torch.int8)
+    scale7 = scale * 2.0
+    zero7 = zero_point.add(128).mul(0.5).round()
+    v = x.mul(1.0 / scale7).add(zero7).round().clamp(0, 127)
+    return v.to(torch.float32).to(torch.uint8), scale7, zero7 - 128
 
 
 def _token_qdq(x: torch.Tensor) -> torch.Tensor:
@@ -122,6 +137,12 @@ def inline_token_q(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Nod
 def inline_token_u8(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Node]:
     """``inline_token_q`` with ``token_u8``: (uint8 tokens, scale, zero point) nodes."""
     xu, scale, zero_point = inline_graph(traced(token_u8, *_ANY_ROWS), graph, [x], before)
+    return xu, scale, zero_point
+
+
+def inline_token_u7(graph: Graph, x: Node, before: Node) -> tuple[Node, Node, Node]:
+    """``inline_token_q`` with ``token_u7``: (7-bit uint8 tokens, scale, zero point) nodes."""
+    xu, scale, zero_point = inline_graph(traced(token_u7, *_ANY_ROWS), graph, [x], before)
     return xu, scale, zero_point
 
 
