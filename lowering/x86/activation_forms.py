@@ -194,15 +194,26 @@ def _matrices(
 
 def _saturating_dot(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Sum over pairs of the int16-saturated ``a[2j]*w[2j] + a[2j+1]*w[2j+1]`` (vpmaddubsw),
-    accumulated in int32 (vpmaddwd + vpaddd)."""
-    out = []
-    for chunk in w.split(_SATURATION_CHUNK):  # (R, n, K) int32 per chunk: bounded memory
-        prod = a[:, None, :].to(torch.int32) * chunk[None, :, :].to(torch.int32)
-        out.append((prod[..., 0::2] + prod[..., 1::2]).clamp(-32768, 32767).sum(-1))
-    return torch.cat(out, dim=1)
-
-
-_SATURATION_CHUNK = 64  # output channels per product tensor
+    accumulated in int32 (vpmaddwd + vpaddd); ``a`` (R, K) uint8 codes, ``w`` (N, K) int8, K
+    even. Computed as the exact product plus the clamping of the pairs that can saturate (a
+    pair of weights ``(w1, w2)`` never does when ``max(a) * (|w1| + |w2|)`` fits int16): 20x
+    faster on Gaussian weights than every product, which it falls back to when most pairs can."""
+    a64, w64 = a.to(torch.int64), w.to(torch.int64)
+    exact = (a64.to(torch.float64) @ w64.to(torch.float64).T).to(torch.int64)  # < 2**53: exact
+    amax = int(a64.max()) if a64.numel() else 0
+    w1, w2 = w64[:, 0::2], w64[:, 1::2]  # (N, K/2)
+    n_idx, j_idx = torch.nonzero(amax * (w1.abs() + w2.abs()) > 32767, as_tuple=True)
+    if n_idx.numel() == 0:
+        return exact.to(torch.int32)
+    if n_idx.numel() > w1.numel() // 2:  # most pairs can saturate: all products, per chunk
+        out = []
+        for chunk in w.split(64):  # (R, 64, K) int32 products at a time: bounded memory
+            prod = a[:, None, :].to(torch.int32) * chunk[None, :, :].to(torch.int32)
+            out.append((prod[..., 0::2] + prod[..., 1::2]).clamp(-32768, 32767).sum(-1))
+        return torch.cat(out, dim=1)
+    pairs = a64[:, 2 * j_idx] * w1[n_idx, j_idx] + a64[:, 2 * j_idx + 1] * w2[n_idx, j_idx]
+    correction = torch.zeros_like(exact).index_add_(1, n_idx, pairs.clamp(-32768, 32767) - pairs)
+    return (exact + correction).to(torch.int32)
 
 
 _MAX_ROWS = 64  # output positions sampled per consumer (evenly spaced): the error is a mean
@@ -212,7 +223,8 @@ _MAX_ROWS = 64  # output positions sampled per consumer (evenly spaced): the err
 class _Noise:
     """Squared errors of one group's dot products, summed over its consumers."""
 
-    reference: float  # the reference's own: [0, 255] activations vs the float activations
+    reference: float  # the reference's own: [0, 255] activations vs the float activations, at
+    # least the rounding noise of its step (see ``_rounding_noise``)
     saturating: float  # added by the saturating kernel, vs the reference's int32 dots
     seven_bit: float  # added by the 7-bit form, vs the reference's int32 dots
 
@@ -222,6 +234,19 @@ class _Noise:
             self.saturating + o.saturating,
             self.seven_bit + o.seven_bit,
         )
+
+
+def _rounding_noise(step: torch.Tensor | float, w: torch.Tensor, rows: int) -> float:
+    """The squared error a round-to-nearest activation with ``step`` puts on ``rows`` rows of
+    dot products with ``w`` (N, K), in expectation: ``step**2 / 12 * sum(w**2)`` per row
+    (``step`` a float or one per row, (R, 1)). The reference's own noise at a node is at least
+    this much against float, though the activation it quantizes may already sit on the grid
+    (a quantize -> dequantize -> max-pool -> quantize chain at one scale rounds nothing the
+    second time): measured there, it is ~0, and any form would seem to lose ~100 dB."""
+    w2 = float(w.to(torch.float64).pow(2).sum())
+    if isinstance(step, torch.Tensor):
+        return float(step.to(torch.float64).pow(2).sum()) / 12.0 * w2
+    return rows * step * step / 12.0 * w2
 
 
 def _errors(op: Node, x: torch.Tensor, s: float, z: int, w: torch.Tensor) -> _Noise:
@@ -239,8 +264,9 @@ def _errors(op: Node, x: torch.Tensor, s: float, z: int, w: torch.Tensor) -> _No
         sat = (_saturating_dot(a8, wg).to(torch.int64) - z * wsum).to(torch.float64) * s
         seven = (a7 - z7).to(torch.float64) @ wd.T * (2 * s)
         floating = xr.to(torch.float64) @ wd.T
+        reference = float((exact - floating).pow(2).sum())
         noise = noise + _Noise(
-            float((exact - floating).pow(2).sum()),
+            max(reference, _rounding_noise(s, wg, xr.shape[0])),
             float((sat - exact).pow(2).sum()),
             float((seven - exact).pow(2).sum()),
         )

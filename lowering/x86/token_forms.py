@@ -22,6 +22,7 @@ from pt2q.lowering.x86.activation_forms import (
     _decide,
     _Noise,
     _pad4,
+    _rounding_noise,
     _saturating_dot,
     record_values,
 )
@@ -47,8 +48,9 @@ def _token_errors(x: torch.Tensor, w: torch.Tensor) -> _Noise:
     sat = (_saturating_dot(_pad4(a8), _pad4(w)).double() - z8 * wsum) * s8
     seven = (a7.double() - z7) @ wd.T * s7
     floating = xr.double() @ wd.T
+    reference = float((exact - floating).pow(2).sum())
     return _Noise(
-        float((exact - floating).pow(2).sum()),
+        max(reference, _rounding_noise(s8, w, xr.shape[0])),
         float((sat - exact).pow(2).sum()),
         float((seven - exact).pow(2).sum()),
     )

@@ -70,14 +70,15 @@ def _child(mode: str) -> dict[str, Any]:
 
 
 def test_saturating_model_is_onednn_avx2_arithmetic() -> None:
-    """Every kernel shape the activation forms model (linear; conv2d: 3x3, strided, grouped,
-    depthwise, the 3-channel stem) returns, under the AVX2 cap, exactly the int32 sums of
+    """Every kernel shape the activation forms model (linear with uniform or Gaussian weights;
+    conv2d: 3x3, strided, grouped, depthwise, the 3-channel stem) returns, under the AVX2 cap, exactly the int32 sums of
     ``_saturating_dot`` over ``_matrices`` on full-range uint8 x int8 operands."""
     result = _child("kernels")
     assert result["isa"] == "avx2 (no vnni, no amx)" or "capped by" in result["isa"]
     assert all(result["model_equal"].values()), result
     # the operands saturate: the test fails if oneDNN were computing exactly
-    assert sum(v > 0 for v in result["exact_error"].values()) >= 5, result
+    assert sum(v > 0 for v in result["exact_error"].values()) >= 6, result
+    assert result["exact_error"]["linear_gaussian"] > 0, result
 
 
 def test_lowering_under_the_cap_adapts_instead_of_saturating() -> None:
@@ -95,21 +96,25 @@ def test_lowering_under_the_cap_adapts_instead_of_saturating() -> None:
 
 
 def _kernels() -> dict[str, Any]:
-    from pt2q.lowering.x86.activation_forms import _matrices, _saturating_dot
+    from pt2q.lowering.x86.activation_forms import _matrices, _pad4, _saturating_dot
 
     g = torch.Generator().manual_seed(0)
     equal: dict[str, bool] = {}
     exact_error: dict[str, float] = {}
     m, k, n = 33, 70, 24
     a = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=g)
-    w = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=g)
-    ones, zeros = torch.ones(n), torch.zeros(n, dtype=torch.int64)
-    packed = torch.ops.onednn.qlinear_prepack(w, [m, k])
-    y = torch.ops.onednn.qlinear_pointwise.default(
-        a, 1.0, 0, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""
-    )
-    equal["linear"] = torch.equal(y, _saturating_dot(a, w).float())
-    exact_error["linear"] = float((y - a.float() @ w.float().T).abs().max())
+    uniform = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=g)
+    gaussian = (torch.randn(n, k, generator=g) * 40).round().clamp(-128, 127).to(torch.int8)
+    # uniform weights: most pairs can saturate (every product computed); Gaussian ones: few
+    # (only those pairs clamped): both of _saturating_dot's paths
+    for name, w in (("linear", uniform), ("linear_gaussian", gaussian)):
+        ones, zeros = torch.ones(n), torch.zeros(n, dtype=torch.int64)
+        packed = torch.ops.onednn.qlinear_prepack(w, [m, k])
+        y = torch.ops.onednn.qlinear_pointwise.default(
+            a, 1.0, 0, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""
+        )
+        equal[name] = torch.equal(y, _saturating_dot(_pad4(a), _pad4(w)).float())
+        exact_error[name] = float((y - a.float() @ w.float().T).abs().max())
     for name, (c, o, kk, stride, pad, groups) in {
         "conv3x3": (16, 32, 3, 1, 1, 1),
         "conv3x3_s2": (24, 8, 3, 2, 1, 1),

@@ -143,3 +143,22 @@ def test_a_float_form_reads_the_float_activation(
     with torch.no_grad():
         out = gm(x)
     assert out.shape == ref(x).shape
+
+
+def test_an_activation_already_on_the_grid_is_not_kept_float() -> None:
+    """A dq -> max-pool -> q chain at one scale rounds nothing the second time: measured
+    against the float input, the reference's noise at the consumer is 0 and any form would
+    seem to lose ~100 dB (the CNN's last conv stayed float). The noise is floored at the
+    rounding noise of the step (step**2 / 12 per element, through the weights)."""
+    from pt2q.lowering.x86.activation_forms import _errors, _rounding_noise
+
+    g = torch.Generator().manual_seed(0)
+    s, z = 0.02, 0
+    x = (torch.randint(0, 256, (32, 64), generator=g).float() - z) * s  # on the grid
+    w = (torch.randn(16, 64, generator=g) * 30).round().clamp(-127, 127).to(torch.int8)
+    graph = torch.fx.Graph()
+    op = graph.call_function(torch.ops.aten.linear.default, (graph.placeholder("x"), None))
+    noise = _errors(op, x, s, z, w)
+    assert noise.reference == pytest.approx(_rounding_noise(s, w, 32))
+    form, why = _decide(noise)
+    assert form != FORM_FLOAT, why
