@@ -29,7 +29,6 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
-from pt2q.lowering.llm import NotLlm, llm_linear
 from pt2q.lowering.llm.match import LlmLinear
 from pt2q.lowering.x86.activation_forms import (
     FORM_7BIT,
@@ -47,7 +46,7 @@ from pt2q.lowering.x86.guards import (
 )
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm import apply_llm_pass, merge_llm_report
-from pt2q.lowering.x86.llm.integer import is_8da8w
+from pt2q.lowering.x86.llm.integer import per_token_linears
 from pt2q.lowering.x86.module import X86LoweredModule
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS
 from pt2q.lowering.x86.payoff import (
@@ -159,17 +158,11 @@ def _token_payoff(
 ) -> dict[str, str]:
     """{name: reason} of the small 8da8w linears (per-token dynamic: ``llm_config("8da8w")``,
     X86InductorQuantizer's linears with no fused activation) whose oneDNN int8 form
-    (``llm/integer.py``; 7-bit tokens without VNNI) measures slower than the float linear on the
-    example inputs."""
+    (``llm/integer.py``, in the token form ``forms`` gives: 7-bit or saturating without VNNI)
+    measures slower than the float linear on the example inputs."""
     small: dict[Node, LlmLinear] = {}
-    for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target != torch.ops.aten.linear.default:
-            continue
-        try:
-            lin = llm_linear(gm, node)
-        except NotLlm:
-            continue
-        if lin.tokens is None or not is_8da8w(lin) or forms.get(node.name, ("",))[0] == FORM_FLOAT:
+    for node, lin in per_token_linears(gm).items():
+        if lin.tokens is None or forms.get(node.name, ("",))[0] == FORM_FLOAT:
             continue
         x_val = lin.tokens.source.meta.get("val")
         if isinstance(x_val, torch.Tensor) and macs(node, x_val, lin.weight.q) < ALWAYS_PAYS_MACS:

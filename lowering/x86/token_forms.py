@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule
 
-from pt2q.lowering.llm import NotLlm, llm_linear
 from pt2q.lowering.x86.activation_forms import (
     _MAX_ROWS,
     _decide,
@@ -27,7 +26,7 @@ from pt2q.lowering.x86.activation_forms import (
     record_values,
 )
 from pt2q.lowering.x86.isa import CpuInt8Isa
-from pt2q.lowering.x86.llm.integer import is_8da8w
+from pt2q.lowering.x86.llm.integer import per_token_linears
 from pt2q.lowering.x86.llm.tokens import token_u7, token_u8
 
 __all__ = ["choose_token_forms"]
@@ -65,16 +64,7 @@ def choose_token_forms(
     than ``ISA_ADAPTED_NODE_MAX_SQNR_LOSS_DB`` (the static groups' rule). Empty on VNNI / AMX."""
     if isa.exact_u8s8:
         return {}
-    linears = {}
-    for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target != torch.ops.aten.linear.default:
-            continue
-        try:
-            lin = llm_linear(gm, node)
-        except NotLlm:
-            continue
-        if lin.tokens is not None and is_8da8w(lin):
-            linears[node] = lin
+    linears = per_token_linears(gm)
     if not linears:
         return {}
     values = record_values(gm, example_inputs, {lin.tokens.source for lin in linears.values()})  # type: ignore[union-attr]

@@ -43,7 +43,7 @@ import torch
 from torch.fx import Graph, GraphModule, Node
 
 from pt2q.lowering.llm.graph import buffer
-from pt2q.lowering.llm.match import LlmLinear
+from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
 from pt2q.lowering.x86.isa import CpuInt8Isa
 from pt2q.lowering.x86.llm.pack import PackedWeight, int16_weight_problem, int16_weights
 from pt2q.lowering.x86.llm.splice import lead_dims, replace_linear
@@ -63,6 +63,7 @@ __all__ = [
     "uses_int16_weights",
     "uses_int8_tokens",
     "is_8da8w",
+    "per_token_linears",
 ]
 
 aten = torch.ops.aten
@@ -310,6 +311,21 @@ def is_8da8w(lin: LlmLinear) -> bool:
         and lin.weight.bits == 8
         and (t.dtype, t.qmin, t.qmax) == (torch.int8, -128, 127)
     )
+
+
+def per_token_linears(gm: GraphModule) -> dict[Node, LlmLinear]:
+    """The 8da8w linears of ``gm`` (``is_8da8w``), in graph order."""
+    found = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target != aten.linear.default:
+            continue
+        try:
+            lin = llm_linear(gm, node)
+        except NotLlm:
+            continue
+        if is_8da8w(lin):
+            found[node] = lin
+    return found
 
 
 def uses_int8_tokens(lin: LlmLinear, isa: CpuInt8Isa) -> bool:

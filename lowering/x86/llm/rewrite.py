@@ -37,7 +37,7 @@ from torch.fx import GraphModule, Node
 
 from pt2q.lowering.llm.graph import buffer, claims, decision
 from pt2q.lowering.llm.match import LlmLinear, NotLlm, llm_linear
-from pt2q.lowering.x86.activation_forms import fold_float_weight
+from pt2q.lowering.x86.activation_forms import FORM_7BIT, FORM_SATURATING, fold_float_weight
 from pt2q.lowering.x86.isa import CpuInt8Isa, detect_isa
 from pt2q.lowering.x86.llm.integer import (
     is_8da8w,
@@ -185,8 +185,8 @@ def rewrite_llm_linears(
                 decisions.append(decision(node, LoweringStatus.REFERENCE, None, str(e)))
             continue
         name, w_node = node.name, lin.weight.node
-        form, why = (token_forms or {}).get(name, ("7-bit", ""))
-        seven = qlinear and not isa.exact_u8s8 and form != "saturating"
+        form, why = (token_forms or {}).get(name, (FORM_7BIT, ""))
+        seven = qlinear and not isa.exact_u8s8 and form != FORM_SATURATING
         saturating = qlinear and not isa.exact_u8s8 and not seven
         notes = {", int16 tokens": int16, ", int16 weights": wide, ", 7-bit tokens": seven}
         notes[", saturating tokens"] = saturating
