@@ -249,6 +249,30 @@ def _rounding_noise(step: torch.Tensor | float, w: torch.Tensor, rows: int) -> f
     return rows * step * step / 12.0 * w2
 
 
+def _form_noise(
+    xr: torch.Tensor,
+    w: torch.Tensor,
+    full: tuple[torch.Tensor, torch.Tensor | float, torch.Tensor | float],
+    seven_bit: tuple[torch.Tensor, torch.Tensor | float, torch.Tensor | float],
+) -> _Noise:
+    """The noise of the dot products of float rows ``xr`` (R, K) with int8 weights ``w`` (N, K),
+    K padded to 4, in each form: ``full`` is the reference's (uint8 codes (R, K), step, zero
+    point), through the saturating kernel, ``seven_bit`` the 7-bit form's; steps and zero points
+    are scalars (static activations) or one per row, (R, 1) (per-token tokens)."""
+    (a8, s8, z8), (a7, s7, z7) = full, seven_bit
+    wd = w.to(torch.float64)
+    exact = (a8.to(torch.float64) - z8) @ wd.T * s8
+    sat = (_saturating_dot(a8, w).to(torch.float64) - z8 * wd.sum(-1)) * s8
+    seven = (a7.to(torch.float64) - z7) @ wd.T * s7
+    floating = xr.to(torch.float64) @ wd.T
+    reference = float((exact - floating).pow(2).sum())
+    return _Noise(
+        max(reference, _rounding_noise(s8, w, xr.shape[0])),
+        float((sat - exact).pow(2).sum()),
+        float((seven - exact).pow(2).sum()),
+    )
+
+
 def _errors(op: Node, x: torch.Tensor, s: float, z: int, w: torch.Tensor) -> _Noise:
     """The noise of ``op``'s dot products on ``x`` (float activation) in each form."""
     noise = _Noise(0.0, 0.0, 0.0)
@@ -256,20 +280,8 @@ def _errors(op: Node, x: torch.Tensor, s: float, z: int, w: torch.Tensor) -> _No
     for rows, wg in _matrices(op, x, w):
         idx = torch.linspace(0, rows.shape[0] - 1, min(_MAX_ROWS, rows.shape[0])).long()
         xr = rows[idx]
-        a8 = _quantize(xr, s, z, 255).to(torch.int64)
-        a7 = _quantize(xr, 2 * s, z7, 127).to(torch.int64)
-        wd = wg.to(torch.float64)
-        exact = (a8 - z).to(torch.float64) @ wd.T * s
-        wsum = wg.to(torch.int64).sum(-1)
-        sat = (_saturating_dot(a8, wg).to(torch.int64) - z * wsum).to(torch.float64) * s
-        seven = (a7 - z7).to(torch.float64) @ wd.T * (2 * s)
-        floating = xr.to(torch.float64) @ wd.T
-        reference = float((exact - floating).pow(2).sum())
-        noise = noise + _Noise(
-            max(reference, _rounding_noise(s, wg, xr.shape[0])),
-            float((sat - exact).pow(2).sum()),
-            float((seven - exact).pow(2).sum()),
-        )
+        a8, a7 = _quantize(xr, s, z, 255), _quantize(xr, 2 * s, z7, 127)
+        noise = noise + _form_noise(xr, wg, (a8, s, z), (a7, 2 * s, z7))
     return noise
 
 

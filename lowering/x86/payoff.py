@@ -136,7 +136,6 @@ def time_token_int8_vs_float(
     w_float = (q.double() * scale.reshape(-1, 1)).float()
     b = torch.zeros(q.shape[0]) if bias is None else bias
     packed = torch.ops.onednn.qlinear_prepack(q, list(x2.shape))
-
     tokens = token_u7 if seven_bit else token_u8
 
     def int8() -> object:

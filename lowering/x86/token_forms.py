@@ -19,10 +19,9 @@ from torch.fx import GraphModule
 from pt2q.lowering.x86.activation_forms import (
     _MAX_ROWS,
     _decide,
+    _form_noise,
     _Noise,
     _pad4,
-    _rounding_noise,
-    _saturating_dot,
     record_values,
 )
 from pt2q.lowering.x86.isa import CpuInt8Isa
@@ -38,21 +37,10 @@ def _token_errors(x: torch.Tensor, w: torch.Tensor) -> _Noise:
     saturating kernel, ``token_u7``'s 7-bit ones (exact there, one bit coarser)."""
     idx = torch.linspace(0, x.shape[0] - 1, min(_MAX_ROWS, x.shape[0])).long()
     xr = x[idx].float()
-    a8, s8, z8 = token_u8(xr)
+    a8, s8, z8 = token_u8(xr)  # on the rows as they are: padding would move their min / max
     a7, s7, z7 = token_u7(xr)
-    z8, z7 = z8.double() + 128, z7.double() + 128  # the uint8 tokens' zero points, (R, 1)
-    wd = w.to(torch.float64)
-    exact = (a8.double() - z8) @ wd.T * s8
-    wsum = w.to(torch.float64).sum(-1)
-    sat = (_saturating_dot(_pad4(a8), _pad4(w)).double() - z8 * wsum) * s8
-    seven = (a7.double() - z7) @ wd.T * s7
-    floating = xr.double() @ wd.T
-    reference = float((exact - floating).pow(2).sum())
-    return _Noise(
-        max(reference, _rounding_noise(s8, w, xr.shape[0])),
-        float((sat - exact).pow(2).sum()),
-        float((seven - exact).pow(2).sum()),
-    )
+    full = (_pad4(a8), s8, z8.double() + 128)  # the uint8 tokens' zero points, (R, 1)
+    return _form_noise(_pad4(xr), _pad4(w), full, (_pad4(a7), s7, z7.double() + 128))
 
 
 def choose_token_forms(

@@ -147,11 +147,12 @@ def rewrite_llm_linears(
     (``integer.rewrite_qlinear_tokens``) instead of ``aten._int_mm``, which an eager program
     needs, on any ISA: without VNNI on ``tokens.token_u7``'s 7-bit tokens or, where measured
     closer, the saturating kernel on full-range ones. ``keep_float``: {linear name: reason} of
-    8da8w linears whose int8 form measured slower than float (``lower.py``'s payoff): each reads its float input and its dequantized
-    weight as a float constant, FLOAT with the reason. ``token_forms``: {linear name: (form,
-    reason)} of 8da8w linears without VNNI (``token_forms.choose_token_forms``): "saturating"
-    keeps the full-range tokens, any other form (and a linear not listed) takes the 7-bit ones;
-    the reason goes to the LOWERED decision."""
+    8da8w linears whose int8 form measured slower than float (``lower.py``'s payoff): each
+    reads its float input and its dequantized weight as a float constant, FLOAT with the
+    reason. ``token_forms``: {linear name: (form, reason)} of 8da8w linears without VNNI
+    (``token_forms.choose_token_forms``): "saturating" keeps the full-range tokens, any other
+    form (and a linear not listed) takes the 7-bit ones; the reason goes to the LOWERED
+    decision."""
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"rewrite_llm_linears: compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype}"
@@ -186,11 +187,11 @@ def rewrite_llm_linears(
             continue
         name, w_node = node.name, lin.weight.node
         form, why = (token_forms or {}).get(name, (FORM_7BIT, ""))
-        seven = qlinear and not isa.exact_u8s8 and form != FORM_SATURATING
-        saturating = qlinear and not isa.exact_u8s8 and not seven
-        notes = {", int16 tokens": int16, ", int16 weights": wide, ", 7-bit tokens": seven}
-        notes[", saturating tokens"] = saturating
-        note = next((text for text, on in notes.items() if on), "")
+        adapted = qlinear and not isa.exact_u8s8  # tokens in a no-VNNI form
+        seven = adapted and form != FORM_SATURATING
+        note = ", int16 tokens" if int16 else ", int16 weights" if wide else ""
+        if adapted:
+            note = ", 7-bit tokens" if seven else ", saturating tokens"
         op = "onednn.qlinear_pointwise" if qlinear else packed.kernel
         kernel = f"{op} ({lin.scheme}{note})"
         decisions.append(decision(node, LoweringStatus.LOWERED, kernel, why if qlinear else ""))
