@@ -374,12 +374,22 @@ def main() -> None:
     a.executorch = a.executorch and importlib.util.find_spec("executorch") is not None
     torch.set_num_threads(a.threads)
     isa = detect_isa()
+    capped_aten = os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "default")
+    if (
+        capped_aten
+        and torch.cpu._is_avx512_supported()
+        and not os.environ.get("TORCHINDUCTOR_CPP_MARCH")
+    ):
+        p.error("ATEN_CPU_CAPABILITY without TORCHINDUCTOR_CPP_MARCH: Inductor would compile "
+                "-march=native code against the capped vector headers, which computes wrong "
+                "values on a CPU above the cap; emulate with scripts/emulate_avx2.sh")  # fmt: skip
     if isa.cap:
-        # An AVX2 (or other) machine emulated on this CPU: oneDNN's kernels (int8 and fp32) and,
-        # with ATEN_CPU_CAPABILITY, ATen's and Inductor's vector code are limited; XNNPACK is not.
-        print(f"emulated ISA: oneDNN {isa.cap}, ATEN_CPU_CAPABILITY="
-              f"{os.environ.get('ATEN_CPU_CAPABILITY', '(unset)')}; ExecuTorch's XNNPACK has no such "
-              "cap, so it is left out")  # fmt: skip
+        # An AVX2 (or other) machine emulated on this CPU (scripts/emulate_avx2.sh): oneDNN's,
+        # ATen's, Inductor's and MKL's code are limited; XNNPACK is not.
+        env = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "TORCHINDUCTOR_CPP_MARCH",
+               "MKL_ENABLE_INSTRUCTIONS")  # fmt: skip
+        print("emulated ISA: " + ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in env)
+              + "; ExecuTorch's XNNPACK has no such cap, so it is left out")  # fmt: skip
         a.executorch = False
     print(f"torch {torch.__version__}, {a.threads} threads, CPU int8: {isa.describe()}; "
           f"median of {a.iters} rounds of {BLOCK} calls after {a.warmup} warm-up, {a.clock} clock; executorch: {a.executorch}")  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from host_isa import skip_numerics_unless_host_runs
 from llm_programs import SCHEMES, converted_program, kernel_input, linears, qd, weight_range
 
 from pt2q.lowering.llm import llm_linear
@@ -49,6 +50,7 @@ def test_one_linear_matches_reference(
         kernel_input(x, scheme), weight_range(ref, linears(ref)[0]), DTYPES[dtype]
     )
     low = lower_llm_linears(ref, (x,), compute_dtype=DTYPES[dtype], isa=ISAS[isa])
+    skip_numerics_unless_host_runs(ISAS[isa])
     err = max_error_in_steps(low(x), ref(x), step)
     assert err <= STEPS[DTYPES[dtype]], f"{scheme} {dtype}: {err:.2f} steps"
 
@@ -78,11 +80,12 @@ def test_8da8w_integer_gemm_on_vnni() -> None:
         "linear": 96 * 128 + 96 * 8,
         "linear_1": 40 * 96 + 40 * 8,
     }
+    no_vnni = read_report(lower_llm_linears(ref, (x,), isa=AVX2))
+    assert no_vnni.kernel_counts() == {"aten._weight_int8pack_mm (8da8w)": 2}
+    skip_numerics_unless_host_runs(VNNI)
     # int32 sums, then float32 scaling: float32 rounding level (the one-linear test above
     # checks the steps rule)
     torch.testing.assert_close(low(x), ref(x), rtol=1e-4, atol=1e-4)
-    no_vnni = read_report(lower_llm_linears(ref, (x,), isa=AVX2))
-    assert no_vnni.kernel_counts() == {"aten._weight_int8pack_mm (8da8w)": 2}
 
 
 def test_int8wo_int16_tokens_on_vnni() -> None:
@@ -105,6 +108,10 @@ def test_int8wo_int16_tokens_on_vnni() -> None:
         "linear": 96 * 128 + 96 * 4,
         "linear_1": 40 * 96 + 40 * 4,
     }
+    for dtype, isa in ((torch.float32, VNNI), (torch.bfloat16, AVX2)):
+        kept = read_report(lower_llm_linears(ref, (x,), compute_dtype=dtype, isa=isa))
+        assert kept.kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
+    skip_numerics_unless_host_runs(VNNI)
     first = torch.nn.Sequential(model[0])
     ref1 = converted_program(first, "int8wo", (x,))
     low1 = lower_llm_linears(ref1, (x,), compute_dtype=torch.bfloat16, isa=VNNI)
@@ -113,9 +120,6 @@ def test_int8wo_int16_tokens_on_vnni() -> None:
     bf16 = lower_llm_linears(ref1, (x,), compute_dtype=torch.bfloat16, isa=AVX2)
     err16, err_bf16 = ((m(x) - ref1(x)).abs().max() for m in (low1, bf16))
     assert err16 < err_bf16 / 4, (float(err16), float(err_bf16))
-    for dtype, isa in ((torch.float32, VNNI), (torch.bfloat16, AVX2)):
-        kept = read_report(lower_llm_linears(ref, (x,), compute_dtype=dtype, isa=isa))
-        assert kept.kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
 
 
 def test_8da4w_int16_weights_over_many_tokens_on_vnni() -> None:
@@ -138,11 +142,6 @@ def test_8da4w_int16_weights_over_many_tokens_on_vnni() -> None:
     assert report.facts[WEIGHT_BYTES_FACT]["linear"] == 96 * 64 + 96 * 4 * 4 + 96 * 4 + 96 * 4
     first = torch.nn.Sequential(model[0])
     ref1 = converted_program(first, "8da4w", (x,))
-    low1 = lower_llm_linears(ref1, (x,), isa=VNNI)
-    (node,) = linears(ref1)
-    unit = int16_weight_unit(llm_linear(ref1, node).weight)
-    step = fixed16_weight_dot_step(kernel_input(x, "8da4w"), weight_range(ref1, node), unit)
-    assert max_error_in_steps(low1(x), ref1(x), step) <= LLM_INT16_WEIGHTS_STEPS
     one = torch.randn(1, 1, 128)
     decode = converted_program(first, "8da4w", (one,))
     batch = torch.export.Dim("batch", max=64)
@@ -150,6 +149,12 @@ def test_8da4w_int16_weights_over_many_tokens_on_vnni() -> None:
     for program, example, isa in ((decode, one, VNNI), (dynamic, x, VNNI), (ref1, x, AVX2)):
         kept = read_report(lower_llm_linears(program, (example,), isa=isa))
         assert kept.kernel_counts() == {"aten._weight_int4pack_mm_for_cpu (8da4w)": 1}
+    skip_numerics_unless_host_runs(VNNI)
+    low1 = lower_llm_linears(ref1, (x,), isa=VNNI)
+    (node,) = linears(ref1)
+    unit = int16_weight_unit(llm_linear(ref1, node).weight)
+    step = fixed16_weight_dot_step(kernel_input(x, "8da4w"), weight_range(ref1, node), unit)
+    assert max_error_in_steps(low1(x), ref1(x), step) <= LLM_INT16_WEIGHTS_STEPS
 
 
 @pytest.mark.slow  # Inductor compiles each program
@@ -226,6 +231,7 @@ def test_shared_tokens_are_quantized_once(scheme: str, dtype: str, isa: str) -> 
     low = lower_llm_linears(ref, (x,), compute_dtype=DTYPES[dtype], isa=ISAS[isa])
     amax = [n for n in low.graph.nodes if n.target == torch.ops.aten.amax.default]
     assert len(amax) == 1
+    skip_numerics_unless_host_runs(ISAS[isa])
     # q + k * v of three kernels, each within its rule: fp32 rounding level overall
     torch.testing.assert_close(low(x), ref(x), rtol=1e-4, atol=1e-4)
 
@@ -258,11 +264,12 @@ def test_x86_lowering_llm_compute_dtype() -> None:
     ref = converted_program(model, "int8wo", (x,))
     fast = lower_pt2e_quantized_to_x86(ref, (x,), compile=False, isa=VNNI)
     assert read_report(fast).kernel_counts() == {"aten._int_mm (int8wo, int16 tokens)": 2}
-    torch.testing.assert_close(fast(x), ref(x), rtol=1e-4, atol=1e-4)
     fp32 = lower_pt2e_quantized_to_x86(
         ref, (x,), compile=False, isa=VNNI, llm_compute_dtype=torch.float32
     )
     assert read_report(fp32).kernel_counts() == {"aten._weight_int8pack_mm (int8wo)": 2}
+    skip_numerics_unless_host_runs(VNNI)
+    torch.testing.assert_close(fast(x), ref(x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -343,6 +350,7 @@ def test_8da8w_in_the_x86_lowering_is_a_prepacked_onednn_qlinear() -> None:
     onednn = [n for n in low.graph.nodes if n.target == torch.ops.onednn.qlinear_pointwise.default]
     assert len(onednn) == 1 and onednn[0].args[1:3] == (1.0, 0)  # the tokens' scale comes after
     assert torch.ops.aten._int_mm.default not in {n.target for n in low.graph.nodes}
+    skip_numerics_unless_host_runs(VNNI)
     step = float_dot_step(kernel_input(x, "8da8w"), weight_range(ref, linears(ref)[0]))
     with torch.no_grad():
         expected = ref(x)
