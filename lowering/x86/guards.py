@@ -10,9 +10,14 @@ import torch
 from torch.fx import GraphModule, Node
 
 from pt2q.lowering.x86.patterns import BINARY_POST_OPS, COMPUTE_OPS, UNARY_POST_OPS
-from pt2q.qdq.views import act_q
+from pt2q.qdq.views import act_q, out_q
 
-__all__ = ["separate_unary_from_binary", "contiguous_linear_inputs", "unfused_conv1d_add"]
+__all__ = [
+    "separate_unary_from_binary",
+    "contiguous_linear_inputs",
+    "unfused_conv1d_add",
+    "clamp_narrow_fused_outputs",
+]
 
 aten = torch.ops.aten
 
@@ -107,6 +112,43 @@ def unfused_conv1d_add(gm: GraphModule) -> bool:
         if not adds:
             continue
         _insert_barrier(gm, last, adds)
+        changed = True
+    if changed:
+        gm.recompile()
+    return changed
+
+
+_FUSABLE_OUTPUT_PRODUCERS = frozenset(COMPUTE_OPS) | UNARY_POST_OPS | BINARY_POST_OPS
+
+
+def clamp_narrow_fused_outputs(gm: GraphModule) -> bool:
+    """Make a narrow uint8 output quantize's clamp explicit: ``q -> clamp(., qmin, qmax)``.
+
+    Inductor fuses ``conv/linear (-> post-ops) -> q`` into one oneDNN kernel whose uint8 output
+    saturates at [0, 255]; its pattern matches ``q``'s ``quant_min`` / ``quant_max`` but never
+    uses them (torch 2.13, ``quantization.py`` ``generate_pattern_with_output_quant``). For a
+    quantize to [0, 127] (``reduce_range``, or the 7-bit form of ``activation_forms.py``) a value
+    beyond the calibrated range then comes out up to 255 instead of 127: off the reference by
+    many steps (37 on ``tests/x86/test_narrow_outputs.py``'s inputs), and, without VNNI, saturating the
+    next kernel's int16 pairs. The clamp on the uint8 tensor restores the reference's value;
+    Inductor runs it as one pass over the uint8 output, or fuses it into a quantize it decomposes.
+    """
+    changed = False
+    for node in list(gm.graph.nodes):
+        q = out_q(node)
+        if q is None or q.dtype != torch.uint8 or (q.qmin, q.qmax) == (0, 255):
+            continue
+        producer = q.value
+        while producer.target == aten.contiguous.default:  # contiguous_linear_inputs' own
+            producer = producer.args[0]  # type: ignore[assignment]
+        if producer.op != "call_function" or producer.target not in _FUSABLE_OUTPUT_PRODUCERS:
+            continue
+        users = list(node.users)
+        with gm.graph.inserting_after(node):
+            clamped = gm.graph.call_function(aten.clamp.default, (node, q.qmin, q.qmax))
+        clamped.meta.update({k: v for k, v in node.meta.items() if k != "from_node"})
+        for user in users:
+            user.replace_input_with(node, clamped)
         changed = True
     if changed:
         gm.recompile()

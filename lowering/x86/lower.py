@@ -15,6 +15,7 @@ The pipeline, each step a named pass over a private copy of the reference progra
       -> separate_unary_from_binary    (Inductor asserts on linear -> relu -> add)
       -> contiguous_linear_inputs      (a linear after attention would decompose to expand+bmm)
       -> unfused_conv1d_add            (oneDNN's conv + sum post-op is 2-D only)
+      -> clamp_narrow_fused_outputs    (a fused [0, 127] output quantize would saturate at 255)
       -> lower_eagerly                 (Inductor's freezing passes, eagerly: the returned graph)
       -> uint8_max_pools               (compiled tiers only: dq -> max_pool2d -> q as a uint8 pool)
       -> report                        (NodeDecision per conv/linear, post-op, attention op, q/dq)
@@ -40,6 +41,7 @@ from pt2q.lowering.x86.activation_forms import (
 )
 from pt2q.lowering.x86.eager import dynamic_dims, lower_eagerly
 from pt2q.lowering.x86.guards import (
+    clamp_narrow_fused_outputs,
     contiguous_linear_inputs,
     separate_unary_from_binary,
     unfused_conv1d_add,
@@ -220,6 +222,7 @@ def prepare_for_inductor(
     _run("separate_unary_from_binary", lambda: separate_unary_from_binary(gm))
     _run("contiguous_linear_inputs", lambda: contiguous_linear_inputs(gm))
     _run("unfused_conv1d_add", lambda: unfused_conv1d_add(gm))
+    _run("clamp_narrow_fused_outputs", lambda: clamp_narrow_fused_outputs(gm))
     return gm, (reasons, choices, removed), inputs, dims
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch._inductor.utils import run_and_get_code
 from x86_models import quantize
 
-from pt2q.lowering.x86 import X86LoweredModule, lower_pt2e_quantized_to_x86
+from pt2q.lowering.x86 import CpuInt8Isa, X86LoweredModule, lower_pt2e_quantized_to_x86
 
 QUANTIZE = "quantized_decomposed.quantize_per_tensor.default"
 DEQUANTIZE = "quantized_decomposed.dequantize_per_tensor.default"
@@ -42,11 +42,15 @@ def _bench_models() -> ModuleType:
 BENCH = _bench_models()
 
 
+VNNI = CpuInt8Isa(vnni=True, amx=False, avx512=True)
+
+
 def _lower(model: nn.Module, x: torch.Tensor) -> X86LoweredModule:
+    """The default config's full-range program lowered for VNNI (the exact path, on any host:
+    these tests pin structure, not numerics; payoff=False: the payoff pass times kernels)."""
     torch.manual_seed(0)
-    ref = quantize(model, (x,))
-    # payoff=False: the payoff pass times kernels; these tests pin the structure alone.
-    return lower_pt2e_quantized_to_x86(ref, (x,), payoff=False)
+    ref = quantize(model, (x,), reduce_range=False)
+    return lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, isa=VNNI)
 
 
 def _kernels(low: X86LoweredModule) -> list[tuple[str, str, torch.dtype | None]]:
@@ -185,3 +189,26 @@ def test_compile_options_reach_torch_compile() -> None:
     with torch.no_grad():
         torch.testing.assert_close(moded(x), moded(x), rtol=0, atol=0)
     assert moded.compiled
+
+
+def test_reduce_range_mlp_clamps_each_fused_output() -> None:
+    """With reduce_range (activations in [0, 127], exact on any ISA) each hidden activation is
+    written by a fused qlinear whose uint8 output saturates at 255 only: its [0, 127] clamp
+    follows the kernel, one uint8 loop in the compiled tier (the 7-bit form of an activation
+    without VNNI gets the same). The model input's quantize is decomposed with its clamp."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 512)
+    ref = quantize(BENCH.MLP(), (x,), reduce_range=True)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, isa=VNNI)
+    u8, clamp = torch.uint8, ("aten.clamp.default", "", None)
+    assert _kernels(low) == [
+        (QUANTIZE, "", None),
+        *[(QLINEAR, "relu", u8), clamp] * 3,
+        (QLINEAR, "none", torch.float32),
+    ]
+    qlinear = "torch.ops.onednn.qlinear_pointwise.tensor"
+    assert _compiled_kernels(low, x) == [
+        "cpp_fused_quantize_per_tensor",
+        *[qlinear, "cpp_fused_clamp_quantize_per_tensor"] * 3,
+        qlinear,
+    ]
