@@ -122,15 +122,15 @@ _FUSABLE_OUTPUT_PRODUCERS = frozenset(COMPUTE_OPS) | UNARY_POST_OPS | BINARY_POS
 
 
 def clamp_narrow_fused_outputs(gm: GraphModule) -> bool:
-    """Make a narrow uint8 output quantize's clamp explicit: ``q -> clamp(., qmin, qmax)``.
+    """Make a narrow uint8 output quantize's clamp explicit: ``q -> clamp_max(., qmax)``.
 
     Inductor fuses ``conv/linear (-> post-ops) -> q`` into one oneDNN kernel whose uint8 output
     saturates at [0, 255]; its pattern matches ``q``'s ``quant_min`` / ``quant_max`` but never
     uses them (torch 2.13, ``quantization.py`` ``generate_pattern_with_output_quant``). For a
     quantize to [0, 127] (``reduce_range``, or the 7-bit form of ``activation_forms.py``) a value
     beyond the calibrated range then comes out up to 255 instead of 127: off the reference by
-    many steps (37 on ``tests/x86/test_narrow_outputs.py``'s inputs), and, without VNNI, saturating the
-    next kernel's int16 pairs. The clamp on the uint8 tensor restores the reference's value;
+    many steps (37 on ``tests/x86/test_narrow_outputs.py``'s inputs) and, without VNNI,
+    saturating the next kernel's int16 pairs. The clamp on the uint8 tensor restores the reference's value;
     Inductor runs it as one pass over the uint8 output, or fuses it into a quantize it decomposes.
     """
     changed = False
@@ -144,9 +144,16 @@ def clamp_narrow_fused_outputs(gm: GraphModule) -> bool:
         if producer.op != "call_function" or producer.target not in _FUSABLE_OUTPUT_PRODUCERS:
             continue
         users = list(node.users)
-        with gm.graph.inserting_after(node):
-            clamped = gm.graph.call_function(aten.clamp.default, (node, q.qmin, q.qmax))
-        clamped.meta.update({k: v for k, v in node.meta.items() if k != "from_node"})
+        # clamp_max, then clamp_min only where needed (uint8 is >= 0): aten.clamp would
+        # decompose to clamp_min -> clamp_max, which Inductor's qconv hardtanh post-op pattern
+        # matches on the fused kernel's uint8 output and crashes on (KeyError 'o_inv_scale')
+        clamped = node
+        for op, bound in ((aten.clamp_max.default, q.qmax), (aten.clamp_min.default, q.qmin)):
+            if op is aten.clamp_min.default and bound <= 0:
+                continue
+            with gm.graph.inserting_after(clamped):
+                clamped = gm.graph.call_function(op, (clamped, bound))
+            clamped.meta.update({k: v for k, v in node.meta.items() if k != "from_node"})
         for user in users:
             user.replace_input_with(node, clamped)
         changed = True

@@ -200,7 +200,7 @@ def test_reduce_range_mlp_clamps_each_fused_output() -> None:
     x = torch.randn(2, 8, 512)
     ref = quantize(BENCH.MLP(), (x,), reduce_range=True)
     low = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False, isa=VNNI)
-    u8, clamp = torch.uint8, ("aten.clamp.default", "", None)
+    u8, clamp = torch.uint8, ("aten.clamp.default", "", None)  # clamp_max, as export writes it
     assert _kernels(low) == [
         (QUANTIZE, "", None),
         *[(QLINEAR, "relu", u8), clamp] * 3,
@@ -209,6 +209,6 @@ def test_reduce_range_mlp_clamps_each_fused_output() -> None:
     qlinear = "torch.ops.onednn.qlinear_pointwise.tensor"
     assert _compiled_kernels(low, x) == [
         "cpp_fused_quantize_per_tensor",
-        *[qlinear, "cpp_fused_clamp_quantize_per_tensor"] * 3,
+        *[qlinear, "cpp_fused_clamp_max_quantize_per_tensor"] * 3,
         qlinear,
     ]

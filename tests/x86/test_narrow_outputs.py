@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from x86_models import MLP3d, last_quantize_scale, quantize
+from x86_models import MLP3d, SmallCNN, last_quantize_scale, quantize
 
 from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
 from pt2q.lowering.x86.lower import prepare_for_inductor
@@ -26,15 +26,15 @@ def reduced() -> tuple[torch.fx.GraphModule, torch.Tensor]:
 def test_fused_narrow_outputs_get_an_explicit_clamp(
     reduced: tuple[torch.fx.GraphModule, torch.Tensor],
 ) -> None:
-    """up -> relu -> q and down -> q are fused output quantizes: each is clamped to its
-    [0, 127] on the uint8 tensor; the model input's quantize (Inductor decomposes it with its
-    clamp) is not."""
+    """up -> relu -> q and down -> q are fused output quantizes: each gets a clamp_max(127) on
+    the uint8 tensor (its quant_min is uint8's own 0); the model input's quantize (Inductor
+    decomposes it with its clamp) does not."""
     ref, x = reduced
     guarded = prepare_for_inductor(ref, (x,), payoff=False)[0]
-    clamps = [n for n in guarded.graph.nodes if n.target == torch.ops.aten.clamp.default]
-    assert [(c.args[0].name, c.args[1:]) for c in clamps] == [
-        ("quantize_per_tensor_default_1", (0, 127)),
-        ("quantize_per_tensor_default_2", (0, 127)),
+    clamps = [n for n in guarded.graph.nodes if n.target == torch.ops.aten.clamp_max.default]
+    assert [(c.args[0].name, c.args[1]) for c in clamps] == [
+        ("quantize_per_tensor_default_1", 127),
+        ("quantize_per_tensor_default_2", 127),
     ]
     for c in clamps:  # every reader of the quantize now reads the clamp
         assert list(c.args[0].users) == [c]
@@ -61,6 +61,26 @@ def test_values_beyond_the_calibrated_range_clamp_as_in_the_reference(
                 low(wide), expected, last_quantize_scale(ref), LOWERED_VS_REFERENCE_STEPS, call
             )
     assert low.compiled
+
+
+@pytest.mark.slow  # the second call compiles the AOTInductor tier
+def test_reduce_range_convs_compile_with_their_clamps() -> None:
+    """A clamp after a fused qconv (relu, residual add) output: aten.clamp decomposed to
+    clamp_min -> clamp_max, which Inductor's qconv hardtanh pattern matched on the uint8 output
+    and crashed on (KeyError 'o_inv_scale'); clamp_max alone compiles, and every tier matches
+    the reference beyond the calibrated range."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    ref = quantize(SmallCNN(), (x,), reduce_range=True)
+    low = lower_pt2e_quantized_to_x86(ref, (x,), payoff=False)
+    wide = torch.randn(2, 3, 8, 8) * 3
+    with torch.no_grad():
+        expected = ref(wide)
+        for call in ("eager graph", "compiled tier"):
+            assert_within_steps(
+                low(wide), expected, last_quantize_scale(ref), LOWERED_VS_REFERENCE_STEPS, call
+            )
+    assert low.compiled_tiers == ("aotinductor",), low.tier_notes
 
 
 def _relu_codes_max(ref: torch.fx.GraphModule, x: torch.Tensor) -> float:
