@@ -7,9 +7,10 @@ import copy
 
 import pytest
 import torch
+from host_isa import HOST_ISA
 from x86_models import TinyLinear, last_quantize_scale, quantize, sqnr_db
 
-from pt2q.lowering.x86 import CpuInt8Isa, detect_isa, lower_pt2e_quantized_to_x86
+from pt2q.lowering.x86 import CpuInt8Isa, lower_pt2e_quantized_to_x86
 from pt2q.lowering.x86.activation_forms import (
     FORM_7BIT,
     FORM_EXACT,
@@ -113,7 +114,7 @@ def test_lowering_for_avx2_reports_the_forms(
     guarded = prepare_for_inductor(ref, (x,), AVX2, payoff=False)[0]
     with torch.no_grad():
         actual, adapted, expected = low(x), guarded(x), ref(x)
-    if detect_isa().exact_u8s8:
+    if HOST_ISA.exact_u8s8:
         # This CPU computes the saturating form exactly: the lowering is its guarded program.
         assert_within_steps(
             actual, adapted, last_quantize_scale(ref), LOWERED_VS_REFERENCE_STEPS, "avx2 form"
