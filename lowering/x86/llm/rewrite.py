@@ -163,6 +163,7 @@ def rewrite_llm_linears(
     inlined: dict[Node, Node] = {}  # quantize_per_token -> its inlined dequantized output
     inlined_q: dict[tuple[Node, bool, bool], tuple[Node, Node, Node]] = {}  # -> (tokens, scale, zp)
     inlined_16: dict[Node, tuple[Node, Node]] = {}  # float input -> its int16 halves, scale
+    stacked: dict[tuple[Node, bool, bool], list[tuple[LlmLinear, PackedWeight]]] = {}
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target != aten.linear.default:
             continue
@@ -214,13 +215,10 @@ def rewrite_llm_linears(
                 for n in (t.choose, t.q):
                     decisions.append(decision(n, LoweringStatus.FUSED, name, _INT_ACT_REASON))
             decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _INT_ACT_REASON))
-            rewrite = (
-                rewrite_int16_weights
-                if wide
-                else rewrite_qlinear_tokens
-                if qlinear
-                else rewrite_int_mm
-            )
+            if qlinear:  # after the loop: one qlinear per shared token tensor and form
+                stacked.setdefault(key, []).append((lin, packed))
+                continue
+            rewrite = rewrite_int16_weights if wide else rewrite_int_mm
             rewrite(gm, lin, inlined_q[key], packed)
             continue
         x = lin.x
@@ -233,6 +231,9 @@ def rewrite_llm_linears(
             x = inlined[t.q]
             decisions.append(decision(t.dq, LoweringStatus.FUSED, name, _ACT_REASON))
         _rewrite(gm, lin, x, packed, compute_dtype)
+    for key, group in stacked.items():
+        lins, packs = zip(*group, strict=True)
+        rewrite_qlinear_tokens(gm, lins, inlined_q[key], packs)
     gm.graph.eliminate_dead_code()
     gm.graph.lint()
     gm.recompile()
