@@ -153,10 +153,7 @@ def _payoff(
 
 
 def _token_payoff(
-    gm: GraphModule,
-    inputs: tuple[Any, ...],
-    isa: CpuInt8Isa,
-    forms: dict[str, tuple[str, str]],
+    gm: GraphModule, inputs: tuple[Any, ...], forms: dict[str, tuple[str, str]]
 ) -> dict[str, str]:
     """{name: reason} of the small 8da8w linears (per-token dynamic: ``llm_config("8da8w")``,
     X86InductorQuantizer's linears with no fused activation) whose oneDNN int8 form
@@ -205,7 +202,7 @@ def prepare_for_inductor(
     tokens = _run("choose_token_forms", lambda: choose_token_forms(gm, isa, inputs))
     slow = {n: why for n, (form, why) in tokens.items() if form == FORM_FLOAT}
     if payoff:
-        slow |= _run("payoff", lambda: _token_payoff(gm, inputs, isa, tokens))
+        slow |= _run("payoff", lambda: _token_payoff(gm, inputs, tokens))
     _run("llm_linears", lambda: apply_llm_pass(gm, llm_compute_dtype, isa, slow, tokens))
     reasons = static_reasons(gm)
     choices = _run("choose_activation_forms", lambda: choose_activation_forms(gm, isa, inputs))

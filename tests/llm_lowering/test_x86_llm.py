@@ -333,19 +333,27 @@ def test_rejects_non_graph_module() -> None:
         lower_llm_linears(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
 
 
-def test_8da8w_in_the_x86_lowering_is_a_prepacked_onednn_qlinear() -> None:
-    """lower_pt2e_quantized_to_x86 on VNNI leaves 8da8w's integer GEMM to Inductor's oneDNN
-    qlinear (prepacked weights, uint8 tokens with scale 1, the token zero point and scale
-    applied after it; integer.rewrite_qlinear_tokens), which X86InductorQuantizer's per-token
-    linears (its default) run on: within the float32 LLM rule of the reference, eager first
-    call and AOTInductor tier alike. lower_llm_linears (eager, no Inductor) keeps aten._int_mm."""
+def _one_8da8w_linear_lowered(
+    isa: CpuInt8Isa,
+) -> tuple[torch.nn.Sequential, torch.Tensor, torch.fx.GraphModule, torch.fx.GraphModule]:
+    """One Linear(128, 96) under llm_config("8da8w"), through lower_pt2e_quantized_to_x86 for
+    ``isa`` (no payoff): (model, input, reference, lowered)."""
     from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(128, 96))
     x = torch.randn(2, 7, 128) * 3
     ref = converted_program(model, "8da8w", (x,))
-    low = lower_pt2e_quantized_to_x86(ref, (x,), isa=VNNI, payoff=False)
+    return model, x, ref, lower_pt2e_quantized_to_x86(ref, (x,), isa=isa, payoff=False)
+
+
+def test_8da8w_in_the_x86_lowering_is_a_prepacked_onednn_qlinear() -> None:
+    """lower_pt2e_quantized_to_x86 on VNNI leaves 8da8w's integer GEMM to Inductor's oneDNN
+    qlinear (prepacked weights, uint8 tokens with scale 1, the token zero point and scale
+    applied after it; integer.rewrite_qlinear_tokens), which X86InductorQuantizer's per-token
+    linears (its default) run on: within the float32 LLM rule of the reference, eager first
+    call and AOTInductor tier alike. lower_llm_linears (eager, no Inductor) keeps aten._int_mm."""
+    model, x, ref, low = _one_8da8w_linear_lowered(VNNI)
     assert low.report.kernel_counts() == {"onednn.qlinear_pointwise (8da8w)": 1}
     onednn = [n for n in low.graph.nodes if n.target == torch.ops.onednn.qlinear_pointwise.default]
     assert len(onednn) == 1 and onednn[0].args[1:3] == (1.0, 0)  # the tokens' scale comes after
@@ -409,13 +417,7 @@ def test_8da8w_without_vnni_is_a_qlinear_on_7bit_tokens() -> None:
     (exact in vpmaddubsw's int16 pairs), not on the bf16 weight kernel, which is slower than
     float32 on AVX2: it returns the 7-bit tokens' integer dot products, scaled, within the
     float32 LLM rule, eager and compiled alike; against the reference it is one bit coarser."""
-    from pt2q.lowering.x86 import lower_pt2e_quantized_to_x86
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(128, 96))
-    x = torch.randn(2, 7, 128) * 3
-    ref = converted_program(model, "8da8w", (x,))
-    low = lower_pt2e_quantized_to_x86(ref, (x,), isa=AVX2, payoff=False)
+    model, x, ref, low = _one_8da8w_linear_lowered(AVX2)
     assert low.report.kernel_counts() == {"onednn.qlinear_pointwise (8da8w, 7-bit tokens)": 1}
     lin = llm_linear(ref, linears(ref)[0])
     t7, s7, z7 = _seven_bit_tokens(x.reshape(-1, 128))
